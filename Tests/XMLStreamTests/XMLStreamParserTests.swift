@@ -1,0 +1,256 @@
+import Testing
+
+@testable import XMLStream
+
+private let streamOpen = """
+    <?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' \
+    xmlns='jabber:component:accept' from='push.example.com' id='d3b07384-d9a'>
+    """
+
+private let sampleStanzas = """
+    <iq type='set' from='example.org' to='push.example.com' id='a1&amp;b2'>\
+    <pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='eKxTS5n3bOe0'><item>\
+    <notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='form'>\
+    <field var='FORM_TYPE'><value>urn:xmpp:push:summary</value></field>\
+    <field var='last-message-body'><value>caf\u{e9} &lt;b&gt; &amp; \u{1F600}</value></field>\
+    </x></notification></item></publish></pubsub></iq> \n\t
+    <message to='a@b' xml:lang='en'><body><![CDATA[<not markup> & raw]]></body></message>\
+    <presence/>
+    """
+
+/// Parses `input` fed in the given chunk lengths (cycled), collecting every event.
+private func parse(_ input: String, chunks: [Int], limits: XMLStreamParser.Limits = .init()) throws -> [XMLStreamEvent] {
+    let parser = XMLStreamParser(limits: limits)
+    let bytes = Array(input.utf8)
+    var events: [XMLStreamEvent] = []
+    var offset = 0
+    var index = 0
+    while offset < bytes.count {
+        let length = min(chunks[index % chunks.count], bytes.count - offset)
+        events += try parser.feed(bytes[offset..<offset + length])
+        offset += length
+        index += 1
+    }
+    return events
+}
+
+private func parseWhole(_ input: String, limits: XMLStreamParser.Limits = .init()) throws -> [XMLStreamEvent] {
+    try parse(input, chunks: [max(1, input.utf8.count)], limits: limits)
+}
+
+private func stanzas(_ events: [XMLStreamEvent]) -> [XMLElement] {
+    events.compactMap { if case .stanza(let element) = $0 { element } else { nil } }
+}
+
+private func refusal(_ input: String, limits: XMLStreamParser.Limits = .init()) -> XMLStreamError? {
+    do {
+        _ = try parseWhole(input, limits: limits)
+        return nil
+    } catch let error as XMLStreamError {
+        return error
+    } catch {
+        return nil
+    }
+}
+
+@Suite struct XMLStreamParserTests {
+    @Test(arguments: [1, 2, 3, 7, 64, 4096])
+    func sameEventsWhateverTheChunkSize(chunkSize: Int) throws {
+        let input = streamOpen + sampleStanzas + "</stream:stream>"
+        let reference = try parseWhole(input)
+        #expect(reference.count == 5)
+        #expect(try parse(input, chunks: [chunkSize]) == reference)
+    }
+
+    @Test func sameEventsForRandomSplits() throws {
+        let input = streamOpen + sampleStanzas + "</stream:stream>"
+        let reference = try parseWhole(input)
+        var generator = SplitMix64(seed: 0x5EED)
+        for _ in 0..<200 {
+            let chunks = (0..<16).map { _ in Int.random(in: 1...40, using: &generator) }
+            #expect(try parse(input, chunks: chunks) == reference)
+        }
+    }
+
+    @Test func emitsEachStanzaAsSoonAsItsEndTagArrives() throws {
+        let parser = XMLStreamParser()
+        #expect(try parser.feed(Array(streamOpen.utf8)).count == 1)
+        #expect(try parser.feed(Array("<iq id='1' type='get'><ping xmlns='urn:xmpp:ping'/></iq".utf8)).isEmpty)
+        let events = try parser.feed(Array(">".utf8))
+        #expect(events.count == 1)
+        #expect(stanzas(events).first?.child("ping", namespace: "urn:xmpp:ping") != nil)
+    }
+
+    @Test func headerCarriesAttributesAndDefaultNamespace() throws {
+        let events = try parseWhole(streamOpen)
+        guard case .streamStart(let header)? = events.first else {
+            Issue.record("no header")
+            return
+        }
+        #expect(header.element.name == "stream")
+        #expect(header.element.namespace == "http://etherx.jabber.org/streams")
+        #expect(header.element[attribute: "id"] == "d3b07384-d9a")
+        #expect(header.element[attribute: "from"] == "push.example.com")
+        #expect(header.defaultNamespace == "jabber:component:accept")
+    }
+
+    @Test func predefinedEntitiesAndCharacterReferencesInTextAndAttributes() throws {
+        let input = streamOpen + """
+            <message id='&lt;&gt;&amp;&apos;&quot;&#65;&#x42;&#x1F600;'>\
+            <body>&lt;&gt;&amp;&apos;&quot;&#65;&#x42;&#x1F600;</body></message>
+            """
+        let message = try #require(stanzas(try parseWhole(input)).first)
+        #expect(message[attribute: "id"] == "<>&'\"AB\u{1F600}")
+        #expect(message.child("body")?.text == "<>&'\"AB\u{1F600}")
+    }
+
+    @Test func literalCharacterReferenceTextSurvivesInAttributes() throws {
+        // `&amp;#38;` is the text "&#38;", which must not be decoded a second time.
+        let input = streamOpen + "<iq id='x&amp;#38;y'/>"
+        #expect(stanzas(try parseWhole(input)).first?[attribute: "id"] == "x&#38;y")
+    }
+
+    @Test func cdataIsCharacterData() throws {
+        let message = try #require(stanzas(try parseWhole(streamOpen + sampleStanzas)).dropFirst().first)
+        #expect(message.child("body")?.text == "<not markup> & raw")
+    }
+
+    @Test func namespacesAndPrefixesResolve() throws {
+        let input = streamOpen + """
+            <iq type='get'><q:query xmlns:q='http://jabber.org/protocol/disco#info' node='n'>\
+            <identity xmlns='urn:other' category='pubsub'/></q:query></iq>
+            """
+        let iq = try #require(stanzas(try parseWhole(input)).first)
+        #expect(iq.namespace == "jabber:component:accept")
+        let query = try #require(iq.child("query"))
+        #expect(query.namespace == "http://jabber.org/protocol/disco#info")
+        #expect(query.child("identity")?.namespace == "urn:other")
+    }
+
+    @Test func xmlLangIsANamespacedAttribute() throws {
+        let message = try #require(stanzas(try parseWhole(streamOpen + sampleStanzas)).dropFirst().first)
+        #expect(message.attribute("lang", namespace: XMLElement.xmlNamespace) == "en")
+    }
+
+    @Test func whitespaceKeepalivesBetweenStanzasAreIgnored() throws {
+        let events = try parseWhole(streamOpen + " \n \t<presence/>  \n  <presence/> ")
+        #expect(stanzas(events).count == 2)
+    }
+
+    @Test func streamEndIsReported() throws {
+        let events = try parseWhole(streamOpen + "<presence/></stream:stream>")
+        #expect(events.last == .streamEnd)
+    }
+
+    // MARK: Refusals
+
+    @Test func refusesDoctype() {
+        let input = "<?xml version='1.0'?><!DOCTYPE stream [<!ELEMENT stream ANY>]><stream:stream xmlns:stream='http://etherx.jabber.org/streams'>"
+        #expect(refusal(input) == .restrictedXML("document type declaration"))
+    }
+
+    @Test func refusesBillionLaughsWithoutExpandingAnything() {
+        var input = "<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol0 'lol'>"
+        for level in 1...9 {
+            input += "<!ENTITY lol\(level) '" + String(repeating: "&lol\(level - 1);", count: 10) + "'>"
+        }
+        input += "]><stream:stream xmlns:stream='http://etherx.jabber.org/streams'><message><body>&lol9;</body></message>"
+        #expect(refusal(input)?.streamErrorCondition == "restricted-xml")
+    }
+
+    @Test func refusesExternalEntities() {
+        let input = "<?xml version='1.0'?><!DOCTYPE s [<!ENTITY xxe SYSTEM 'file:///etc/passwd'>]><s>&xxe;</s>"
+        #expect(refusal(input)?.streamErrorCondition == "restricted-xml")
+    }
+
+    @Test func refusesUndeclaredEntityReferences() {
+        #expect(refusal(streamOpen + "<message><body>&xxe;</body></message>") != nil)
+    }
+
+    @Test func refusesComments() {
+        #expect(refusal(streamOpen + "<message><!-- hidden --></message>") == .restrictedXML("comment"))
+    }
+
+    @Test func refusesProcessingInstructions() {
+        #expect(refusal(streamOpen + "<message><?php evil()?></message>") == .restrictedXML("processing instruction"))
+    }
+
+    @Test func refusesNestingDeeperThanTheLimit() throws {
+        let limits = XMLStreamParser.Limits(maximumDepth: 8)
+        let within = String(repeating: "<a>", count: 8) + String(repeating: "</a>", count: 8)
+        #expect(stanzas(try parseWhole(streamOpen + within, limits: limits)).count == 1)
+        let beyond = String(repeating: "<a>", count: 9) + String(repeating: "</a>", count: 9)
+        #expect(refusal(streamOpen + beyond, limits: limits) == .tooDeep(limit: 8))
+    }
+
+    @Test func defaultDepthLimitIs64() {
+        let beyond = String(repeating: "<a>", count: 65)
+        #expect(refusal(streamOpen + beyond) == .tooDeep(limit: 64))
+    }
+
+    @Test func refusesStanzasLargerThanTheLimit() throws {
+        let limits = XMLStreamParser.Limits(maximumStanzaBytes: 1024)
+        let small = "<message><body>" + String(repeating: "x", count: 900) + "</body></message>"
+        #expect(stanzas(try parseWhole(streamOpen + small + small, limits: limits)).count == 2)
+        let large = "<message><body>" + String(repeating: "x", count: 2000) + "</body></message>"
+        #expect(refusal(streamOpen + large, limits: limits) == .tooLarge(limit: 1024))
+    }
+
+    @Test func refusesAnEndlessStartTag() {
+        let limits = XMLStreamParser.Limits(maximumStanzaBytes: 1024)
+        let endless = "<message to='" + String(repeating: "x", count: 4000)
+        #expect(refusal(streamOpen + endless, limits: limits) == .tooLarge(limit: 1024))
+    }
+
+    @Test func refusesLargeStanzasArrivingInSmallChunks() {
+        let limits = XMLStreamParser.Limits(maximumStanzaBytes: 1024)
+        let large = "<message><body>" + String(repeating: "y", count: 3000)
+        #expect(throws: XMLStreamError.tooLarge(limit: 1024)) {
+            _ = try parse(streamOpen + large, chunks: [13], limits: limits)
+        }
+    }
+
+    @Test func refusesUnboundElementPrefix() {
+        #expect(refusal(streamOpen + "<foo:iq/>") == .unboundPrefix("foo"))
+    }
+
+    @Test func refusesUnboundAttributePrefix() {
+        #expect(refusal(streamOpen + "<iq foo:type='get'/>") == .unboundPrefix("foo"))
+    }
+
+    @Test func refusesMismatchedTags() {
+        guard case .notWellFormed(let message)? = refusal(streamOpen + "<iq><query></iq>") else {
+            Issue.record("mismatched tags were accepted")
+            return
+        }
+        #expect(!message.isEmpty)
+    }
+
+    @Test func refusesTextBetweenStanzas() {
+        #expect(refusal(streamOpen + "<presence/>hello<presence/>") == .textOutsideStanza)
+    }
+
+    @Test func refusesEverythingAfterTheFirstError() throws {
+        let parser = XMLStreamParser()
+        _ = try parser.feed(Array(streamOpen.utf8))
+        #expect(throws: XMLStreamError.self) { try parser.feed(Array("<!-- x -->".utf8)) }
+        #expect(throws: XMLStreamError.self) { try parser.feed(Array("<presence/>".utf8)) }
+    }
+
+    @Test func refusesGarbage() {
+        #expect(refusal("\u{0}\u{1}not xml at all <<<") != nil)
+    }
+}
+
+/// A small deterministic generator so random splits are reproducible.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
