@@ -85,6 +85,9 @@ let package = Package(
             dependencies: [
                 "XMPPComponent", "XMLStream", "HeraldTesting",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,5 @@
 /// Why the stream parser refused its input. Each maps to one RFC 6120 stream error condition.
-public enum XMLStreamError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum XMLStreamError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The bytes are not well-formed XML (libxml2's message is kept for the log).
     case notWellFormed(String)
     /// Well-formed but outside RFC 6120's restricted XML: DTDs, entities, comments, processing instructions.

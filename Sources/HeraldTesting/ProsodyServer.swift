@@ -1,0 +1,153 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// A real Prosody (Debian's package) started for a test: its own folder, loopback ports chosen at run
+/// time, no s2s, no TLS. Stopped by PID.
+public final class ProsodyServer: @unchecked Sendable {
+    // @unchecked: `process` is set in start() and read in stop(); tests call them from one task in order.
+    public struct Component: Sendable {
+        public var domain: String
+        public var secret: String
+
+        public init(domain: String, secret: String) {
+            self.domain = domain
+            self.secret = secret
+        }
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public let host = "localhost"
+    public let directory: URL
+    public let clientPort: Int
+    public let componentPort: Int
+    public let components: [Component]
+    private var process: ChildProcess?
+
+    /// Modules on top of Prosody's defaults. cloud_notify comes from Debian's prosody-modules.
+    public var modules = ["roster", "saslauth", "disco", "ping", "carbons", "smacks", "mam", "cloud_notify"]
+    /// Extra global configuration lines (Lua).
+    public var extraGlobalConfiguration = ""
+
+    public init(components: [Component]) throws {
+        self.components = components
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-prosody-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("data"), withIntermediateDirectories: true)
+        clientPort = try Self.freePort()
+        componentPort = try Self.freePort()
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    public var configurationPath: String { directory.appendingPathComponent("prosody.cfg.lua").path }
+    public var logPath: String { directory.appendingPathComponent("prosody.log").path }
+
+    public func writeConfiguration() throws {
+        let modules = self.modules.map { "\"\($0)\"" }.joined(separator: ", ")
+        var configuration = """
+            daemonize = false
+            run_as_root = true
+            pidfile = "\(directory.path)/prosody.pid"
+            data_path = "\(directory.path)/data"
+            plugin_paths = { "/usr/lib/prosody/modules/mod_cloud_notify", "/usr/lib/prosody-modules" }
+            log = { debug = "\(logPath)" }
+            interfaces = { "127.0.0.1" }
+            c2s_ports = { \(clientPort) }
+            c2s_interfaces = { "127.0.0.1" }
+            component_ports = { \(componentPort) }
+            component_interfaces = { "127.0.0.1" }
+            s2s_ports = { }
+            http_ports = { }
+            https_ports = { }
+            c2s_direct_tls_ports = { }
+            modules_enabled = { \(modules) }
+            modules_disabled = { "s2s", "tls" }
+            c2s_require_encryption = false
+            allow_unencrypted_plain_auth = true
+            authentication = "internal_plain"
+            storage = "internal"
+            archive_expires_after = "1d"
+            push_max_errors = 16
+            \(extraGlobalConfiguration)
+
+            VirtualHost "\(host)"
+
+            """
+        for component in components {
+            configuration += """
+
+                Component "\(component.domain)"
+                    component_secret = "\(component.secret)"
+
+                """
+        }
+        try configuration.write(toFile: configurationPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Starts Prosody and waits until both ports accept connections.
+    public func start(timeout: Duration = .seconds(15)) async throws {
+        try writeConfiguration()
+        let errorLog = directory.appendingPathComponent("prosody.stderr")
+        let process = try ChildProcess(path: "/usr/bin/prosody", arguments: ["--config", configurationPath], logPath: errorLog.path)
+        self.process = process
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if !process.isRunning {
+                let stderr = (try? String(contentsOf: errorLog, encoding: .utf8)) ?? ""
+                throw Failure(description: "prosody exited early: \(stderr)")
+            }
+            if await Self.accepts(port: clientPort), await Self.accepts(port: componentPort) { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        stop()
+        throw Failure(description: "prosody did not open its ports within \(timeout)")
+    }
+
+    /// Stops Prosody by its PID and waits for it to exit.
+    public func stop() {
+        process?.stop()
+        process = nil
+    }
+
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Creates a user account with prosodyctl.
+    public func register(user: String, password: String) throws {
+        try writeConfiguration()
+        let status = try ChildProcess.run(
+            path: "/usr/bin/prosodyctl",
+            arguments: ["--config", configurationPath, "register", user, host, password]
+        )
+        guard status == 0 else { throw Failure(description: "prosodyctl register exited with \(status)") }
+    }
+
+    /// The server's log, for diagnosing a failed test.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// A port that was free a moment ago on 127.0.0.1.
+    public static func freePort() throws -> Int {
+        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).wait()
+        defer { try? channel.close().wait() }
+        guard let port = channel.localAddress?.port else { throw Failure(description: "no local port") }
+        return port
+    }
+
+    static func accepts(port: Int) async -> Bool {
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.milliseconds(200))
+                .connect(host: "127.0.0.1", port: port).get()
+            try? await channel.close()
+            return true
+        } catch {
+            return false
+        }
+    }
+}

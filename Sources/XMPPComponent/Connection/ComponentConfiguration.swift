@@ -1,0 +1,52 @@
+import HeraldCore
+import XMLStream
+
+/// How to reach the XMPP server for one component domain, and how patient to be with it.
+public struct ComponentConfiguration: Sendable, Hashable {
+    /// The component's own domain, e.g. `push.example.com`.
+    public var domain: String
+    /// The shared secret configured on the server (`component_secret` in Prosody).
+    public var secret: String
+    public var host: String
+    public var port: Int
+    /// How often a whitespace keepalive is sent on an idle stream.
+    public var keepaliveInterval: Duration
+    public var connectTimeout: Duration
+    public var handshakeTimeout: Duration
+    public var reconnectBackoff: Backoff
+    /// A connection that stayed up this long resets the backoff to its initial delay.
+    public var healthyConnectionDuration: Duration
+    /// On shutdown, how long in-flight requests may take before the stream is closed anyway.
+    public var drainTimeout: Duration
+    /// Requests handled at once on this connection; beyond it the server is told to wait.
+    public var maximumConcurrentRequests: Int
+    public var parserLimits: XMLStreamParser.Limits
+
+    public init(
+        domain: String,
+        secret: String,
+        host: String = "127.0.0.1",
+        port: Int = 5347,
+        keepaliveInterval: Duration = .seconds(60),
+        connectTimeout: Duration = .seconds(10),
+        handshakeTimeout: Duration = .seconds(10),
+        reconnectBackoff: Backoff = Backoff(initialDelay: .seconds(1), maximumDelay: .seconds(60)),
+        healthyConnectionDuration: Duration = .seconds(60),
+        drainTimeout: Duration = .seconds(10),
+        maximumConcurrentRequests: Int = 10_000,
+        parserLimits: XMLStreamParser.Limits = .init()
+    ) {
+        self.domain = domain
+        self.secret = secret
+        self.host = host
+        self.port = port
+        self.keepaliveInterval = keepaliveInterval
+        self.connectTimeout = connectTimeout
+        self.handshakeTimeout = handshakeTimeout
+        self.reconnectBackoff = reconnectBackoff
+        self.healthyConnectionDuration = healthyConnectionDuration
+        self.drainTimeout = drainTimeout
+        self.maximumConcurrentRequests = maximumConcurrentRequests
+        self.parserLimits = parserLimits
+    }
+}

@@ -1,0 +1,133 @@
+import HeraldCore
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import XMLStream
+
+/// Keeps one component domain connected to its XMPP server: connects, authenticates, routes stanzas,
+/// and reconnects with backoff when the connection is lost or refused. Drains and closes the stream
+/// cleanly on graceful shutdown.
+public final class ComponentService: Service, Sendable {
+    public let configuration: ComponentConfiguration
+    public let status = ComponentStatus()
+    private let router: any StanzaRouting
+    private let logger: Logger
+    private let eventLoopGroup: any EventLoopGroup
+    private let session = Mutex<ComponentSession?>(nil)
+    private let stopping = Atomic<Bool>(false)
+
+    public init(
+        configuration: ComponentConfiguration,
+        router: any StanzaRouting,
+        logger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.configuration = configuration
+        self.router = router
+        var logger = logger
+        logger[metadataKey: LogKey.componentDomain] = "\(configuration.domain)"
+        self.logger = logger
+        self.eventLoopGroup = eventLoopGroup
+    }
+
+    public func run() async {
+        await withGracefulShutdownHandler {
+            await reconnectLoop()
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+            self.session.withLock { $0 }?.drain()
+        }
+        status.update(.stopped)
+    }
+
+    private func reconnectLoop() async {
+        var attempt = 0
+        while !stopping.load(ordering: .relaxed), !Task.isCancelled {
+            status.update(.connecting)
+            let session = ComponentSession(configuration: configuration, router: router, logger: logger, status: status)
+            self.session.withLock { $0 = session }
+            let started = ContinuousClock.now
+            let reason: String
+            do {
+                let outcome = try await session.run(eventLoopGroup: eventLoopGroup)
+                reason = outcome.map(describe) ?? "closed"
+            } catch {
+                reason = "connection failed"
+                logger.warning(
+                    "component connection failed",
+                    metadata: [LogKey.serverAddress: "\(configuration.host):\(configuration.port)", LogKey.reason: "\(error)"]
+                )
+            }
+            self.session.withLock { $0 = nil }
+            status.update(.disconnected(reason: reason))
+            if stopping.load(ordering: .relaxed) || Task.isCancelled { break }
+
+            if session.wasEstablished, ContinuousClock.now - started >= configuration.healthyConnectionDuration {
+                attempt = 0
+            }
+            let delay = configuration.reconnectBackoff.delay(attempt: attempt)
+            attempt += 1
+            logger.info(
+                "component reconnecting",
+                metadata: [LogKey.attempt: "\(attempt)", LogKey.delaySeconds: "\((delay.seconds * 1000).rounded() / 1000)"]
+            )
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+            } catch {
+                break
+            }
+        }
+    }
+
+    /// Logs a session's end with its condition and returns a short reason for the status.
+    private func describe(_ error: ComponentSessionError) -> String {
+        switch error {
+        case .streamError(let streamError):
+            var metadata: Logger.Metadata = [LogKey.streamCondition: "\(streamError.condition)"]
+            if let text = streamError.text { metadata[LogKey.streamErrorText] = "\(text)" }
+            switch streamError.condition {
+            case "not-authorized":
+                logger.error("component authentication refused: check the component secret", metadata: metadata)
+            case "conflict":
+                logger.error("component domain already connected or not usable", metadata: metadata)
+            case "host-unknown":
+                logger.error("server does not know the component domain: check its configuration", metadata: metadata)
+            default:
+                logger.error("server closed the component stream with an error", metadata: metadata)
+            }
+            return streamError.condition
+        case .malformedInput(let parseError):
+            logger.error(
+                "server sent malformed XML; stream closed",
+                metadata: [LogKey.streamCondition: "\(parseError.streamErrorCondition)", LogKey.reason: "\(parseError)"]
+            )
+            return parseError.streamErrorCondition
+        case .protocolViolation(let what):
+            logger.error("server violated the component protocol", metadata: [LogKey.reason: "\(what)"])
+            return "protocol-violation"
+        case .handshakeTimeout:
+            logger.error("component handshake timed out")
+            return "handshake-timeout"
+        case .closedByServer:
+            logger.warning("server closed the component stream")
+            return "closed-by-server"
+        }
+    }
+
+    /// Sends a stanza now; fails if the component is not connected.
+    public func send(_ stanza: XMLElement) async throws {
+        guard let session = session.withLock({ $0 }) else { throw ComponentRequestError.notConnected }
+        try await session.send(stanza)
+    }
+
+    /// Sends an iq request and waits for the matching response, for at most `timeout`.
+    public func request(_ iq: XMLElement, timeout: Duration = .seconds(10)) async throws -> XMLElement {
+        guard let session = session.withLock({ $0 }), status.isConnected else {
+            throw ComponentRequestError.notConnected
+        }
+        return try await session.request(iq, timeout: timeout)
+    }
+}
+

@@ -1,0 +1,213 @@
+import HeraldCore
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import XMLStream
+
+/// One TCP connection to the XMPP server: the stream, the handshake, and the stanzas that flow until
+/// either side closes. Reconnecting is the service's job; a session runs once.
+final class ComponentSession: Sendable {
+    private let configuration: ComponentConfiguration
+    private let router: any StanzaRouting
+    private let logger: Logger
+    private let status: ComponentStatus
+    private let domain: JID
+
+    private let machine: Mutex<ComponentStreamStateMachine>
+    private let pending = PendingRequests()
+    private let inFlight = Atomic<Int>(0)
+    private let draining = Atomic<Bool>(false)
+    private let drainSignal: AsyncStream<Void>.Continuation
+    private let drainRequests: AsyncStream<Void>
+    private let outbound = Mutex<NIOAsyncChannelOutboundWriter<ByteBuffer>?>(nil)
+
+    init(configuration: ComponentConfiguration, router: any StanzaRouting, logger: Logger, status: ComponentStatus) {
+        self.configuration = configuration
+        self.router = router
+        self.logger = logger
+        self.status = status
+        self.domain = JID(domain: configuration.domain)
+        self.machine = Mutex(ComponentStreamStateMachine(domain: configuration.domain, secret: configuration.secret))
+        (drainRequests, drainSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Whether the handshake completed on this session.
+    var wasEstablished: Bool { machine.withLock { $0.isEstablished || $0.state == .closing } }
+
+    /// Connects and runs the stream until it ends. Returns why it ended (nil for our own clean close).
+    func run(eventLoopGroup: any EventLoopGroup) async throws -> ComponentSessionError? {
+        let limits = configuration.parserLimits
+        let channel = try await ClientBootstrap(group: eventLoopGroup)
+            .connectTimeout(.milliseconds(Int64(configuration.connectTimeout.seconds * 1000)))
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .connect(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(XMLStreamDecoder(limits: limits)))
+                    return try NIOAsyncChannel<XMLStreamEvent, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            self.outbound.withLock { $0 = outbound }
+            defer {
+                self.outbound.withLock { $0 = nil }
+                self.pending.failAll(ComponentRequestError.connectionLost)
+            }
+            return try await self.converse(inbound: inbound, outbound: outbound, channel: channel.channel)
+        }
+    }
+
+    private func converse(
+        inbound: NIOAsyncChannelInboundStream<XMLStreamEvent>,
+        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        channel: any Channel
+    ) async throws -> ComponentSessionError? {
+        try await withThrowingDiscardingTaskGroup { group in
+            var outcome: ComponentSessionError?
+            let opening = machine.withLock { $0.connected() }
+            outcome = try await perform(opening, channel: channel) ?? outcome
+
+            group.addTask {
+                try? await Task.sleep(for: self.configuration.handshakeTimeout)
+                let action = self.machine.withLock { $0.handshakeTimedOut() }
+                _ = try? await self.perform(action, channel: channel)
+            }
+            group.addTask { await self.drainWhenAsked(channel: channel) }
+
+            do {
+                for try await event in inbound {
+                    let action = machine.withLock { $0.received(event) }
+                    switch action {
+                    case .deliver(let stanza):
+                        dispatch(stanza, group: &group)
+                    case .established:
+                        status.update(.connected)
+                        logger.info("component connected", metadata: [LogKey.serverAddress: "\(configuration.host):\(configuration.port)"])
+                        group.addTask { await self.keepAlive() }
+                    default:
+                        if let error = try await perform(action, channel: channel) { outcome = error }
+                    }
+                }
+                if let error = machine.withLock({ $0.connectionClosed() }) { outcome = error }
+            } catch let error as XMLStreamError {
+                let action = machine.withLock { $0.parseFailed(error) }
+                outcome = try await perform(action, channel: channel) ?? .malformedInput(error)
+            } catch {
+                if let lost = machine.withLock({ $0.connectionClosed() }) { outcome = lost }
+                logger.debug("component connection read failed", metadata: [LogKey.reason: "\(error)"])
+            }
+            group.cancelAll()
+            drainSignal.finish()
+            return outcome
+        }
+    }
+
+    private func dispatch(_ stanza: XMLElement, group: inout ThrowingDiscardingTaskGroup<any Error>) {
+        if stanza.isIQResponse {
+            if !pending.resolve(stanza) {
+                logger.debug("unexpected iq response dropped", metadata: [LogKey.stanzaID: "\(stanza.stanzaID ?? "")"])
+            }
+            return
+        }
+        if stanza.isIQRequest, inFlight.load(ordering: .relaxed) >= configuration.maximumConcurrentRequests {
+            let reply = stanza.errorReply(.resourceConstraint)
+            group.addTask { try? await self.send(reply) }
+            return
+        }
+        inFlight.add(1, ordering: .relaxed)
+        let context = ComponentContext(domain: domain, logger: logger, isDraining: { self.draining.load(ordering: .relaxed) })
+        group.addTask {
+            defer { self.inFlight.subtract(1, ordering: .relaxed) }
+            if let reply = await self.router.route(stanza, context: context) {
+                try? await self.send(reply)
+            }
+        }
+    }
+
+    /// Carries out a state-machine action; returns the error it reports, if any.
+    private func perform(_ action: ComponentStreamStateMachine.Action, channel: any Channel) async throws -> ComponentSessionError? {
+        switch action {
+        case .none, .established, .deliver:
+            return nil
+        case .write(let text):
+            try await write(text)
+            return nil
+        case .writeAndClose(let text, let error):
+            if let text { try? await write(text) }
+            try? await channel.close()
+            return error
+        }
+    }
+
+    private func write(_ text: String) async throws {
+        guard let outbound = outbound.withLock({ $0 }) else { throw ComponentRequestError.notConnected }
+        try await outbound.write(ByteBuffer(string: text))
+    }
+
+    /// Sends a stanza on this stream.
+    func send(_ stanza: XMLElement) async throws {
+        try await write(XMLSerializer.serialize(stanza, inheritedNamespace: Stanza.componentNamespace))
+    }
+
+    /// Sends an iq request and waits for its result or error.
+    func request(_ iq: XMLElement, timeout: Duration) async throws -> XMLElement {
+        guard let id = iq.stanzaID else { throw ComponentRequestError.missingID }
+        let (responses, continuation) = AsyncThrowingStream.makeStream(of: XMLElement.self)
+        pending.register(id, continuation)
+        defer { pending.remove(id) }
+        try await send(iq)
+        let response = try await withThrowingTaskGroup(of: XMLElement.self) { group in
+            group.addTask {
+                for try await response in responses { return response }
+                throw ComponentRequestError.connectionLost
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw ComponentRequestError.timedOut
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+        if response.stanzaType == "error" {
+            throw ComponentRequestError.stanzaError(StanzaError(stanza: response) ?? .serviceUnavailable)
+        }
+        return response
+    }
+
+    private func keepAlive() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: configuration.keepaliveInterval)
+                try await write(" ")
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// Asks the session to finish what it is doing and close the stream.
+    func drain() {
+        draining.store(true, ordering: .relaxed)
+        drainSignal.yield()
+    }
+
+    private func drainWhenAsked(channel: any Channel) async {
+        for await _ in drainRequests {
+            let deadline = ContinuousClock.now + configuration.drainTimeout
+            // Polling is bounded by the drain deadline and happens only once, at shutdown.
+            while inFlight.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            let abandoned = inFlight.load(ordering: .relaxed)
+            if abandoned > 0 {
+                logger.warning("requests still in flight at drain deadline", metadata: ["requests": "\(abandoned)"])
+            }
+            let action = machine.withLock { $0.close() }
+            _ = try? await perform(action, channel: channel)
+            // Give the server a moment to answer with its closing tag, then close regardless.
+            try? await Task.sleep(for: .seconds(2))
+            try? await channel.close()
+            return
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import Synchronization
+
+/// The live state of one component connection, for readiness checks and tests.
+public final class ComponentStatus: Sendable {
+    public enum State: Sendable, Hashable {
+        case connecting
+        case connected
+        case disconnected(reason: String)
+        case stopped
+    }
+
+    private let state = Mutex<(current: State, connections: Int, attempts: Int)>((.connecting, 0, 0))
+
+    public init() {}
+
+    public var current: State { state.withLock { $0.current } }
+    public var isConnected: Bool { current == .connected }
+    /// How many times the handshake has succeeded since start.
+    public var establishedConnections: Int { state.withLock { $0.connections } }
+    /// How many times a connection has been attempted since start.
+    public var connectionAttempts: Int { state.withLock { $0.attempts } }
+
+    func update(_ newState: State) {
+        state.withLock {
+            if newState == .connected { $0.connections += 1 }
+            if newState == .connecting { $0.attempts += 1 }
+            $0.current = newState
+        }
+    }
+}

@@ -1,0 +1,60 @@
+/// An XMPP address (RFC 7622): `localpart@domainpart/resourcepart`, the first and last optional.
+///
+/// Validation is deliberately structural (lengths, separators, forbidden localpart characters) rather
+/// than full PRECIS; the domain part is lowercased because servers compare it case-insensitively.
+public struct JID: Sendable, Hashable, CustomStringConvertible {
+    public let localpart: String?
+    public let domainpart: String
+    public let resourcepart: String?
+
+    private static let forbiddenInLocalpart: Set<Character> = ["\"", "&", "'", "/", ":", "<", ">", "@", " "]
+
+    public init?(_ string: some StringProtocol) {
+        let text = String(string)
+        let slash = text.firstIndex(of: "/")
+        let addressPart = slash.map { text[..<$0] } ?? Substring(text)
+        let resource = slash.map { String(text[text.index(after: $0)...]) }
+        let at = addressPart.firstIndex(of: "@")
+        let local = at.map { String(addressPart[..<$0]) }
+        let domain = String(at.map { addressPart[addressPart.index(after: $0)...] } ?? addressPart).lowercased()
+        guard JID.isValidDomain(domain) else { return nil }
+        if let local {
+            guard !local.isEmpty, local.utf8.count <= 1023,
+                !local.contains(where: JID.forbiddenInLocalpart.contains)
+            else { return nil }
+        }
+        if let resource {
+            guard !resource.isEmpty, resource.utf8.count <= 1023 else { return nil }
+        }
+        self.localpart = local
+        self.domainpart = domain
+        self.resourcepart = resource
+    }
+
+    public init(localpart: String? = nil, domain: String, resource: String? = nil) {
+        self.localpart = localpart
+        self.domainpart = domain.lowercased()
+        self.resourcepart = resource
+    }
+
+    private static func isValidDomain(_ domain: String) -> Bool {
+        guard !domain.isEmpty, domain.utf8.count <= 1023, !domain.hasPrefix("."), !domain.hasSuffix(".") else {
+            return false
+        }
+        return !domain.contains { $0 == "@" || $0 == "/" || $0.isWhitespace || $0 == "<" || $0 == ">" }
+    }
+
+    /// The address without its resource.
+    public var bare: JID { JID(localpart: localpart, domain: domainpart) }
+    public var domain: JID { JID(domain: domainpart) }
+    public var isBare: Bool { resourcepart == nil }
+    /// A server or component address: no localpart and no resource.
+    public var isDomain: Bool { localpart == nil && resourcepart == nil }
+
+    public var description: String {
+        var result = localpart.map { $0 + "@" } ?? ""
+        result += domainpart
+        if let resourcepart { result += "/" + resourcepart }
+        return result
+    }
+}

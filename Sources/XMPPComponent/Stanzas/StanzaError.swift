@@ -1,0 +1,57 @@
+import XMLStream
+
+/// A stanza error (RFC 6120 §8.3): the type tells the sender what to do, the condition says why.
+public struct StanzaError: Error, Sendable, Hashable {
+    public enum ErrorType: String, Sendable, Hashable {
+        case auth, cancel, `continue`, modify, wait
+    }
+
+    public static let namespace = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+    public var type: ErrorType
+    public var condition: String
+    public var text: String?
+    /// An application-specific condition element, e.g. XEP-0050's `<bad-payload/>`.
+    public var applicationCondition: XMLElement?
+
+    public init(_ type: ErrorType, _ condition: String, text: String? = nil, applicationCondition: XMLElement? = nil) {
+        self.type = type
+        self.condition = condition
+        self.text = text
+        self.applicationCondition = applicationCondition
+    }
+
+    public static let serviceUnavailable = StanzaError(.cancel, "service-unavailable")
+    public static let itemNotFound = StanzaError(.cancel, "item-not-found")
+    public static let forbidden = StanzaError(.auth, "forbidden")
+    public static let badRequest = StanzaError(.modify, "bad-request")
+    public static let featureNotImplemented = StanzaError(.cancel, "feature-not-implemented")
+    public static let internalServerError = StanzaError(.wait, "internal-server-error")
+    public static let resourceConstraint = StanzaError(.wait, "resource-constraint")
+    public static let notAllowed = StanzaError(.cancel, "not-allowed")
+
+    /// The `<error/>` child of an error stanza.
+    public var element: XMLElement {
+        var error = XMLElement("error", ["type": type.rawValue])
+        error.append(XMLElement(condition, namespace: Self.namespace))
+        if let text {
+            error.append(.text("text", namespace: Self.namespace, text))
+        }
+        if let applicationCondition { error.append(applicationCondition) }
+        return error
+    }
+
+    /// Reads the `<error/>` child of an error stanza.
+    public init?(stanza: XMLElement) {
+        guard let error = stanza.child("error"), let type = error[attribute: "type"].flatMap(ErrorType.init) else {
+            return nil
+        }
+        let condition = error.elements.first { $0.namespace == Self.namespace && $0.name != "text" }
+        self.init(
+            type,
+            condition?.name ?? "undefined-condition",
+            text: error.child("text", namespace: Self.namespace)?.text,
+            applicationCondition: error.elements.first { $0.namespace != Self.namespace }
+        )
+    }
+}

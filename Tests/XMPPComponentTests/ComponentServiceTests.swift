@@ -1,0 +1,168 @@
+import HeraldCore
+import HeraldTesting
+import InMemoryLogging
+import Logging
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Testing
+import XMLStream
+
+@testable import XMPPComponent
+
+private func configuration(port: Int, secret: String = "s3cret") -> ComponentConfiguration {
+    ComponentConfiguration(
+        domain: "push.example.com",
+        secret: secret,
+        host: "127.0.0.1",
+        port: port,
+        keepaliveInterval: .milliseconds(200),
+        handshakeTimeout: .milliseconds(500),
+        reconnectBackoff: Backoff(initialDelay: .milliseconds(20), maximumDelay: .milliseconds(200)),
+        drainTimeout: .seconds(2)
+    )
+}
+
+private func makeService(port: Int, secret: String = "s3cret", logs: InMemoryLogHandler = InMemoryLogHandler()) -> ComponentService {
+    var router = ComponentRouter()
+    return ComponentService(
+        configuration: configuration(port: port, secret: secret),
+        router: router,
+        logger: Logger(label: "test") { _ in logs }
+    )
+}
+
+private func ping(id: String) -> XMLElement {
+    XMLElement("iq", namespace: Stanza.componentNamespace, ["type": "get", "id": id, "from": "example.org", "to": "push.example.com"])
+        .appending(XMLElement("ping", namespace: Namespace.ping))
+}
+
+private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Bool {
+    { $0.name == "error" && $0.namespace == StreamError.streamNamespace && $0.child(condition) != nil }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct ComponentServiceTests {
+    @Test func connectsAuthenticatesAndAnswersPing() async throws {
+        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let service = makeService(port: server.port)
+        try await whileRunning({ await service.run() }) {
+            #expect(await eventually { service.status.isConnected })
+            #expect(server.successfulHandshakes == 1)
+            try await server.send(ping(id: "p1"))
+            let reply = try await server.inbox.next { $0.stanzaID == "p1" }
+            #expect(reply.stanzaType == "result")
+            #expect(reply[attribute: "to"] == "example.org")
+        }
+        await server.stop()
+    }
+
+    @Test func wrongSecretIsReportedAndRetriedWithBackoff() async throws {
+        let server = try await FakeComponentServer.start(secret: "right")
+        let logs = InMemoryLogHandler()
+        let service = makeService(port: server.port, secret: "wrong", logs: logs)
+        try await whileRunning({ await service.run() }) {
+            #expect(await eventually { server.acceptedConnections >= 3 })
+            #expect(!service.status.isConnected)
+            #expect(service.status.establishedConnections == 0)
+            #expect(service.status.current == .disconnected(reason: "not-authorized"))
+        }
+        let refusal = logs.entries.first { $0.message == "component authentication refused: check the component secret" }
+        #expect(refusal?.level == .error)
+        #expect(refusal?.metadata[LogKey.streamCondition] == "not-authorized")
+        #expect(logs.entries.contains { $0.message == "component reconnecting" })
+        #expect(!logs.entries.contains { "\($0.metadata)".contains("wrong") }, "the secret must never be logged")
+        await server.stop()
+    }
+
+    @Test(arguments: [
+        ("<!-- a comment -->", "restricted-xml"),
+        ("<iq type='get'></query>", "not-well-formed"),
+        ("<?xml-stylesheet href='x'?>", "restricted-xml"),
+        ("<undeclared:iq/>", "not-well-formed"),
+    ])
+    func malformedInputGetsAStreamErrorAndAReconnect(input: String, condition: String) async throws {
+        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let service = makeService(port: server.port)
+        try await whileRunning({ await service.run() }) {
+            #expect(await eventually { service.status.isConnected })
+            try await server.sendRaw(input)
+            _ = try await server.inbox.next("stream error \(condition)", where: isStreamError(condition))
+            #expect(await eventually { server.successfulHandshakes == 2 && service.status.isConnected })
+        }
+        await server.stop()
+    }
+
+    @Test func unansweredHandshakeTimesOutAndRetries() async throws {
+        let server = try await FakeComponentServer.start(secret: "s3cret", handshake: .ignore)
+        let service = makeService(port: server.port)
+        try await whileRunning({ await service.run() }) {
+            #expect(await eventually { server.acceptedConnections >= 2 })
+            #expect(service.status.establishedConnections == 0)
+        }
+        await server.stop()
+    }
+
+    @Test func reconnectsAfterTheServerDropsTheConnection() async throws {
+        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let service = makeService(port: server.port)
+        try await whileRunning({ await service.run() }) {
+            #expect(await eventually { service.status.isConnected })
+            await server.dropConnections()
+            #expect(await eventually { service.status.establishedConnections == 2 && service.status.isConnected })
+        }
+        await server.stop()
+    }
+
+    @Test func sendsWhitespaceKeepalives() async throws {
+        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let service = makeService(port: server.port)
+        try await whileRunning({ await service.run() }) {
+            #expect(await eventually { service.status.isConnected })
+            // Keepalives are whitespace, which the peer's parser accepts silently; the stream must
+            // survive several intervals and still answer.
+            try await Task.sleep(for: .milliseconds(700))
+            try await server.send(ping(id: "after-keepalives"))
+            _ = try await server.inbox.next { $0.stanzaID == "after-keepalives" }
+            #expect(service.status.establishedConnections == 1)
+        }
+        await server.stop()
+    }
+
+    @Test func tracksItsOwnRequestsByIDWithATimeout() async throws {
+        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let service = makeService(port: server.port)
+        try await whileRunning({ await service.run() }) {
+            #expect(await eventually { service.status.isConnected })
+            let request = Stanza.iq(
+                type: "get", id: "h1", from: JID(domain: "push.example.com"), to: JID(domain: "example.org"),
+                payload: XMLElement("ping", namespace: Namespace.ping)
+            )
+            async let response = service.request(request, timeout: .seconds(5))
+            let sent = try await server.inbox.next { $0.stanzaID == "h1" }
+            try await server.send(sent.iqResult())
+            #expect(try await response.stanzaType == "result")
+
+            var unanswered = request
+            unanswered[attribute: "id"] = "h2"
+            await #expect(throws: ComponentRequestError.timedOut) {
+                try await service.request(unanswered, timeout: .milliseconds(200))
+            }
+        }
+        await server.stop()
+    }
+
+    @Test func gracefulShutdownClosesTheStreamCleanly() async throws {
+        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let service = makeService(port: server.port)
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await service.run() }
+                #expect(await eventually { service.status.isConnected })
+                trigger.triggerGracefulShutdown()
+                _ = try await server.inbox.next("closing tag") { $0.name == "stream-end" }
+                try await group.waitForAll()
+            }
+        }
+        #expect(service.status.current == .stopped)
+        await server.stop()
+    }
+}
