@@ -26,7 +26,8 @@ public struct Backoff: Sendable, Hashable {
     /// The delay before the `attempt`-th retry, jittered with `generator`.
     public func delay(attempt: Int, using generator: inout some RandomNumberGenerator) -> Duration {
         let step = step(attempt: attempt).seconds
-        let jitter = Double.random(in: 0...1, using: &generator)
+        // The top 53 bits give a fraction in [0, 1] with no rejection loop, whatever the generator.
+        let jitter = Double(generator.next() >> 11) / Double((1 as UInt64) << 53 - 1)
         return .seconds(step / 2 + step / 2 * jitter)
     }
 

@@ -1,0 +1,121 @@
+import Foundation
+import HeraldCore
+import Logging
+import XMLStream
+import XMPPComponent
+
+/// Herald's whole configuration, read from one YAML file with environment overrides.
+/// README.md documents every key; keep the two in step.
+public struct HeraldConfiguration: Sendable {
+    public enum LogFormat: String, Sendable { case text, json }
+
+    public var components: [ComponentConfiguration]
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+
+    /// Reads the file at `path` (if any) and lays the environment over it.
+    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> HeraldConfiguration {
+        var tree = ConfigTree()
+        if let path {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ConfigurationError(key: "--config", problem: "cannot read \(path)", fix: "check the path and its permissions")
+            }
+            tree = try ConfigTree(yaml: String(decoding: data, as: UTF8.self))
+        }
+        tree.applyEnvironment(environment)
+        return try HeraldConfiguration(tree: tree)
+    }
+
+    public init(tree: ConfigTree) throws(ConfigurationError) {
+        let root = tree.section
+        let xmpp = try root.section("xmpp")
+        let defaults = try ComponentDefaults(section: xmpp)
+        let componentSections = try root.list("components")
+        guard !componentSections.isEmpty else {
+            throw ConfigurationError(
+                key: "components",
+                problem: "names no component",
+                fix: "add one with a domain and secret, or set HERALD_COMPONENTS__0__DOMAIN and HERALD_COMPONENTS__0__SECRET"
+            )
+        }
+        var components: [ComponentConfiguration] = []
+        for section in componentSections {
+            let component = try defaults.component(from: section)
+            if components.contains(where: { $0.domain == component.domain }) {
+                throw ConfigurationError(key: section.path + ".domain", problem: "repeats \(component.domain)", fix: "each component domain needs one entry")
+            }
+            components.append(component)
+        }
+        self.components = components
+
+        let log = try root.section("log")
+        let level = try log.oneOf("level", Logger.Level.allCases.map(\.rawValue), default: "info")
+        logLevel = Logger.Level(rawValue: level) ?? .info
+        logFormat = LogFormat(rawValue: try log.oneOf("format", ["text", "json"], default: "text")) ?? .text
+    }
+}
+
+/// Connection settings under `xmpp`, which every component inherits unless it sets its own.
+private struct ComponentDefaults {
+    var host: String
+    var port: Int
+    var keepalive: Duration
+    var connectTimeout: Duration
+    var handshakeTimeout: Duration
+    var reconnectInitialDelay: Duration
+    var reconnectMaximumDelay: Duration
+    var healthyAfter: Duration
+    var drainTimeout: Duration
+    var maximumConcurrentRequests: Int
+    var maximumStanzaBytes: Int
+    var maximumDepth: Int
+
+    init(section: ConfigSection) throws(ConfigurationError) {
+        host = try section.string("host", default: "127.0.0.1")
+        port = try section.int("port", default: 5347, range: 1...65535)
+        keepalive = try section.duration("keepalive", default: .seconds(60))
+        connectTimeout = try section.duration("connect_timeout", default: .seconds(10))
+        handshakeTimeout = try section.duration("handshake_timeout", default: .seconds(10))
+        reconnectInitialDelay = try section.duration("reconnect_initial_delay", default: .seconds(1))
+        reconnectMaximumDelay = try section.duration("reconnect_max_delay", default: .seconds(60))
+        healthyAfter = try section.duration("healthy_after", default: .seconds(60))
+        drainTimeout = try section.duration("drain_timeout", default: .seconds(10))
+        maximumConcurrentRequests = try section.int("max_concurrent_requests", default: 10_000, range: 1...1_000_000)
+        maximumStanzaBytes = try section.int("max_stanza_size", default: 512 * 1024, range: 1024...(64 * 1024 * 1024))
+        maximumDepth = try section.int("max_depth", default: 64, range: 8...1024)
+        guard reconnectInitialDelay > .zero else {
+            throw ConfigurationError(key: section.path + ".reconnect_initial_delay", problem: "must be greater than zero")
+        }
+        guard reconnectMaximumDelay >= reconnectInitialDelay else {
+            throw ConfigurationError(
+                key: section.path + ".reconnect_max_delay",
+                problem: "must not be shorter than reconnect_initial_delay"
+            )
+        }
+    }
+
+    func component(from section: ConfigSection) throws(ConfigurationError) -> ComponentConfiguration {
+        let domain = try section.requiredString("domain")
+        guard let jid = JID(domain), jid.isDomain, domain.contains(".") || domain == "localhost" else {
+            throw ConfigurationError(key: section.path + ".domain", problem: "'\(domain)' is not a domain name", fix: "e.g. push.example.com")
+        }
+        let secret = try section.requiredString(
+            "secret",
+            fix: "the component_secret from the XMPP server; set secret, secret_file, or \(ConfigTree.environmentName(for: section.path + ".secret"))"
+        )
+        return ComponentConfiguration(
+            domain: jid.domainpart,
+            secret: secret,
+            host: try section.string("host", default: host),
+            port: try section.int("port", default: port, range: 1...65535),
+            keepaliveInterval: keepalive,
+            connectTimeout: connectTimeout,
+            handshakeTimeout: handshakeTimeout,
+            reconnectBackoff: Backoff(initialDelay: reconnectInitialDelay, maximumDelay: reconnectMaximumDelay),
+            healthyConnectionDuration: healthyAfter,
+            drainTimeout: drainTimeout,
+            maximumConcurrentRequests: maximumConcurrentRequests,
+            parserLimits: XMLStreamParser.Limits(maximumDepth: maximumDepth, maximumStanzaBytes: maximumStanzaBytes)
+        )
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import HeraldCore
+import Testing
+
+@testable import HeraldApp
+
+private let minimal = """
+    components:
+      - domain: push.example.com
+        secret: from-file
+    """
+
+private func load(_ yaml: String, environment: [String: String] = [:]) throws -> HeraldConfiguration {
+    var tree = try ConfigTree(yaml: yaml)
+    tree.applyEnvironment(environment)
+    return try HeraldConfiguration(tree: tree)
+}
+
+private func configurationError(_ yaml: String, environment: [String: String] = [:]) -> ConfigurationError? {
+    do {
+        _ = try load(yaml, environment: environment)
+        return nil
+    } catch let error as ConfigurationError {
+        return error
+    } catch {
+        return nil
+    }
+}
+
+@Suite struct HeraldConfigurationTests {
+    @Test func minimalFileNamesOnlyTheComponentAndGetsDefaults() throws {
+        let configuration = try load(minimal)
+        let component = try #require(configuration.components.first)
+        #expect(component.domain == "push.example.com")
+        #expect(component.secret == "from-file")
+        #expect(component.host == "127.0.0.1")
+        #expect(component.port == 5347)
+        #expect(component.keepaliveInterval == .seconds(60))
+        #expect(component.parserLimits.maximumDepth == 64)
+        #expect(component.parserLimits.maximumStanzaBytes == 512 * 1024)
+        #expect(configuration.logLevel == .info)
+        #expect(configuration.logFormat == .text)
+    }
+
+    @Test func environmentOverridesTheFile() throws {
+        let configuration = try load(
+            minimal + "\nxmpp:\n  port: 5348\n",
+            environment: [
+                "HERALD_COMPONENTS__0__SECRET": "from-env",
+                "HERALD_XMPP__PORT": "6000",
+                "HERALD_XMPP__KEEPALIVE": "30s",
+                "HERALD_LOG__LEVEL": "debug",
+                "UNRELATED": "x",
+            ]
+        )
+        #expect(configuration.components[0].secret == "from-env")
+        #expect(configuration.components[0].port == 6000)
+        #expect(configuration.components[0].keepaliveInterval == .seconds(30))
+        #expect(configuration.logLevel == .debug)
+    }
+
+    @Test func environmentAloneCanConfigureEverything() throws {
+        let configuration = try load(
+            "",
+            environment: [
+                "HERALD_COMPONENTS__0__DOMAIN": "push.a.example",
+                "HERALD_COMPONENTS__0__SECRET": "a",
+                "HERALD_COMPONENTS__1__DOMAIN": "push.b.example",
+                "HERALD_COMPONENTS__1__SECRET": "b",
+                "HERALD_COMPONENTS__1__PORT": "5400",
+            ]
+        )
+        #expect(configuration.components.map(\.domain) == ["push.a.example", "push.b.example"])
+        #expect(configuration.components.map(\.port) == [5347, 5400])
+    }
+
+    @Test func perComponentConnectionSettingsOverrideTheXMPPDefaults() throws {
+        let configuration = try load(
+            """
+            xmpp:
+              host: xmpp.internal
+              port: 5350
+            components:
+              - domain: push.a.example
+                secret: a
+              - domain: push.b.example
+                secret: b
+                host: other.internal
+                port: 5351
+            """
+        )
+        #expect(configuration.components.map(\.host) == ["xmpp.internal", "other.internal"])
+        #expect(configuration.components.map(\.port) == [5350, 5351])
+    }
+
+    @Test func secretsCanComeFromFiles() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("herald-secret-\(UUID().uuidString)")
+        try "  s3cret-in-file\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let configuration = try load("components:\n  - domain: push.example.com\n    secret_file: \(file.path)\n")
+        #expect(configuration.components[0].secret == "s3cret-in-file")
+        let fromEnvironment = try load(
+            "components:\n  - domain: push.example.com\n",
+            environment: ["HERALD_COMPONENTS__0__SECRET_FILE": file.path]
+        )
+        #expect(fromEnvironment.components[0].secret == "s3cret-in-file")
+    }
+
+    @Test func unreadableSecretFileNamesTheKey() {
+        let error = configurationError("components:\n  - domain: push.example.com\n    secret_file: /nonexistent/secret\n")
+        #expect(error?.key == "components[0].secret_file")
+        #expect(error?.problem.contains("/nonexistent/secret") == true)
+    }
+
+    @Test func missingComponentsSayHowToAddOne() {
+        let error = configurationError("log:\n  level: info\n")
+        #expect(error?.key == "components")
+        #expect(error?.fix?.contains("HERALD_COMPONENTS__0__DOMAIN") == true)
+    }
+
+    @Test func missingSecretNamesTheKeyAndTheVariable() {
+        let error = configurationError("components:\n  - domain: push.example.com\n")
+        #expect(error?.key == "components[0].secret")
+        #expect(error?.fix?.contains("HERALD_COMPONENTS__0__SECRET") == true)
+    }
+
+    @Test(arguments: [
+        ("xmpp:\n  port: http\n", "xmpp.port"),
+        ("xmpp:\n  port: 70000\n", "xmpp.port"),
+        ("xmpp:\n  keepalive: soon\n", "xmpp.keepalive"),
+        ("log:\n  level: loud\n", "log.level"),
+        ("log:\n  format: xml\n", "log.format"),
+        ("xmpp:\n  reconnect_initial_delay: 10s\n  reconnect_max_delay: 1s\n", "xmpp.reconnect_max_delay"),
+        ("xmpp: [1, 2]\n", "xmpp"),
+    ])
+    func invalidValuesNameTheirKey(extra: String, key: String) {
+        #expect(configurationError(minimal + "\n" + extra)?.key == key)
+    }
+
+    @Test func invalidDomainIsRefused() {
+        let error = configurationError("components:\n  - domain: 'not a domain'\n    secret: x\n")
+        #expect(error?.key == "components[0].domain")
+    }
+
+    @Test func duplicateDomainsAreRefused() {
+        let error = configurationError(minimal + "\n  - domain: push.example.com\n    secret: again\n")
+        #expect(error?.key == "components[1].domain")
+    }
+
+    @Test func invalidYAMLIsReported() {
+        #expect(configurationError("components: [\n")?.problem.contains("not valid YAML") == true)
+    }
+
+    @Test(arguments: [("500ms", Duration.milliseconds(500)), ("10s", .seconds(10)), ("5m", .seconds(300)), ("1h", .seconds(3600)), ("1.5s", .milliseconds(1500))])
+    func durationsTakeUnits(text: String, expected: Duration) throws {
+        let configuration = try load(minimal + "\nxmpp:\n  keepalive: \(text)\n")
+        #expect(configuration.components[0].keepaliveInterval == expected)
+    }
+
+    @Test func environmentVariableNamesFollowTheKeyPath() {
+        #expect(ConfigTree.environmentName(for: "components[0].secret") == "HERALD_COMPONENTS__0__SECRET")
+        #expect(ConfigTree.environmentName(for: "xmpp.max_stanza_size") == "HERALD_XMPP__MAX_STANZA_SIZE")
+    }
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Sets up and runs the whole path locally: a Prosody from the system packages with Herald's
+# component configured (loopback only, in ./run/quickstart), and Herald connected to it.
+# Stop with Ctrl-C; Prosody is stopped with it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+work="$root/run/quickstart"
+
+scripts/install-dependencies.sh
+swift build --product herald
+herald="$(swift build --show-bin-path)/herald"
+
+mkdir -p "$work/data"
+c2s_port="${QUICKSTART_C2S_PORT:-15222}"
+component_port="${QUICKSTART_COMPONENT_PORT:-15347}"
+secret_file="$work/component.secret"
+[ -s "$secret_file" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$secret_file"
+secret="$(cat "$secret_file")"
+
+cat > "$work/prosody.cfg.lua" <<LUA
+daemonize = false
+run_as_root = true
+pidfile = "$work/prosody.pid"
+data_path = "$work/data"
+plugin_paths = { "/usr/lib/prosody/modules/mod_cloud_notify" }
+log = { info = "$work/prosody.log" }
+interfaces = { "127.0.0.1" }
+c2s_ports = { $c2s_port }
+component_ports = { $component_port }
+component_interfaces = { "127.0.0.1" }
+s2s_ports = { }
+http_ports = { }
+https_ports = { }
+c2s_direct_tls_ports = { }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "carbons", "smacks", "mam", "cloud_notify", "posix" }
+modules_disabled = { "s2s", "tls" }
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_plain"
+storage = "internal"
+
+VirtualHost "localhost"
+
+Component "push.localhost"
+    component_secret = "$secret"
+LUA
+
+cat > "$work/herald.yaml" <<YAML
+xmpp:
+  host: 127.0.0.1
+  port: $component_port
+components:
+  - domain: push.localhost
+    secret_file: $secret_file
+log:
+  level: info
+YAML
+
+prosodyctl --config "$work/prosody.cfg.lua" register alice localhost alice-password >/dev/null
+prosodyctl --config "$work/prosody.cfg.lua" register bob localhost bob-password >/dev/null
+
+prosody --config "$work/prosody.cfg.lua" >>"$work/prosody.log" 2>&1 &
+prosody_pid=$!
+trap 'kill "$prosody_pid" 2>/dev/null; wait "$prosody_pid" 2>/dev/null || true' EXIT
+
+cat <<INFO
+
+Herald quickstart
+  Prosody:  c2s 127.0.0.1:$c2s_port (users alice / alice-password, bob / bob-password on "localhost"),
+            component port 127.0.0.1:$component_port, log $work/prosody.log
+  Herald:   component push.localhost, configuration $work/herald.yaml
+  Try it:   an XMPP client logged in as alice can query disco#info and ping at push.localhost.
+  Stop:     Ctrl-C
+
+INFO
+"$herald" serve --config "$work/herald.yaml"
