@@ -3,7 +3,7 @@
 # Safe to run repeatedly: it installs only what is missing.
 set -euo pipefail
 
-packages=(libxml2-dev pkg-config prosody prosody-modules lua-bitop)
+packages=(libxml2-dev libsqlite3-dev pkg-config prosody prosody-modules lua-bitop)
 
 missing=()
 for package in "${packages[@]}"; do

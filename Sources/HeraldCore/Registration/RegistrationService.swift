@@ -1,0 +1,247 @@
+import Crypto
+import Foundation
+import Synchronization
+
+/// Limits on what one account may register.
+public struct RegistrationPolicy: Sendable, Hashable {
+    /// Registrations one account may hold at once (per app).
+    public var maximumDevicesPerAccount: Int
+    /// Registration requests one account may make per `rateWindow`, counting re-registrations.
+    public var maximumRegistrationsPerWindow: Int
+    public var rateWindow: Duration
+
+    public init(maximumDevicesPerAccount: Int = 20, maximumRegistrationsPerWindow: Int = 20, rateWindow: Duration = .seconds(60)) {
+        self.maximumDevicesPerAccount = maximumDevicesPerAccount
+        self.maximumRegistrationsPerWindow = maximumRegistrationsPerWindow
+        self.rateWindow = rateWindow
+    }
+}
+
+/// What a client asked to register, in dialect-neutral terms.
+public struct RegistrationRequest: Sendable {
+    public var app: App
+    public var service: PushService
+    public var dialect: RegistrationDialect
+    public var token: String
+    public var voipToken: String?
+    public var webPushKeys: WebPushKeys?
+    public var environment: APNsEnvironment?
+    /// The registering account's bare JID.
+    public var account: String
+    /// The account's domain: its server is the only one allowed to publish.
+    public var accountDomain: String
+    /// What identifies the device within the account (p2 device id, v1 node, Tigase token, endpoint).
+    public var deviceID: String
+    /// A group chat the registration is for (p2's per-MUC channels).
+    public var muc: String?
+    /// A node the client chose itself (mod_push_appserver's v1 dialect).
+    public var requestedNode: String?
+    /// Whether publishes must carry a secret (false where clients enable without publish-options).
+    public var issueSecret: Bool
+
+    public init(
+        app: App,
+        service: PushService,
+        dialect: RegistrationDialect,
+        token: String,
+        voipToken: String? = nil,
+        webPushKeys: WebPushKeys? = nil,
+        environment: APNsEnvironment? = nil,
+        account: String,
+        accountDomain: String,
+        deviceID: String,
+        muc: String? = nil,
+        requestedNode: String? = nil,
+        issueSecret: Bool = true
+    ) {
+        self.app = app
+        self.service = service
+        self.dialect = dialect
+        self.token = token
+        self.voipToken = voipToken
+        self.webPushKeys = webPushKeys
+        self.environment = environment
+        self.account = account
+        self.accountDomain = accountDomain
+        self.deviceID = deviceID
+        self.muc = muc
+        self.requestedNode = requestedNode
+        self.issueSecret = issueSecret
+    }
+}
+
+public enum RegistrationError: Error, Sendable, Hashable {
+    case serviceNotConfigured(PushService)
+    case tooManyDevices(limit: Int)
+    case rateLimited
+    /// The client-chosen node belongs to another account.
+    case nodeTaken
+    case notFound
+}
+
+/// Registers and unregisters devices: finds a device's earlier registration so it keeps its node and
+/// secret, enforces the per-account limits, and mints nodes and secrets from the system CSPRNG.
+public final class RegistrationService: Sendable {
+    public let store: any RegistrationStore
+    public let policy: RegistrationPolicy
+    private let hashKey: SymmetricKey
+    private let now: @Sendable () -> Date
+    private let recentRequests = Mutex<[String: [Date]]>([:])
+
+    /// - Parameter hashKey: keys the hashes that stand in for account JIDs; keep it stable, or devices
+    ///   re-registering get new nodes.
+    public init(
+        store: any RegistrationStore,
+        policy: RegistrationPolicy = .init(),
+        hashKey: [UInt8] = Array("herald-registration-v1".utf8),
+        now: @escaping @Sendable () -> Date = Date.init
+    ) {
+        self.store = store
+        self.policy = policy
+        self.hashKey = SymmetricKey(data: hashKey)
+        self.now = now
+    }
+
+    public func register(_ request: RegistrationRequest) async throws -> Registration {
+        guard request.app.services.contains(request.service) else {
+            throw RegistrationError.serviceNotConfigured(request.service)
+        }
+        let accountKey = keyedHash(["account", request.app.name, request.account])
+        try admitRequest(accountKey: accountKey)
+        // The dialect is part of the device's identity, not the vendor: a p2 client switching between
+        // register-push-apns and register-push-fcm keeps its one registration.
+        let deviceKey = deviceKey(app: request.app, dialect: request.dialect, account: request.account, deviceID: request.deviceID, muc: request.muc)
+        let timestamp = now()
+
+        if var existing = try await store.registration(deviceKey: deviceKey) {
+            existing.service = request.service
+            existing.token = request.token
+            existing.voipToken = request.voipToken
+            existing.webPushKeys = request.webPushKeys
+            existing.environment = request.environment ?? existing.environment
+            existing.updatedAt = timestamp
+            existing.lastFailure = nil
+            if request.issueSecret, existing.secret == nil { existing.secret = Self.randomString(bytes: 18) }
+            try await store.save(existing)
+            return existing
+        }
+
+        if try await store.count(accountKey: accountKey) >= policy.maximumDevicesPerAccount {
+            throw RegistrationError.tooManyDevices(limit: policy.maximumDevicesPerAccount)
+        }
+        let node: String
+        if let requested = request.requestedNode {
+            // A known node must not let another account take over its pushes.
+            if let holder = try await store.registration(node: requested), holder.accountKey != accountKey {
+                throw RegistrationError.nodeTaken
+            }
+            node = requested
+        } else {
+            node = Self.randomString(bytes: 12)
+        }
+        let registration = Registration(
+            node: node,
+            secret: request.issueSecret ? Self.randomString(bytes: 18) : nil,
+            app: request.app.name,
+            service: request.service,
+            dialect: request.dialect,
+            token: request.token,
+            voipToken: request.voipToken,
+            webPushKeys: request.webPushKeys,
+            environment: request.service == .apns ? (request.environment ?? request.app.defaultEnvironment) : nil,
+            accountDomain: request.accountDomain,
+            accountKey: accountKey,
+            pushAccount: pushAccount(for: request),
+            channel: request.muc.map { Self.sha1Hex($0 + "\u{0}" + request.deviceID) },
+            deviceKey: deviceKey,
+            createdAt: timestamp
+        )
+        try await store.save(registration)
+        return registration
+    }
+
+    /// Removes the registration the same device made with `register`.
+    @discardableResult
+    public func unregister(
+        app: App,
+        dialect: RegistrationDialect,
+        account: String,
+        deviceID: String,
+        muc: String? = nil
+    ) async throws -> Registration {
+        let deviceKey = deviceKey(app: app, dialect: dialect, account: account, deviceID: deviceID, muc: muc)
+        guard let registration = try await store.registration(deviceKey: deviceKey) else { throw RegistrationError.notFound }
+        try await store.delete(node: registration.node)
+        return registration
+    }
+
+    /// Removes the registration behind `node` if it belongs to `account`.
+    @discardableResult
+    public func unregister(app: App, node: String, account: String) async throws -> Registration {
+        guard let registration = try await store.registration(node: node),
+            registration.app == app.name,
+            registration.accountKey == keyedHash(["account", app.name, account])
+        else { throw RegistrationError.notFound }
+        try await store.delete(node: node)
+        return registration
+    }
+
+    /// What the push payload will carry as `account` (see `Registration`).
+    private func pushAccount(for request: RegistrationRequest) -> String? {
+        switch request.dialect {
+        case .tigase: request.account
+        case .p2: Self.sha1Hex(request.account + "\u{0}" + request.deviceID)
+        case .v1, .webpush, .http: nil
+        }
+    }
+
+    private func deviceKey(app: App, dialect: RegistrationDialect, account: String, deviceID: String, muc: String?) -> String {
+        keyedHash(["device", app.name, dialect.rawValue, account, deviceID, muc ?? ""])
+    }
+
+    private func admitRequest(accountKey: String) throws {
+        let current = now()
+        let windowStart = current.addingTimeInterval(-policy.rateWindow.timeInterval)
+        let admitted = recentRequests.withLock { requests in
+            var recent = (requests[accountKey] ?? []).filter { $0 > windowStart }
+            guard recent.count < policy.maximumRegistrationsPerWindow else {
+                requests[accountKey] = recent
+                return false
+            }
+            recent.append(current)
+            requests[accountKey] = recent
+            // Forget idle accounts so the table cannot grow without bound.
+            if requests.count > 10_000 { requests = requests.filter { $0.value.contains { $0 > windowStart } } }
+            return true
+        }
+        if !admitted { throw RegistrationError.rateLimited }
+    }
+
+    private func keyedHash(_ parts: [String]) -> String {
+        let message = parts.joined(separator: "\u{0}")
+        let code = HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: hashKey)
+        return Self.hex(code)
+    }
+
+    static func sha1Hex(_ text: String) -> String {
+        hex(Insecure.SHA1.hash(data: Array(text.utf8)))
+    }
+
+    private static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    /// `bytes` from the system CSPRNG as unpadded base64url (18 bytes: 24 characters, 144 bits).
+    static func randomString(bytes count: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
+
+extension Duration {
+    var timeInterval: TimeInterval { seconds }
+}

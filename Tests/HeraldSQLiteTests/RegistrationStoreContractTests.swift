@@ -1,0 +1,126 @@
+import Foundation
+import HeraldCore
+import Testing
+
+@testable import HeraldSQLite
+
+private func sample(_ node: String, account: String = "acct-1", device: String? = nil) -> Registration {
+    Registration(
+        node: node,
+        secret: "secret-\(node)",
+        app: "chat",
+        service: .apns,
+        dialect: .tigase,
+        token: "token-\(node)",
+        voipToken: "voip-\(node)",
+        webPushKeys: WebPushKeys(p256dh: "key", auth: "auth"),
+        environment: .sandbox,
+        accountDomain: "example.org",
+        accountKey: account,
+        pushAccount: "romeo@example.org",
+        channel: "chan",
+        deviceKey: device ?? "device-\(node)",
+        createdAt: Date(timeIntervalSince1970: 1_790_000_000),
+        updatedAt: Date(timeIntervalSince1970: 1_790_000_100),
+        lastPushAt: Date(timeIntervalSince1970: 1_790_000_200),
+        lastFailure: "BadDeviceToken"
+    )
+}
+
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
+    case memory, sqlite
+    var testDescription: String { rawValue }
+
+    func make() throws -> any RegistrationStore {
+        switch self {
+        case .memory: InMemoryRegistrationStore()
+        case .sqlite: try SQLiteRegistrationStore(path: temporaryDatabasePath())
+        }
+    }
+}
+
+func temporaryDatabasePath() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("herald-\(UUID().uuidString)/herald.sqlite").path
+}
+
+/// Every store behaves the same; the SQLite one also keeps what it was given across reopening.
+@Suite struct RegistrationStoreContractTests {
+    @Test(arguments: StoreKind.allCases)
+    func savesAndFindsByNodeAndDeviceKeyWithEveryField(kind: StoreKind) async throws {
+        let store = try kind.make()
+        let registration = sample("n1")
+        try await store.save(registration)
+        #expect(try await store.registration(node: "n1") == registration)
+        #expect(try await store.registration(deviceKey: "device-n1") == registration)
+        #expect(try await store.registration(node: "missing") == nil)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func savingTheSameNodeReplacesIt(kind: StoreKind) async throws {
+        let store = try kind.make()
+        var registration = sample("n1")
+        try await store.save(registration)
+        registration.token = "rotated"
+        registration.secret = nil
+        registration.lastPushAt = nil
+        try await store.save(registration)
+        #expect(try await store.registration(node: "n1") == registration)
+        #expect(try await store.count() == 1)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func deletes(kind: StoreKind) async throws {
+        let store = try kind.make()
+        try await store.save(sample("n1"))
+        #expect(try await store.delete(node: "n1"))
+        #expect(try await !store.delete(node: "n1"))
+        #expect(try await store.registration(node: "n1") == nil)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func countsPerAccountAndInAll(kind: StoreKind) async throws {
+        let store = try kind.make()
+        try await store.save(sample("a", account: "one"))
+        try await store.save(sample("b", account: "one"))
+        try await store.save(sample("c", account: "two"))
+        #expect(try await store.count(accountKey: "one") == 2)
+        #expect(try await store.count(accountKey: "three") == 0)
+        #expect(try await store.count() == 3)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func listsInNodeOrderInPages(kind: StoreKind) async throws {
+        let store = try kind.make()
+        for node in ["c", "a", "e", "b", "d"] { try await store.save(sample(node)) }
+        let first = try await store.list(after: nil, limit: 2).map(\.node)
+        let second = try await store.list(after: first.last, limit: 2).map(\.node)
+        let third = try await store.list(after: second.last, limit: 2).map(\.node)
+        #expect(first == ["a", "b"])
+        #expect(second == ["c", "d"])
+        #expect(third == ["e"])
+    }
+
+    @Test func sqliteKeepsRegistrationsAcrossReopening() async throws {
+        let path = temporaryDatabasePath()
+        do {
+            let store = try SQLiteRegistrationStore(path: path)
+            try await store.save(sample("kept"))
+        }
+        let reopened = try SQLiteRegistrationStore(path: path)
+        #expect(try await reopened.registration(node: "kept") == sample("kept"))
+    }
+
+    @Test func sqliteRefusesTwoNodesForOneDevice() async throws {
+        let store = try SQLiteRegistrationStore(path: temporaryDatabasePath())
+        try await store.save(sample("first", device: "same-device"))
+        await #expect(throws: (any Error).self) { try await store.save(sample("second", device: "same-device")) }
+    }
+
+    @Test func sqliteLooksUpByNodeThroughTheIndex() async throws {
+        let store = try SQLiteRegistrationStore(path: temporaryDatabasePath())
+        let plan = try await store.queryPlan(sql: "SELECT * FROM registration WHERE node = 'x'")
+        #expect(plan.contains("USING PRIMARY KEY"), "plan: \(plan)")
+        let byDevice = try await store.queryPlan(sql: "SELECT * FROM registration WHERE device_key = 'x'")
+        #expect(byDevice.contains("USING INDEX"), "plan: \(byDevice)")
+    }
+}
