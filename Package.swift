@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "herald", targets: ["herald"]),
+        .executable(name: "herald-bench", targets: ["HeraldBenchmarks"]),
         .library(name: "HeraldTesting", targets: ["HeraldTesting"]),
     ],
     dependencies: [
@@ -60,6 +61,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Herald's XMPP face: registration commands in every client dialect, and publish handling.
+        .target(
+            name: "HeraldXMPP",
+            dependencies: [
+                "HeraldCore",
+                "XMPPComponent",
+                "XMLStream",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HeraldTesting",
             dependencies: [
@@ -77,6 +89,8 @@ let package = Package(
             name: "HeraldApp",
             dependencies: [
                 "HeraldCore",
+                "HeraldSQLite",
+                "HeraldXMPP",
                 "XMPPComponent",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -94,8 +108,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Benchmarks, run in release mode (`swift run -c release herald-bench --help`); not run by the tests.
+        .executableTarget(
+            name: "HeraldBenchmarks",
+            dependencies: [
+                "HeraldCore",
+                "HeraldSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "XMLStreamTests", dependencies: ["XMLStream"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldTesting"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeraldXMPPTests",
+            dependencies: ["HeraldXMPP", "HeraldTesting", "HeraldSQLite", .product(name: "InMemoryLogging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "HeraldSQLiteTests", dependencies: ["HeraldSQLite", "HeraldTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "XMPPComponentTests",
@@ -116,7 +145,7 @@ let package = Package(
         .testTarget(
             name: "HeraldAppTests",
             dependencies: [
-                "HeraldApp", "HeraldTesting",
+                "HeraldApp", "HeraldTesting", "HeraldSQLite", "HeraldCore", "XMPPComponent", "XMLStream",
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

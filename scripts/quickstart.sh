@@ -53,6 +53,13 @@ xmpp:
 components:
   - domain: push.localhost
     secret_file: $secret_file
+apps:
+  - name: quickstart
+    apns: { environment: sandbox }
+    fcm: {}
+    webpush: {}
+storage:
+  path: $work/herald.sqlite
 log:
   level: info
 YAML
@@ -70,7 +77,8 @@ Herald quickstart
   Prosody:  c2s 127.0.0.1:$c2s_port (users alice / alice-password, bob / bob-password on "localhost"),
             component port 127.0.0.1:$component_port, log $work/prosody.log
   Herald:   component push.localhost, configuration $work/herald.yaml
-  Try it:   an XMPP client logged in as alice can query disco#info and ping at push.localhost.
+  Try it:   an XMPP client logged in as alice can list and run push.localhost's registration
+            commands (disco#items on http://jabber.org/protocol/commands), e.g. register-push-fcm.
   Stop:     Ctrl-C
 
 INFO

@@ -1,4 +1,6 @@
 import HeraldCore
+import HeraldSQLite
+import HeraldXMPP
 import Logging
 import ServiceLifecycle
 import XMPPComponent
@@ -8,18 +10,28 @@ import XMPPComponent
 public struct HeraldApplication: Sendable {
     public let configuration: HeraldConfiguration
     public let components: [ComponentService]
+    public let store: any RegistrationStore
+    public let registrations: RegistrationService
     private let logger: Logger
 
-    public init(configuration: HeraldConfiguration, logger: Logger) {
+    /// Builds the service graph; `store` defaults to the SQLite database named in the configuration.
+    public init(configuration: HeraldConfiguration, logger: Logger, store: (any RegistrationStore)? = nil) throws {
         self.configuration = configuration
         self.logger = logger
+        let store = try store ?? SQLiteRegistrationStore(path: configuration.databasePath)
+        self.store = store
+        let registrations = RegistrationService(
+            store: store,
+            policy: configuration.registrationPolicy,
+            hashKey: configuration.registrationSettings.hashKey
+        )
+        self.registrations = registrations
         components = configuration.components.map { component in
-            ComponentService(configuration: component, router: Self.makeRouter(for: component), logger: logger)
+            var router = ComponentRouter()
+            let context = RegistrationContext(apps: configuration.appDirectory(for: component.domain), registrations: registrations)
+            router.registerRegistrationCommands(context)
+            return ComponentService(configuration: component, router: router, logger: logger)
         }
-    }
-
-    private static func makeRouter(for component: ComponentConfiguration) -> ComponentRouter {
-        ComponentRouter()
     }
 
     /// The service group: storage first, then providers, then the XMPP components, so shutdown runs in

@@ -10,6 +10,13 @@ public struct HeraldConfiguration: Sendable {
     public enum LogFormat: String, Sendable { case text, json }
 
     public var components: [ComponentConfiguration]
+    /// The default app of each component domain, by domain (`components[].default_app`).
+    public var defaultApps: [String: String]
+    public var apps: [AppConfiguration]
+    /// The SQLite database file (`storage.path`).
+    public var databasePath: String
+    var registrationSettings: RegistrationSettings
+    public var registrationPolicy: RegistrationPolicy { registrationSettings.policy }
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
 
@@ -39,14 +46,40 @@ public struct HeraldConfiguration: Sendable {
             )
         }
         var components: [ComponentConfiguration] = []
+        var defaultAppSections: [(String, ConfigSection)] = []
         for section in componentSections {
             let component = try defaults.component(from: section)
             if components.contains(where: { $0.domain == component.domain }) {
                 throw ConfigurationError(key: section.path + ".domain", problem: "repeats \(component.domain)", fix: "each component domain needs one entry")
             }
             components.append(component)
+            defaultAppSections.append((component.domain, section))
         }
         self.components = components
+
+        var apps: [AppConfiguration] = []
+        for section in try root.list("apps") {
+            let app = try AppConfiguration(section: section, componentDomains: components.map(\.domain))
+            if apps.contains(where: { $0.app.name == app.app.name }) {
+                throw ConfigurationError(key: section.path + ".name", problem: "repeats \(app.app.name)", fix: "app names must be unique")
+            }
+            apps.append(app)
+        }
+        self.apps = apps
+        var defaultApps: [String: String] = [:]
+        for (domain, section) in defaultAppSections {
+            guard let name = try section.string("default_app") else { continue }
+            guard let app = apps.first(where: { $0.app.name == name }) else {
+                throw ConfigurationError(key: section.path + ".default_app", problem: "names no configured app: \(name)", fix: "use a name from apps")
+            }
+            guard app.components.isEmpty || app.components.contains(domain) else {
+                throw ConfigurationError(key: section.path + ".default_app", problem: "\(name) is not served by \(domain)", fix: "add \(domain) to that app's components")
+            }
+            defaultApps[domain] = name
+        }
+        self.defaultApps = defaultApps
+        databasePath = try root.section("storage").string("path", default: "herald.sqlite")
+        registrationSettings = try RegistrationSettings(section: try root.section("registrations"))
 
         let log = try root.section("log")
         let level = try log.oneOf("level", Logger.Level.allCases.map(\.rawValue), default: "info")
@@ -117,5 +150,13 @@ private struct ComponentDefaults {
             maximumConcurrentRequests: maximumConcurrentRequests,
             parserLimits: XMLStreamParser.Limits(maximumDepth: maximumDepth, maximumStanzaBytes: maximumStanzaBytes)
         )
+    }
+}
+
+extension HeraldConfiguration {
+    /// The apps a component domain serves, with its default first.
+    public func appDirectory(for domain: String) -> AppDirectory {
+        let served = apps.filter { $0.components.isEmpty || $0.components.contains(domain) }.map(\.app)
+        return AppDirectory(apps: served, defaultApp: defaultApps[domain])
     }
 }

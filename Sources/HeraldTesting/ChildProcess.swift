@@ -12,7 +12,8 @@ public final class ChildProcess: Sendable {
     public let pid: pid_t
 
     /// Starts `path` with `arguments`, sending its standard output and error to `logPath` (or nowhere).
-    public init(path: String, arguments: [String], logPath: String? = nil) throws {
+    /// `environment` is added to this process's own.
+    public init(path: String, arguments: [String], environment: [String: String] = [:], logPath: String? = nil) throws {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -34,8 +35,12 @@ public final class ChildProcess: Sendable {
 
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        var merged = ProcessInfo.processInfo.environment
+        merged.merge(environment) { _, new in new }
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        let status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         guard status == 0 else { throw Failure(description: "posix_spawn \(path) failed: \(status)") }
         self.pid = pid
     }
@@ -44,6 +49,22 @@ public final class ChildProcess: Sendable {
     public var isRunning: Bool {
         var status: Int32 = 0
         return waitpid(pid, &status, WNOHANG) == 0
+    }
+
+    /// Sends `signal` without waiting.
+    public func send(_ signal: Int32) {
+        kill(pid, signal)
+    }
+
+    /// Waits for the process to exit (at most `timeout`) and returns its exit status, or nil.
+    public func waitForExit(timeout: Duration = .seconds(10)) -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return (status >> 8) & 0xFF }
+            usleep(10_000)
+        }
+        return nil
     }
 
     /// Sends SIGTERM, waits up to `timeout` for the exit, then SIGKILL.

@@ -9,7 +9,9 @@ public final class StanzaInbox: Sendable {
         public var description: String { "timed out waiting for \(waitedFor)" }
     }
 
-    public struct Closed: Error {}
+    public struct Closed: Error {
+        public init() {}
+    }
 
     private struct Waiter {
         let predicate: @Sendable (XMLElement) -> Bool

@@ -39,7 +39,7 @@ struct Serve: AsyncParsableCommand {
             handler.logLevel = configuration.logLevel
             return handler
         }
-        let application = HeraldApplication(configuration: configuration, logger: Logger(label: "herald"))
+        let application = try HeraldApplication(configuration: configuration, logger: Logger(label: "herald"))
         try await application.run()
     }
 }

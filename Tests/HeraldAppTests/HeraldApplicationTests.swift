@@ -1,3 +1,4 @@
+import HeraldCore
 import HeraldTesting
 import Logging
 import ServiceLifecycle
@@ -24,7 +25,7 @@ import Testing
                 "HERALD_COMPONENTS__1__SECRET": "two",
             ]
         )
-        let application = HeraldApplication(configuration: configuration, logger: Logger(label: "test"))
+        let application = try HeraldApplication(configuration: configuration, logger: Logger(label: "test"), store: InMemoryRegistrationStore())
         let group = application.serviceGroup(signals: false)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

@@ -1,0 +1,76 @@
+import Foundation
+import HeraldCore
+
+/// One entry under `apps`: an app, its vendors, and the component domains that serve it.
+public struct AppConfiguration: Sendable {
+    public var app: App
+    /// Component domains serving this app; empty means every component.
+    public var components: [String]
+
+    init(section: ConfigSection, componentDomains: [String]) throws(ConfigurationError) {
+        let name = try section.requiredString("name", fix: "give each app a short name, e.g. chat")
+        var services: Set<PushService> = []
+        for service in PushService.allCases where section.contains(service.rawValue) {
+            let vendor = try section.section(service.rawValue)
+            if try vendor.bool("enabled", default: true) { services.insert(service) }
+        }
+        let environment = try section.section("apns").oneOf("environment", ["production", "sandbox"], default: "production")
+        var providers = App.defaultTigaseProviders(for: services)
+        let providerSection = try section.section("tigase_providers")
+        if case .mapping(let mapping) = providerSection.node {
+            providers = [:]
+            for provider in mapping.keys.sorted() {
+                let service = try providerSection.oneOf(provider, ["apns", "fcm"], default: "apns")
+                providers[provider] = PushService(rawValue: service)
+            }
+        }
+        app = App(
+            name: name,
+            services: services,
+            defaultEnvironment: APNsEnvironment(rawValue: environment) ?? .production,
+            tigaseProviders: providers
+        )
+        components = Self.stringList(section, "components")
+        for domain in components where !componentDomains.contains(domain) {
+            throw ConfigurationError(
+                key: section.path + ".components",
+                problem: "names \(domain), which is not a configured component",
+                fix: "list it under components, or remove it here"
+            )
+        }
+    }
+
+    /// A list of plain values, or one value (convenient from the environment).
+    private static func stringList(_ section: ConfigSection, _ name: String) -> [String] {
+        switch section.node {
+        case .mapping(let mapping):
+            switch mapping[name] {
+            case nil: return []
+            case .scalar(let value)?: return value.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            case .sequence(let items)?:
+                return items.compactMap { if case .scalar(let value) = $0 { value } else { nil } }
+            case .mapping(let items)?:
+                // HERALD_APPS__0__COMPONENTS__0=... arrives as a mapping keyed by index.
+                return items.keys.sorted().compactMap { if case .scalar(let value)? = items[$0] { value } else { nil } }
+            }
+        default:
+            return []
+        }
+    }
+}
+
+/// Limits under `registrations`.
+struct RegistrationSettings: Sendable {
+    var policy: RegistrationPolicy
+    var hashKey: [UInt8]
+
+    init(section: ConfigSection) throws(ConfigurationError) {
+        policy = RegistrationPolicy(
+            maximumDevicesPerAccount: try section.int("max_devices_per_account", default: 20, range: 1...10_000),
+            maximumRegistrationsPerWindow: try section.int("rate_limit", default: 20, range: 1...1_000_000),
+            rateWindow: try section.duration("rate_window", default: .seconds(60))
+        )
+        hashKey = Array((try section.string("hash_key") ?? "herald-registration-v1").utf8)
+    }
+}
+

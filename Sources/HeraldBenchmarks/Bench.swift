@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "herald-bench",
+        abstract: "Herald's benchmarks. Run in release mode: swift run -c release herald-bench <benchmark>.",
+        subcommands: [StoreBenchmark.self]
+    )
+}
+
+/// Prints a result as an aligned table and as one line of JSON, so runs can be compared by eye and by tool.
+struct Report {
+    var title: String
+    var rows: [(String, String)] = []
+    var json: [String: Any] = [:]
+
+    mutating func add(_ label: String, _ value: String, key: String, _ raw: Any) {
+        rows.append((label, value))
+        json[key] = raw
+    }
+
+    func print() {
+        let width = rows.map(\.0.count).max() ?? 0
+        Swift.print("\n\(title)")
+        for (label, value) in rows {
+            Swift.print("  " + label.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value)
+        }
+        if let data = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]) {
+            Swift.print("JSON " + String(decoding: data, as: UTF8.self))
+        }
+    }
+}
+
+/// Latency percentiles from a list of samples in nanoseconds.
+struct Percentiles {
+    let sorted: [UInt64]
+
+    init(_ samples: [UInt64]) {
+        sorted = samples.sorted()
+    }
+
+    func value(_ fraction: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let index = min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)
+        return Double(sorted[max(0, index)]) / 1000
+    }
+}
+
+func format(_ value: Double, decimals: Int = 0) -> String {
+    String(format: "%.\(decimals)f", value)
+}

@@ -1,0 +1,127 @@
+import Foundation
+import HeraldApp
+import HeraldCore
+import HeraldSQLite
+import HeraldTesting
+import Logging
+import ServiceLifecycle
+import Testing
+import XMLStream
+import XMPPComponent
+
+/// Registration through a real Prosody: a logged-in client executes the command at Herald's domain.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct RegistrationEndToEndTests {
+    private static let secret = "component-secret"
+
+    private func environment(prosody: ProsodyServer, database: String) -> [String: String] {
+        [
+            "HERALD_XMPP__PORT": "\(prosody.componentPort)",
+            "HERALD_XMPP__RECONNECT_INITIAL_DELAY": "50ms",
+            "HERALD_COMPONENTS__0__DOMAIN": "push.localhost",
+            "HERALD_COMPONENTS__0__SECRET": Self.secret,
+            "HERALD_APPS__0__NAME": "chat",
+            "HERALD_APPS__0__FCM__ENABLED": "true",
+            "HERALD_APPS__0__APNS__ENABLED": "true",
+            "HERALD_STORAGE__PATH": database,
+        ]
+    }
+
+    private func startProsody() async throws -> ProsodyServer {
+        let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
+        try prosody.register(user: "romeo", password: "pass")
+        try await prosody.start()
+        return prosody
+    }
+
+    private func registerP2(_ client: TestXMPPClient, token: String = "fcm-token-1") async throws -> (node: String?, secret: String?, reply: XMLStream.XMLElement) {
+        let reply = try await client.execute(
+            command: "register-push-fcm", at: "push.localhost",
+            fields: [("token", token), ("device-id", "92afd7a91cdba9a0")]
+        )
+        return (reply.commandForm?["node"], reply.commandForm?["secret"], reply)
+    }
+
+    @Test func clientRegistersThroughProsodyAndGetsNodeAndSecret() async throws {
+        let prosody = try await startProsody()
+        defer { prosody.stop() }
+        let database = FileManager.default.temporaryDirectory.appendingPathComponent("herald-e2e-\(UUID().uuidString).sqlite").path
+        let configuration = try HeraldConfiguration.load(path: nil, environment: environment(prosody: prosody, database: database))
+        let application = try HeraldApplication(configuration: configuration, logger: Logger(label: "test"))
+        let group = application.serviceGroup(signals: false)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            #expect(await eventually { application.components[0].status.isConnected })
+            let client = try await TestXMPPClient.connect(port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass")
+            let (node, secret, reply) = try await registerP2(client)
+            #expect(reply.stanzaType == "result")
+            #expect(reply.commandForm?["jid"] == "push.localhost")
+            let registeredNode = try #require(node)
+            let registration = try #require(try await application.store.registration(node: registeredNode))
+            #expect(registration.secret == secret)
+            #expect(registration.accountDomain == "localhost")
+
+            let list = try await client.request(
+                type: "get", to: JID(domain: "push.localhost"),
+                payload: XMLStream.XMLElement("query", namespace: Namespace.discoItems, ["node": Namespace.commands])
+            )
+            #expect(list.child("query")?.children("item").contains { $0[attribute: "node"] == "register-push-fcm" } == true)
+            await client.close()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test func registrationsSurviveKillDashNine() async throws {
+        let prosody = try await startProsody()
+        defer { prosody.stop() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-kill-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let database = directory.appendingPathComponent("herald.sqlite").path
+        let environment = environment(prosody: prosody, database: database)
+        let log = directory.appendingPathComponent("herald.log").path
+
+        func startHerald() async throws -> ChildProcess {
+            let herald = try ChildProcess(path: HeraldBinary.path, arguments: ["serve"], environment: environment, logPath: log)
+            // Connected when a client can reach its disco#info through Prosody.
+            let probe = try await TestXMPPClient.connect(port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass", resource: "probe")
+            defer { Task { await probe.close() } }
+            let up = await eventually {
+                let reply = try? await probe.request(
+                    type: "get", to: JID(domain: "push.localhost"),
+                    payload: XMLStream.XMLElement("ping", namespace: Namespace.ping), timeout: .milliseconds(500)
+                )
+                return reply?.stanzaType == "result"
+            }
+            #expect(up, "herald log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            return herald
+        }
+
+        let first = try await startHerald()
+        let client = try await TestXMPPClient.connect(port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass")
+        var registered: [(node: String, secret: String)] = []
+        for index in 0..<20 {
+            let reply = try await client.execute(
+                command: "register-push-fcm", at: "push.localhost",
+                fields: [("token", "token-\(index)"), ("device-id", "device-\(index)")]
+            )
+            registered.append((try #require(reply.commandForm?["node"]), try #require(reply.commandForm?["secret"])))
+        }
+        first.send(SIGKILL)
+        #expect(first.waitForExit() != nil)
+
+        let second = try await startHerald()
+        defer { second.stop() }
+        // Every answered registration is still there: re-registering returns the same node and secret.
+        for (index, expected) in registered.enumerated() {
+            let reply = try await client.execute(
+                command: "register-push-fcm", at: "push.localhost",
+                fields: [("token", "token-\(index)"), ("device-id", "device-\(index)")]
+            )
+            #expect(reply.commandForm?["node"] == expected.node)
+            #expect(reply.commandForm?["secret"] == expected.secret)
+        }
+        let store = try SQLiteRegistrationStore(path: database)
+        #expect(try await store.count() == 20)
+        await client.close()
+    }
+}
