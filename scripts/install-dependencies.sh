@@ -2,8 +2,20 @@
 # Installs the system packages Herald builds against and tests with (Debian/Ubuntu).
 # Safe to run repeatedly: it installs only what is missing.
 set -euo pipefail
+pip_missing=()
 
 packages=(libxml2-dev libsqlite3-dev pkg-config prosody prosody-modules lua-bitop)
+
+# Independent implementations the tests check Herald's JWTs and encryption against.
+python_modules=(jwt cryptography)
+python_packages=(pyjwt cryptography)
+for index in "${!python_modules[@]}"; do
+    python3 -c "import ${python_modules[$index]}" 2>/dev/null || pip_missing+=("${python_packages[$index]}")
+done
+if [ ${#pip_missing[@]} -gt 0 ]; then
+    echo "installing from PyPI: ${pip_missing[*]}"
+    python3 -m pip install --quiet "${pip_missing[@]}"
+fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -1,0 +1,88 @@
+import Foundation
+import HeraldCore
+
+/// The APNs request for a push: which token and topic, the headers, and the JSON body.
+public struct APNsNotification: Sendable, Hashable {
+    public var deviceToken: String
+    public var pushType: String
+    public var priority: Int
+    public var topic: String
+    public var expiration: Int
+    public var collapseID: String?
+    public var body: String
+
+    /// Apple's payload limits: 4 KiB, 5 KiB for VoIP.
+    public var maximumBodyBytes: Int { pushType == "voip" ? 5120 : 4096 }
+
+    /// Builds the request for `push`, with payload keys the existing clients read:
+    /// Siskin's `account`, `encrypted`, `iv` (or its plain fallback `sender`, `body`, `unread-messages`),
+    /// and an alert that wakes the app's notification service extension (`mutable-content`).
+    public init(push: PushRequest, topic: String, now: Date) {
+        let registration = push.registration
+        let publish = push.publish
+        let content = push.content
+        switch push.pushClass {
+        case .voip:
+            deviceToken = registration.voipToken ?? registration.token
+            pushType = "voip"
+            priority = 10
+            self.topic = topic + ".voip"
+        case .alert:
+            deviceToken = registration.token
+            pushType = "alert"
+            priority = 10
+            self.topic = topic
+        case .background:
+            deviceToken = registration.token
+            pushType = "background"
+            priority = 5
+            self.topic = topic
+        }
+        expiration = content.timeToLive == 0 ? 0 : Int(now.timeIntervalSince1970) + content.timeToLive
+        collapseID = content.collapse && push.pushClass != .voip ? "herald-" + Redaction.fingerprint(registration.node) : nil
+
+        var json = JSONWriter()
+        json.beginObject()
+        json.beginObject("aps")
+        switch push.pushClass {
+        case .alert:
+            json.beginObject("alert")
+            json.string("title", content.alertTitle)
+            if content.forwardBody, publish.encrypted == nil, let body = publish.summary?.lastMessageBody {
+                json.string("body", body)
+            }
+            json.endObject()
+            json.string("sound", "default")
+            json.number("mutable-content", 1)
+        case .background:
+            json.number("content-available", 1)
+        case .voip:
+            break
+        }
+        json.endObject()
+        if let account = registration.pushAccount { json.string("account", account) }
+        if let channel = registration.channel { json.string("channel", channel) }
+        if let encrypted = publish.encrypted {
+            json.string("encrypted", encrypted.payload)
+            json.string("iv", encrypted.iv)
+        } else if let summary = publish.summary {
+            if content.forwardSender, let sender = summary.lastMessageSender { json.string("sender", sender) }
+            if content.forwardBody, let body = summary.lastMessageBody { json.string("body", body) }
+            if let count = summary.messageCount { json.number("unread-messages", count) }
+        }
+        json.endObject()
+        body = json.text
+    }
+
+    public var headers: [(String, String)] {
+        var headers = [
+            ("apns-push-type", pushType),
+            ("apns-priority", String(priority)),
+            ("apns-topic", topic),
+            ("apns-expiration", String(expiration)),
+            ("content-type", "application/json"),
+        ]
+        if let collapseID { headers.append(("apns-collapse-id", collapseID)) }
+        return headers
+    }
+}

@@ -1,0 +1,161 @@
+import Crypto
+import Foundation
+import HeraldCore
+import HeraldHTTP2
+import Logging
+import NIOCore
+import NIOSSL
+
+/// Sends pushes to APNs over HTTP/2, with token (JWT) or certificate authentication.
+public final class APNsProvider: PushProvider {
+    public enum Authentication: Sendable {
+        case token(APNsTokenManager)
+        /// The TLS client certificate is configured on the clients; requests carry no authorization.
+        case certificate
+    }
+
+    public struct Configuration: Sendable {
+        /// The app's bundle id; VoIP pushes go to `<topic>.voip`.
+        public var topic: String
+        public var productionURL: String
+        public var sandboxURL: String
+        public var connectionsPerHost: Int
+        public var requestTimeout: Duration
+        /// Extra trust for the vendor's TLS certificate (a mock vendor); nil uses the system's.
+        public var trustRootsFile: String?
+        /// Client certificate authentication: PEM certificate chain and key, or a .p12 bundle.
+        public var certificateFile: String?
+        public var privateKeyFile: String?
+        public var pkcs12File: String?
+        public var pkcs12Password: String?
+
+        public init(
+            topic: String,
+            productionURL: String = "https://api.push.apple.com",
+            sandboxURL: String = "https://api.sandbox.push.apple.com",
+            connectionsPerHost: Int = 2,
+            requestTimeout: Duration = .seconds(10),
+            trustRootsFile: String? = nil,
+            certificateFile: String? = nil,
+            privateKeyFile: String? = nil,
+            pkcs12File: String? = nil,
+            pkcs12Password: String? = nil
+        ) {
+            self.topic = topic
+            self.productionURL = productionURL
+            self.sandboxURL = sandboxURL
+            self.connectionsPerHost = connectionsPerHost
+            self.requestTimeout = requestTimeout
+            self.trustRootsFile = trustRootsFile
+            self.certificateFile = certificateFile
+            self.privateKeyFile = privateKeyFile
+            self.pkcs12File = pkcs12File
+            self.pkcs12Password = pkcs12Password
+        }
+    }
+
+    private let configuration: Configuration
+    private let authentication: Authentication
+    private let production: HTTP2Client
+    private let sandbox: HTTP2Client
+    private let logger: Logger
+    private let now: @Sendable () -> Date
+
+    public init(configuration: Configuration, authentication: Authentication, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) throws {
+        self.configuration = configuration
+        self.authentication = authentication
+        self.logger = logger
+        self.now = now
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        if let trustRootsFile = configuration.trustRootsFile {
+            tls.trustRoots = .file(trustRootsFile)
+        }
+        if let pkcs12File = configuration.pkcs12File {
+            let bundle = try NIOSSLPKCS12Bundle(file: pkcs12File, passphrase: Array((configuration.pkcs12Password ?? "").utf8))
+            tls.certificateChain = bundle.certificateChain.map { .certificate($0) }
+            tls.privateKey = .privateKey(bundle.privateKey)
+        } else if let certificateFile = configuration.certificateFile, let privateKeyFile = configuration.privateKeyFile {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: privateKeyFile, format: .pem))
+        }
+        func client(_ url: String) throws -> HTTP2Client {
+            guard let components = URLComponents(string: url), components.scheme == "https", let host = components.host else {
+                throw APNsConfigurationError(message: "\(url) is not an https URL")
+            }
+            return try HTTP2Client(configuration: .init(
+                host: host, port: components.port ?? 443, tls: tls,
+                connections: configuration.connectionsPerHost, requestTimeout: configuration.requestTimeout
+            ))
+        }
+        production = try client(configuration.productionURL)
+        sandbox = try client(configuration.sandboxURL)
+    }
+
+    public func send(_ push: PushRequest) async -> PushOutcome {
+        let notification = APNsNotification(push: push, topic: configuration.topic, now: now())
+        guard notification.body.utf8.count <= notification.maximumBodyBytes else {
+            return .rejected(reason: "PayloadTooLarge")
+        }
+        let client = push.registration.environment == .sandbox ? sandbox : production
+        let apnsID = UUID().uuidString.lowercased()
+        do {
+            var bearer = try currentBearer()
+            var outcome = try await post(notification, apnsID: apnsID, bearer: bearer, client: client)
+            // An expired provider token is renewed and the push sent once more.
+            if case .credentials("ExpiredProviderToken") = outcome, case .token(let tokens) = authentication, let rejected = bearer {
+                bearer = try tokens.renew(rejected: rejected)
+                outcome = try await post(notification, apnsID: apnsID, bearer: bearer, client: client)
+            }
+            logger.debug("apns answered", metadata: ["apns.id": "\(apnsID)", "push.outcome": "\(outcome.reason)"])
+            return outcome
+        } catch let error as HTTP2ClientError {
+            return .retry(reason: "\(error)", retryAfter: nil)
+        } catch let error as APNsConfigurationError {
+            return .credentials(reason: error.message)
+        } catch {
+            // Connection refused, TLS failure, connection lost mid-request: worth another try later.
+            return .retry(reason: "connection failed", retryAfter: nil)
+        }
+    }
+
+    private func currentBearer() throws -> String? {
+        switch authentication {
+        case .token(let tokens):
+            do {
+                return try tokens.bearer()
+            } catch {
+                throw APNsConfigurationError(message: "signing the provider token failed")
+            }
+        case .certificate:
+            return nil
+        }
+    }
+
+    private func post(_ notification: APNsNotification, apnsID: String, bearer: String?, client: HTTP2Client) async throws -> PushOutcome {
+        var headers = notification.headers
+        headers.append(("apns-id", apnsID))
+        if let bearer { headers.append(("authorization", bearer)) }
+        let response = try await client.execute(HTTP2Request(
+            path: "/3/device/" + notification.deviceToken,
+            headers: headers,
+            body: ByteBuffer(string: notification.body)
+        ))
+        let retryAfter = response.headers.first(name: "retry-after").flatMap(Int.init).map { Duration.seconds($0) }
+        return APNsResponse.outcome(
+            status: response.status,
+            reason: APNsResponse.reason(in: Data(response.body.readableBytesView)),
+            retryAfter: retryAfter,
+            apnsID: response.headers.first(name: "apns-id") ?? apnsID
+        )
+    }
+
+    public func shutdown() async {
+        await production.shutdown()
+        await sandbox.shutdown()
+    }
+}
+
+public struct APNsConfigurationError: Error, Sendable {
+    public let message: String
+}

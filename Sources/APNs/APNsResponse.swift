@@ -1,0 +1,38 @@
+import Foundation
+import HeraldCore
+
+/// Apple's answers, mapped to what Herald does about them: the one place that knows APNs reasons.
+public enum APNsResponse {
+    /// Reasons after which the token will never work: remove the registration.
+    static let deadTokenReasons: Set<String> = ["Unregistered", "ExpiredToken", "BadDeviceToken", "DeviceTokenNotForTopic"]
+
+    public static func outcome(status: Int, reason: String?, retryAfter: Duration?, apnsID: String?) -> PushOutcome {
+        let reason = reason ?? "HTTP \(status)"
+        switch status {
+        case 200:
+            return .delivered(id: apnsID)
+        case 410:
+            return .deadToken(reason: reason)
+        case 400 where deadTokenReasons.contains(reason):
+            return .deadToken(reason: reason)
+        case 400 where reason == "IdleTimeout":
+            return .retry(reason: reason, retryAfter: nil)
+        case 403:
+            return .credentials(reason: reason)
+        case 429 where reason == "TooManyProviderTokenUpdates":
+            return .credentials(reason: reason)
+        case 429:
+            return .retry(reason: reason, retryAfter: retryAfter)
+        case 500...599:
+            return .retry(reason: reason, retryAfter: retryAfter)
+        default:
+            return .rejected(reason: reason)
+        }
+    }
+
+    /// The `reason` of an error body `{"reason":"…"}`.
+    static func reason(in body: Data) -> String? {
+        guard !body.isEmpty, let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return nil }
+        return object["reason"] as? String
+    }
+}

@@ -1,0 +1,75 @@
+import Crypto
+import Foundation
+import Synchronization
+
+/// The APNs provider token: an ES256 JWT (`kid` = key id; `iss` = team, integer `iat`), shared by every
+/// request of one key and renewed on a schedule.
+///
+/// Apple rejects tokens older than an hour (`ExpiredProviderToken`) and new tokens more often than every
+/// 20 minutes (`TooManyProviderTokenUpdates`); renewing at 50 minutes stays between the two. A token
+/// Apple calls expired is renewed at once, whatever its age.
+public final class APNsTokenManager: Sendable {
+    public static let defaultLifetime: Duration = .seconds(50 * 60)
+
+    private let key: P256.Signing.PrivateKey
+    private let keyID: String
+    private let teamID: String
+    private let lifetime: Duration
+    private let now: @Sendable () -> Date
+    private let cached = Mutex<(bearer: String, issuedAt: Date)?>(nil)
+
+    public init(key: P256.Signing.PrivateKey, keyID: String, teamID: String, lifetime: Duration = defaultLifetime, now: @escaping @Sendable () -> Date = Date.init) {
+        self.key = key
+        self.keyID = keyID
+        self.teamID = teamID
+        self.lifetime = lifetime
+        self.now = now
+    }
+
+    /// The `authorization` header value: `bearer <JWT>`.
+    public func bearer() throws -> String {
+        let current = now()
+        if let cached = cached.withLock({ $0 }), current.timeIntervalSince(cached.issuedAt) < Double(lifetime.components.seconds) {
+            return cached.bearer
+        }
+        return try renew(at: current, replacing: nil)
+    }
+
+    /// Renews the token Apple refused, unless another request already did.
+    public func renew(rejected bearer: String) throws -> String {
+        try renew(at: now(), replacing: bearer)
+    }
+
+    private func renew(at time: Date, replacing rejected: String?) throws -> String {
+        if let rejected, let cached = cached.withLock({ $0 }), cached.bearer != rejected {
+            return cached.bearer
+        }
+        let bearer = "bearer " + (try Self.makeJWT(key: key, keyID: keyID, teamID: teamID, issuedAt: time))
+        cached.withLock { $0 = (bearer, time) }
+        return bearer
+    }
+
+    /// Builds and signs the JWT. The signature is JOSE's raw r‖s, not DER.
+    static func makeJWT(key: P256.Signing.PrivateKey, keyID: String, teamID: String, issuedAt: Date) throws -> String {
+        let header = #"{"alg":"ES256","kid":"\#(keyID)"}"#
+        let claims = #"{"iss":"\#(teamID)","iat":\#(Int(issuedAt.timeIntervalSince1970))}"#
+        let signingInput = Base64URL.encode(Data(header.utf8)) + "." + Base64URL.encode(Data(claims.utf8))
+        let signature = try key.signature(for: Data(signingInput.utf8))
+        return signingInput + "." + Base64URL.encode(signature.rawRepresentation)
+    }
+}
+
+public enum Base64URL {
+    public static func encode(_ data: some DataProtocol) -> String {
+        Data(data).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    public static func decode(_ text: some StringProtocol) -> Data? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64)
+    }
+}

@@ -1,0 +1,58 @@
+/// A small JSON writer for vendor payloads: faster than Codable for these few fixed shapes, and it
+/// keeps key order stable, which makes payloads easy to compare in tests.
+struct JSONWriter {
+    private(set) var text = ""
+    private var needsComma = [false]
+
+    init() {
+        text.reserveCapacity(256)
+    }
+
+    mutating func beginObject(_ key: String? = nil) {
+        writeKey(key)
+        text += "{"
+        needsComma.append(false)
+    }
+
+    mutating func endObject() {
+        text += "}"
+        needsComma.removeLast()
+    }
+
+    mutating func string(_ key: String, _ value: String) {
+        writeKey(key)
+        Self.escape(value, into: &text)
+    }
+
+    mutating func number(_ key: String, _ value: Int) {
+        writeKey(key)
+        text += String(value)
+    }
+
+    private mutating func writeKey(_ key: String?) {
+        if needsComma[needsComma.count - 1] { text += "," }
+        needsComma[needsComma.count - 1] = true
+        if let key {
+            Self.escape(key, into: &text)
+            text += ":"
+        }
+    }
+
+    static func escape(_ value: String, into text: inout String) {
+        text += "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            case let control where control.value < 0x20:
+                let hex = String(control.value, radix: 16)
+                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        text += "\""
+    }
+}

@@ -1,0 +1,61 @@
+/// Bounds on delivery: bursts, retries and the queue that holds them.
+public struct DeliveryPolicy: Sendable, Hashable {
+    /// Publishes for one node within this window become at most two vendor pushes: the first at once,
+    /// the last when the window ends.
+    public var coalescingWindow: Duration
+    /// Delay between attempts after a transient vendor failure (a vendor's Retry-After wins if longer).
+    public var retryBackoff: Backoff
+    /// Attempts at most per push, the first included.
+    public var maximumAttempts: Int
+    /// A push still undelivered this long after its publish is dropped: the news is stale.
+    public var retryDeadline: Duration
+    /// Pushes waiting (to retry, or at the end of a burst) at most; beyond it publishes get `wait`.
+    public var maximumQueuedPushes: Int
+
+    public init(
+        coalescingWindow: Duration = .seconds(1),
+        retryBackoff: Backoff = Backoff(initialDelay: .seconds(1), maximumDelay: .seconds(60)),
+        maximumAttempts: Int = 6,
+        retryDeadline: Duration = .seconds(300),
+        maximumQueuedPushes: Int = 10_000
+    ) {
+        self.coalescingWindow = coalescingWindow
+        self.retryBackoff = retryBackoff
+        self.maximumAttempts = maximumAttempts
+        self.retryDeadline = retryDeadline
+        self.maximumQueuedPushes = maximumQueuedPushes
+    }
+}
+
+/// What became of a publish, in the terms the publishing server must hear (mapped to XMPP replies at
+/// the XMPP edge).
+public enum PublishOutcome: Sendable, Hashable {
+    /// Handed to the vendor.
+    case delivered
+    /// Folded into a push that goes out at the end of the burst.
+    case coalesced
+    case unknownNode
+    /// Wrong or missing secret, or a publisher other than the account's server.
+    case forbidden
+    /// The vendor declared the token dead; the registration is gone.
+    case tokenRemoved(reason: String)
+    /// A transient failure; Herald keeps retrying in the background.
+    case retrying(reason: String)
+    /// Herald cannot take more work right now.
+    case overloaded
+    /// Our credentials, configuration or request are wrong: not the publisher's problem.
+    case failed(reason: String)
+}
+
+/// Compares secrets in time independent of where they differ.
+public func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
+    let left = Array(lhs.utf8)
+    let right = Array(rhs.utf8)
+    var difference = UInt8(truncatingIfNeeded: left.count ^ right.count)
+    for index in 0..<max(left.count, right.count) {
+        let a = index < left.count ? left[index] : 0
+        let b = index < right.count ? right[index] : 0
+        difference |= a ^ b
+    }
+    return difference == 0
+}

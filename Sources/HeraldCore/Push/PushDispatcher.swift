@@ -1,0 +1,224 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Turns publishes into vendor pushes: authenticates them, picks the push class, coalesces bursts,
+/// retries transient failures in the background and removes registrations whose token is dead.
+///
+/// A `Service`: its `run()` owns the timers for delayed pushes (end-of-burst and retries). Generic over
+/// the clock so tests can move time by hand.
+public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration == Duration {
+    private struct Delayed: Sendable {
+        var push: PushRequest
+        var notBefore: C.Instant
+        var deadline: C.Instant
+        var attempt: Int
+        var generation: Int
+    }
+
+    private enum CoalescingDecision { case sendNow, coalesced(generation: Int), overloaded }
+
+    private struct State: Sendable {
+        var lastSent: [String: C.Instant] = [:]
+        var delayed: [String: Delayed] = [:]
+        var generation = 0
+    }
+
+    private let store: any RegistrationStore
+    private let providers: [PushService: any PushProvider]
+    private let contentPolicies: [String: ContentPolicy]
+    public let policy: DeliveryPolicy
+    private let clock: C
+    private let logger: Logger
+    private let state: Mutex<State>
+    private let schedule: AsyncStream<(node: String, generation: Int)>.Continuation
+    private let scheduled: AsyncStream<(node: String, generation: Int)>
+
+    public init(
+        store: any RegistrationStore,
+        providers: [PushService: any PushProvider],
+        contentPolicies: [String: ContentPolicy] = [:],
+        policy: DeliveryPolicy = .init(),
+        clock: C,
+        logger: Logger
+    ) {
+        self.store = store
+        self.providers = providers
+        self.contentPolicies = contentPolicies
+        self.policy = policy
+        self.clock = clock
+        self.logger = logger
+        self.state = Mutex(State())
+        (scheduled, schedule) = AsyncStream.makeStream(of: (node: String, generation: Int).self)
+    }
+
+    /// Pushes waiting to be retried or sent at the end of a burst.
+    public var queuedPushes: Int { state.withLock { $0.delayed.count } }
+
+    // MARK: Publishing
+
+    public func publish(_ publish: Publish) async -> PublishOutcome {
+        let registration: Registration
+        do {
+            guard let found = try await store.registration(node: publish.node) else { return .unknownNode }
+            registration = found
+        } catch {
+            logger.error("registration lookup failed", metadata: [LogKey.reason: "\(error)"])
+            return .failed(reason: "store unavailable")
+        }
+        guard authorize(publish, registration) else { return .forbidden }
+        guard providers[registration.service] != nil else {
+            return .failed(reason: "\(registration.service.rawValue) is not configured")
+        }
+        let push = PushRequest(
+            registration: registration,
+            publish: publish,
+            pushClass: PushClass.of(publish, registration: registration),
+            content: contentPolicies[registration.app] ?? ContentPolicy()
+        )
+
+        let now = clock.now
+        let decision: CoalescingDecision = state.withLock { state in
+            // A newer push replaces a retry still waiting for this node.
+            if let waiting = state.delayed[publish.node], waiting.attempt > 0 {
+                state.delayed[publish.node] = nil
+            }
+            if let last = state.lastSent[publish.node], now < last.advanced(by: policy.coalescingWindow) {
+                var trailing = push
+                if let pending = state.delayed[publish.node] {
+                    trailing.pushClass = max(pending.push.pushClass, push.pushClass)
+                } else if state.delayed.count >= policy.maximumQueuedPushes {
+                    return .overloaded
+                }
+                state.generation += 1
+                state.delayed[publish.node] = Delayed(
+                    push: trailing,
+                    notBefore: last.advanced(by: policy.coalescingWindow),
+                    deadline: now.advanced(by: policy.retryDeadline),
+                    attempt: 0,
+                    generation: state.generation
+                )
+                return .coalesced(generation: state.generation)
+            }
+            state.lastSent[publish.node] = now
+            if state.lastSent.count > 4 * policy.maximumQueuedPushes {
+                let horizon = now.advanced(by: .zero - policy.coalescingWindow)
+                state.lastSent = state.lastSent.filter { $0.value > horizon }
+            }
+            return .sendNow
+        }
+        switch decision {
+        case .overloaded:
+            return .overloaded
+        case .coalesced(let generation):
+            schedule.yield((publish.node, generation))
+            return .coalesced
+        case .sendNow:
+            return await deliver(push, attempt: 1, deadline: now.advanced(by: policy.retryDeadline))
+        }
+    }
+
+    /// The secret, where the registration has one, and the publishing domain, where it recorded one.
+    private func authorize(_ publish: Publish, _ registration: Registration) -> Bool {
+        if let expected = registration.secret {
+            guard let given = publish.secret, constantTimeEquals(given, expected) else { return false }
+        }
+        if let domain = registration.accountDomain, domain != publish.publisherDomain.lowercased() {
+            return false
+        }
+        // A registration without a secret is guarded by its domain alone; without either it is open to
+        // nobody.
+        return registration.secret != nil || registration.accountDomain != nil
+    }
+
+    private func deliver(_ push: PushRequest, attempt: Int, deadline: C.Instant) async -> PublishOutcome {
+        let provider = providers[push.registration.service]!
+        let outcome = await provider.send(push)
+        switch outcome {
+        case .delivered:
+            return .delivered
+        case .deadToken(let reason):
+            await removeIfUnchanged(push.registration, reason: reason)
+            return .tokenRemoved(reason: reason)
+        case .retry(let reason, let retryAfter):
+            guard attempt < policy.maximumAttempts else {
+                logger.warning("push dropped after retries", metadata: [LogKey.reason: "\(reason)", LogKey.attempt: "\(attempt)"])
+                return .retrying(reason: reason)
+            }
+            let backoff = policy.retryBackoff.delay(attempt: attempt - 1)
+            let delay = max(backoff, retryAfter ?? .zero)
+            let notBefore = clock.now.advanced(by: delay)
+            guard notBefore < deadline else { return .retrying(reason: reason) }
+            let generation: Int? = state.withLock { state in
+                if let waiting = state.delayed[push.publish.node], waiting.attempt == 0 {
+                    // An end-of-burst push is already due for this node; it carries newer news.
+                    return nil
+                }
+                guard state.delayed.count < policy.maximumQueuedPushes || state.delayed[push.publish.node] != nil else { return nil }
+                state.generation += 1
+                state.delayed[push.publish.node] = Delayed(
+                    push: push, notBefore: notBefore, deadline: deadline, attempt: attempt, generation: state.generation
+                )
+                return state.generation
+            }
+            if let generation { schedule.yield((push.publish.node, generation)) }
+            return .retrying(reason: reason)
+        case .credentials(let reason):
+            logger.error("vendor refused our credentials: check the app's keys", metadata: [
+                "push.service": "\(push.registration.service.rawValue)", "push.app": "\(push.registration.app)", LogKey.reason: "\(reason)",
+            ])
+            return .failed(reason: reason)
+        case .rejected(let reason):
+            logger.error("vendor rejected a push request", metadata: [
+                "push.service": "\(push.registration.service.rawValue)", LogKey.reason: "\(reason)",
+            ])
+            return .failed(reason: reason)
+        }
+    }
+
+    /// Removes a registration whose token died, unless the device re-registered a new token meanwhile.
+    private func removeIfUnchanged(_ registration: Registration, reason: String) async {
+        do {
+            guard let current = try await store.registration(node: registration.node), current.token == registration.token else { return }
+            try await store.delete(node: registration.node)
+            logger.info("registration removed: token is dead", metadata: [
+                "push.node": "\(Redaction.fingerprint(registration.node))", LogKey.reason: "\(reason)",
+            ])
+        } catch {
+            logger.error("could not remove dead registration", metadata: [LogKey.reason: "\(error)"])
+        }
+    }
+
+    // MARK: Delayed pushes
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            for await (node, generation) in scheduled.cancelOnGracefulShutdown() {
+                group.addTask { await self.fire(node: node, generation: generation, early: false) }
+            }
+            // Shutting down: send what is waiting now rather than lose it.
+            let waiting = state.withLock { $0.delayed.map { ($0.key, $0.value.generation) } }
+            for (node, generation) in waiting {
+                group.addTask { await self.fire(node: node, generation: generation, early: true) }
+            }
+        }
+    }
+
+    private func fire(node: String, generation: Int, early: Bool) async {
+        if !early {
+            guard let notBefore = state.withLock({ $0.delayed[node]?.generation == generation ? $0.delayed[node]?.notBefore : nil }) else { return }
+            try? await clock.sleep(until: notBefore, tolerance: nil)
+        }
+        let now = clock.now
+        let item: Delayed? = state.withLock { state in
+            guard let item = state.delayed[node], item.generation == generation else { return nil }
+            state.delayed[node] = nil
+            if item.attempt == 0 { state.lastSent[node] = now }
+            return item
+        }
+        // The deadline was checked when the push was scheduled; a timer that fires late still sends.
+        guard let item else { return }
+        _ = await deliver(item.push, attempt: item.attempt + 1, deadline: item.deadline)
+    }
+}

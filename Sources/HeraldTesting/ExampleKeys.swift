@@ -1,0 +1,30 @@
+import Crypto
+import Foundation
+
+/// The fake credentials in `keys.example/`, found from the package root.
+public enum ExampleKeys {
+    public static let apnsKeyID = "FAKE000KEY"
+    public static let apnsTeamID = "FAKETEAM01"
+
+    public static var root: URL {
+        var directory = URL(fileURLWithPath: #filePath)
+        while directory.path != "/" {
+            directory.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) { break }
+        }
+        return directory.appendingPathComponent("keys.example")
+    }
+
+    public static var apnsKeyPath: String { root.appendingPathComponent("apns/AuthKey_\(apnsKeyID).p8").path }
+    public static var tlsCertificatePath: String { root.appendingPathComponent("tls/mock-vendor.crt").path }
+    public static var tlsKeyPath: String { root.appendingPathComponent("tls/mock-vendor.key").path }
+
+    public static func apnsKey() throws -> P256.Signing.PrivateKey {
+        try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: apnsKeyPath, encoding: .utf8))
+    }
+
+    /// Mock APNs credentials matching the example key.
+    public static func mockAPNsCredentials() throws -> MockAPNsServer.Credentials {
+        MockAPNsServer.Credentials(keyID: apnsKeyID, teamID: apnsTeamID, publicKey: try apnsKey().publicKey)
+    }
+}

@@ -1,0 +1,89 @@
+import HeraldCore
+import Synchronization
+
+/// A `Clock` whose time moves only when a test advances it; sleepers wake when their deadline passes.
+public final class ManualClock: Clock, Sendable {
+    public struct Instant: InstantProtocol, Sendable {
+        public var offset: Duration
+
+        public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        public func duration(to other: Instant) -> Duration { other.offset - offset }
+        public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
+    }
+
+    private struct Sleeper {
+        let deadline: Instant
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var now = Instant(offset: .zero)
+        var sleepers: [Int: Sleeper] = [:]
+        var nextID = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public var now: Instant { state.withLock { $0.now } }
+    public var minimumResolution: Duration { .zero }
+
+    /// How many tasks are asleep on this clock.
+    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    public func sleep(until deadline: Instant, tolerance: Duration?) async throws {
+        let id = state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resumeNow: Bool = state.withLock { state in
+                    if deadline <= state.now || Task.isCancelled { return true }
+                    state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let sleeper = state.withLock { $0.sleepers.removeValue(forKey: id) }
+            sleeper?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Moves time forward and wakes every sleeper whose deadline has come.
+    public func advance(by duration: Duration) {
+        let due = state.withLock { state in
+            state.now = state.now.advanced(by: duration)
+            let now = state.now
+            let due = state.sleepers.filter { $0.value.deadline <= now }
+            for key in due.keys { state.sleepers[key] = nil }
+            return due.values.map(\.continuation)
+        }
+        for continuation in due { continuation.resume() }
+    }
+}
+
+/// A provider that records pushes and answers from a script, for dispatcher tests.
+public final class RecordingProvider: PushProvider {
+    private let state = Mutex<(pushes: [PushRequest], answers: [PushOutcome])>(([], []))
+
+    public init(answers: [PushOutcome] = []) {
+        state.withLock { $0.answers = answers }
+    }
+
+    public var pushes: [PushRequest] { state.withLock { $0.pushes } }
+
+    /// Queues answers for the next sends; once used up, pushes are delivered.
+    public func answer(_ outcomes: PushOutcome...) {
+        state.withLock { $0.answers += outcomes }
+    }
+
+    public func send(_ push: PushRequest) async -> PushOutcome {
+        state.withLock { state in
+            state.pushes.append(push)
+            return state.answers.isEmpty ? .delivered(id: "id-\(state.pushes.count)") : state.answers.removeFirst()
+        }
+    }
+}

@@ -1,0 +1,269 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// A mock APNs for tests, `herald mock-vendor` and the benchmark: HTTP/2 over TLS on a loopback port,
+/// checking what Apple checks (the provider JWT's ES256 signature, key id, team and age; the path and
+/// the `apns-*` headers; the payload size) and answering as Apple does. Answers can be scripted per
+/// device token (410, 400 BadDeviceToken, 429 with Retry-After, 503, slow answers).
+public final class MockAPNsServer: Sendable {
+    public enum Script: Sendable, Hashable {
+        case success
+        case failure(status: Int, reason: String, retryAfter: Int? = nil)
+        /// Answers success after a delay.
+        case slow(milliseconds: Int)
+
+        public static let unregistered = Script.failure(status: 410, reason: "Unregistered")
+        public static let badDeviceToken = Script.failure(status: 400, reason: "BadDeviceToken")
+        public static let unavailable = Script.failure(status: 503, reason: "ServiceUnavailable")
+        public static func tooManyRequests(retryAfter: Int) -> Script { .failure(status: 429, reason: "TooManyRequests", retryAfter: retryAfter) }
+    }
+
+    public struct Credentials: Sendable {
+        public var keyID: String
+        public var teamID: String
+        public var publicKey: P256.Signing.PublicKey
+
+        public init(keyID: String, teamID: String, publicKey: P256.Signing.PublicKey) {
+            self.keyID = keyID
+            self.teamID = teamID
+            self.publicKey = publicKey
+        }
+    }
+
+    public struct Request: Sendable, Hashable {
+        public var deviceToken: String
+        public var headers: [String: String]
+        public var body: String
+        /// The JWT's claims, when it verified.
+        public var issuer: String?
+        public var issuedAt: Int?
+        /// What the mock answered.
+        public var status: Int
+        public var reason: String?
+    }
+
+    final class State: Sendable {
+        let requests = Mutex<[Request]>([])
+        let scripts = Mutex<[String: Script]>([:])
+        let defaultScript = Mutex<Script>(.success)
+        let count = Atomic<Int>(0)
+        let keepRequests = Atomic<Bool>(true)
+    }
+
+    public let port: Int
+    let state: State
+    private let channel: any Channel
+    public let credentials: Credentials?
+
+    /// Starts on 127.0.0.1 at a free port. `credentials` nil accepts any token (certificate-style).
+    public static func start(
+        certificateFile: String,
+        privateKeyFile: String,
+        credentials: Credentials?,
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> MockAPNsServer {
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: privateKeyFile, format: .pem))
+        )
+        tls.applicationProtocols = ["h2"]
+        let sslContext = try NIOSSLContext(configuration: tls)
+        let state = State()
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+                }.flatMap {
+                    channel.configureHTTP2Pipeline(
+                        mode: .server,
+                        initialLocalSettings: [
+                            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
+                            HTTP2Setting(parameter: .maxHeaderListSize, value: 16384),
+                        ]
+                    ) { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            try stream.pipeline.syncOperations.addHandler(MockAPNsStream(state: state, credentials: credentials))
+                        }
+                    }.map { _ in }
+                }
+            }
+            .bind(host: host, port: port).get()
+        return MockAPNsServer(port: channel.localAddress?.port ?? port, state: state, channel: channel, credentials: credentials)
+    }
+
+    private init(port: Int, state: State, channel: any Channel, credentials: Credentials?) {
+        self.port = port
+        self.state = state
+        self.channel = channel
+        self.credentials = credentials
+    }
+
+    public var url: String { "https://127.0.0.1:\(port)" }
+    public var requests: [Request] { state.requests.withLock { $0 } }
+    public var requestCount: Int { state.count.load(ordering: .relaxed) }
+
+    public func script(_ token: String, _ script: Script) {
+        state.scripts.withLock { $0[token] = script }
+    }
+
+    public func scriptDefault(_ script: Script) {
+        state.defaultScript.withLock { $0 = script }
+    }
+
+    /// Stops keeping request records (for long benchmark runs); counting goes on.
+    public func keepRequests(_ keep: Bool) {
+        state.keepRequests.store(keep, ordering: .relaxed)
+    }
+
+    public func stop() async {
+        try? await channel.close()
+    }
+}
+
+/// One request on the mock: collect, check, answer.
+private final class MockAPNsStream: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private let state: MockAPNsServer.State
+    private let credentials: MockAPNsServer.Credentials?
+    private var headers = HPACKHeaders()
+    private var body = ByteBuffer()
+
+    init(state: MockAPNsServer.State, credentials: MockAPNsServer.Credentials?) {
+        self.state = state
+        self.credentials = credentials
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .headers(let frame):
+            headers = frame.headers
+            if frame.endStream { respond(context: context) }
+        case .data(let frame):
+            if case .byteBuffer(var buffer) = frame.data { body.writeBuffer(&buffer) }
+            if frame.endStream { respond(context: context) }
+        default:
+            break
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext) {
+        let path = headers.first(name: ":path") ?? ""
+        let token = path.hasPrefix("/3/device/") ? String(path.dropFirst("/3/device/".count)) : ""
+        let bodyText = String(buffer: body)
+        var claims: (issuer: String, issuedAt: Int)?
+        var answer: (status: Int, reason: String?, retryAfter: Int?, delay: Int) = (200, nil, nil, 0)
+
+        if let problem = check(token: token, body: bodyText, claims: &claims) {
+            answer = (problem.status, problem.reason, nil, 0)
+        } else {
+            let script = state.scripts.withLock { $0[token] } ?? state.defaultScript.withLock { $0 }
+            switch script {
+            case .success: break
+            case .failure(let status, let reason, let retryAfter): answer = (status, reason, retryAfter, 0)
+            case .slow(let milliseconds): answer.delay = milliseconds
+            }
+        }
+        state.count.add(1, ordering: .relaxed)
+        if state.keepRequests.load(ordering: .relaxed) {
+            var recorded: [String: String] = [:]
+            for (name, value, _) in headers where !name.hasPrefix(":") { recorded[name] = value }
+            let request = MockAPNsServer.Request(
+                deviceToken: token, headers: recorded, body: bodyText,
+                issuer: claims?.issuer, issuedAt: claims?.issuedAt, status: answer.status, reason: answer.reason
+            )
+            state.requests.withLock { $0.append(request) }
+        }
+
+        var responseHeaders = HPACKHeaders([(":status", String(answer.status)), ("apns-id", headers.first(name: "apns-id") ?? UUID().uuidString.lowercased())])
+        if let retryAfter = answer.retryAfter { responseHeaders.add(name: "retry-after", value: String(retryAfter)) }
+        var payload: ByteBuffer?
+        if let reason = answer.reason {
+            let timestamp = answer.status == 410 ? #","timestamp":\#(Int(Date().timeIntervalSince1970 * 1000))"# : ""
+            payload = ByteBuffer(string: #"{"reason":"\#(reason)"\#(timestamp)}"#)
+        }
+        let write = { [payload] in
+            context.write(self.wrapOutboundOut(.headers(.init(headers: responseHeaders, endStream: payload == nil))), promise: nil)
+            if let payload { context.write(self.wrapOutboundOut(.data(.init(data: .byteBuffer(payload), endStream: true))), promise: nil) }
+            context.flush()
+        }
+        if answer.delay > 0 {
+            let bound = NIOLoopBound(write, eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(Int64(answer.delay))) { bound.value() }
+        } else {
+            write()
+        }
+    }
+
+    /// What Apple would refuse, as (status, reason).
+    private func check(token: String, body: String, claims: inout (issuer: String, issuedAt: Int)?) -> (status: Int, reason: String)? {
+        guard headers.first(name: ":method") == "POST" else { return (405, "MethodNotAllowed") }
+        guard !token.isEmpty else { return (400, "MissingDeviceToken") }
+        guard token.allSatisfy(\.isHexDigit) else { return (400, "BadDeviceToken") }
+        guard let topic = headers.first(name: "apns-topic"), !topic.isEmpty else { return (400, "MissingTopic") }
+        let pushType = headers.first(name: "apns-push-type")
+        guard let pushType, ["alert", "background", "voip", "location", "complication", "fileprovider", "mdm", "liveactivity"].contains(pushType) else {
+            return (400, "InvalidPushType")
+        }
+        if pushType == "voip", !topic.hasSuffix(".voip") { return (400, "DeviceTokenNotForTopic") }
+        if let priority = headers.first(name: "apns-priority") {
+            guard ["1", "5", "10"].contains(priority) else { return (400, "BadPriority") }
+            if pushType == "background", priority != "5" { return (400, "BadPriority") }
+        }
+        if let expiration = headers.first(name: "apns-expiration"), Int(expiration) == nil { return (400, "BadExpirationDate") }
+        if let collapse = headers.first(name: "apns-collapse-id"), collapse.utf8.count > 64 { return (400, "BadCollapseId") }
+        if let id = headers.first(name: "apns-id"), UUID(uuidString: id) == nil { return (400, "BadMessageId") }
+        guard !body.isEmpty else { return (400, "PayloadEmpty") }
+        guard body.utf8.count <= (pushType == "voip" ? 5120 : 4096) else { return (413, "PayloadTooLarge") }
+        guard (try? JSONSerialization.jsonObject(with: Data(body.utf8))) != nil else { return (400, "BadPayload") }
+        guard let credentials else { return nil }
+        guard let authorization = headers.first(name: "authorization"), authorization.hasPrefix("bearer ") else {
+            return (403, "MissingProviderToken")
+        }
+        switch Self.verify(jwt: String(authorization.dropFirst("bearer ".count)), credentials: credentials) {
+        case .success(let verified):
+            claims = verified
+            if Int(Date().timeIntervalSince1970) - verified.issuedAt > 3600 { return (403, "ExpiredProviderToken") }
+            return nil
+        case .failure:
+            return (403, "InvalidProviderToken")
+        }
+    }
+
+    private struct InvalidToken: Error {}
+
+    /// Verifies an ES256 JWT as Apple does: header alg/kid, claims iss/iat (an integer), signature.
+    static func verify(jwt: String, credentials: MockAPNsServer.Credentials) -> Result<(issuer: String, issuedAt: Int), any Error> {
+        let parts = jwt.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3,
+            let headerData = base64URLDecode(parts[0]), let claimsData = base64URLDecode(parts[1]), let signatureData = base64URLDecode(parts[2]),
+            let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any],
+            let claims = try? JSONSerialization.jsonObject(with: claimsData) as? [String: Any],
+            header["alg"] as? String == "ES256", header["kid"] as? String == credentials.keyID,
+            claims["iss"] as? String == credentials.teamID,
+            let issuedAt = claims["iat"] as? Int,
+            // Apple wants a whole number of seconds: the claim must be written as an integer.
+            String(decoding: claimsData, as: UTF8.self).range(of: #""iat":\#(issuedAt)(?=[,}])"#, options: .regularExpression) != nil,
+            let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signatureData),
+            credentials.publicKey.isValidSignature(signature, for: Data("\(parts[0]).\(parts[1])".utf8))
+        else { return .failure(InvalidToken()) }
+        return .success((credentials.teamID, issuedAt))
+    }
+}
+
+func base64URLDecode(_ text: some StringProtocol) -> Data? {
+    var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    while base64.count % 4 != 0 { base64 += "=" }
+    return Data(base64Encoded: base64)
+}

@@ -1,0 +1,55 @@
+import HeraldCore
+import XMLStream
+import XMPPComponent
+
+/// Reads a XEP-0357 publish in every shape servers send: Prosody's `type='form'` summary with empty
+/// fields, ejabberd's `type='submit'` summary without a message count, a bare `<notification/>`, and
+/// Tigase's `<encrypted/>` and `<priority/>` extensions.
+public enum PublishParser {
+    public static let summaryFormType = "urn:xmpp:push:summary"
+    public static let encryptNamespace = "tigase:push:encrypt:0"
+    public static let priorityNamespace = "tigase:push:priority:0"
+
+    public static func parse(_ iq: XMLElement) throws(StanzaError) -> Publish {
+        guard let pubsub = iq.child("pubsub", namespace: Namespace.pubsub),
+            let publish = pubsub.child("publish", namespace: Namespace.pubsub)
+        else {
+            throw StanzaError(.modify, "bad-request", text: "expected a pubsub publish")
+        }
+        guard let node = publish[attribute: "node"], !node.isEmpty else {
+            throw StanzaError(.modify, "bad-request", text: "publish without a node")
+        }
+        guard let publisher = iq.from else {
+            throw StanzaError(.modify, "bad-request", text: "publish without a sender")
+        }
+        let notification = publish.child("item", namespace: Namespace.pubsub)?.child("notification", namespace: Namespace.push)
+
+        var summary: Publish.Summary?
+        if let notification, let form = DataForm.first(in: notification, formType: summaryFormType) ?? DataForm.first(in: notification) {
+            summary = Publish.Summary(
+                messageCount: form["message-count"].flatMap { Int($0) },
+                pendingSubscriptionCount: form["pending-subscription-count"].flatMap { Int($0) },
+                lastMessageSender: form["last-message-sender"],
+                lastMessageBody: form["last-message-body"]
+            )
+        }
+        var encrypted: Publish.Encrypted?
+        if let element = notification?.child("encrypted", namespace: encryptNamespace) {
+            guard let iv = element[attribute: "iv"], !element.text.isEmpty else {
+                throw StanzaError(.modify, "bad-request", text: "encrypted payload without iv or content")
+            }
+            encrypted = Publish.Encrypted(payload: element.text, iv: iv, type: element[attribute: "type"])
+        }
+        let priority = notification?.child("priority", namespace: priorityNamespace)?.text
+        let options = pubsub.child("publish-options", namespace: Namespace.pubsub).flatMap { DataForm.first(in: $0) }
+
+        return Publish(
+            node: node,
+            publisherDomain: publisher.domainpart,
+            secret: options?["secret"],
+            summary: summary,
+            encrypted: encrypted,
+            highPriority: priority == "high"
+        )
+    }
+}

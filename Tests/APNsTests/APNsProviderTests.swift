@@ -1,0 +1,270 @@
+import Crypto
+import Foundation
+import HeraldCore
+import HeraldTesting
+import Logging
+import Testing
+
+@testable import APNs
+
+private let token = "00fc13adff785122b4ad28809a3420982341241421348097878e577c991de8f0"
+
+private func registration(environment: APNsEnvironment = .production, dialect: RegistrationDialect = .p2, voip: String? = nil) -> Registration {
+    Registration(
+        node: "node-1", secret: "s", app: "chat", service: .apns, dialect: dialect, token: token, voipToken: voip,
+        environment: environment, accountDomain: "example.org", pushAccount: dialect == .tigase ? "juliet@example.org" : nil,
+        deviceKey: "d", createdAt: Date()
+    )
+}
+
+private func push(_ pushClass: PushClass = .alert, registration: Registration = registration(), publish: Publish? = nil, content: ContentPolicy = .init()) -> PushRequest {
+    PushRequest(
+        registration: registration,
+        publish: publish ?? Publish(node: "node-1", publisherDomain: "example.org", summary: .init(messageCount: 2, lastMessageSender: "romeo@example.org", lastMessageBody: "hi")),
+        pushClass: pushClass,
+        content: content
+    )
+}
+
+/// Starts a mock APNs (two: production and sandbox) and a provider pointed at them.
+private struct Fixture {
+    let production: MockAPNsServer
+    let sandbox: MockAPNsServer
+    let provider: APNsProvider
+    let tokens: APNsTokenManager
+
+    static func make(key: P256.Signing.PrivateKey? = nil, now: @escaping @Sendable () -> Date = Date.init, lifetime: Duration = APNsTokenManager.defaultLifetime) async throws -> Fixture {
+        let credentials = try ExampleKeys.mockAPNsCredentials()
+        let production = try await MockAPNsServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, credentials: credentials)
+        let sandbox = try await MockAPNsServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, credentials: credentials)
+        let tokens = APNsTokenManager(key: try key ?? ExampleKeys.apnsKey(), keyID: ExampleKeys.apnsKeyID, teamID: ExampleKeys.apnsTeamID, lifetime: lifetime, now: now)
+        let provider = try APNsProvider(
+            configuration: .init(topic: "org.example.chat", productionURL: production.url, sandboxURL: sandbox.url, trustRootsFile: ExampleKeys.tlsCertificatePath),
+            authentication: .token(tokens),
+            logger: Logger(label: "test")
+        )
+        return Fixture(production: production, sandbox: sandbox, provider: provider, tokens: tokens)
+    }
+
+    func stop() async {
+        await provider.shutdown()
+        await production.stop()
+        await sandbox.stop()
+    }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct APNsProviderTests {
+    @Test func alertIsDeliveredWithAValidJWTAndAppleHeaders() async throws {
+        let fixture = try await Fixture.make()
+        let outcome = await fixture.provider.send(push(.alert))
+        guard case .delivered(let id?) = outcome else {
+            Issue.record("not delivered: \(outcome)")
+            return
+        }
+        let request = try #require(fixture.production.requests.first)
+        #expect(request.status == 200)
+        #expect(request.issuer == ExampleKeys.apnsTeamID)
+        #expect(request.deviceToken == token)
+        #expect(request.headers["apns-push-type"] == "alert")
+        #expect(request.headers["apns-priority"] == "10")
+        #expect(request.headers["apns-topic"] == "org.example.chat")
+        #expect(request.headers["apns-id"] == id)
+        #expect(UUID(uuidString: id) != nil && id == id.lowercased())
+        let expiration = try #require(Int(request.headers["apns-expiration"] ?? ""))
+        #expect(abs(expiration - Int(Date().timeIntervalSince1970) - 86_400) < 60)
+        #expect(request.headers["apns-collapse-id"]?.hasPrefix("herald-") == true)
+        #expect(request.body == #"{"aps":{"alert":{"title":"New message"},"sound":"default","mutable-content":1},"unread-messages":2}"#)
+        await fixture.stop()
+    }
+
+    @Test func backgroundPushIsPriorityFiveWithContentAvailableOnly() async throws {
+        let fixture = try await Fixture.make()
+        #expect(await fixture.provider.send(push(.background, publish: Publish(node: "node-1", publisherDomain: "example.org"))) != .rejected(reason: "x"))
+        let request = try #require(fixture.production.requests.first)
+        #expect(request.status == 200)
+        #expect(request.headers["apns-push-type"] == "background")
+        #expect(request.headers["apns-priority"] == "5")
+        #expect(request.body == #"{"aps":{"content-available":1}}"#)
+        await fixture.stop()
+    }
+
+    @Test func voipGoesToThePushKitTokenAndTopic() async throws {
+        let fixture = try await Fixture.make()
+        let call = Publish(node: "node-1", publisherDomain: "example.org", encrypted: .init(payload: "Y2lwaGVy", iv: "aXY=", type: "voip"))
+        _ = await fixture.provider.send(push(.voip, registration: registration(dialect: .tigase, voip: "abcdef12"), publish: call))
+        let request = try #require(fixture.production.requests.first)
+        #expect(request.status == 200)
+        #expect(request.deviceToken == "abcdef12")
+        #expect(request.headers["apns-topic"] == "org.example.chat.voip")
+        #expect(request.headers["apns-push-type"] == "voip")
+        #expect(request.headers["apns-collapse-id"] == nil)
+        #expect(request.body == #"{"aps":{},"account":"juliet@example.org","encrypted":"Y2lwaGVy","iv":"aXY="}"#)
+        await fixture.stop()
+    }
+
+    @Test func sandboxRegistrationsGoToTheSandbox() async throws {
+        let fixture = try await Fixture.make()
+        _ = await fixture.provider.send(push(registration: registration(environment: .sandbox)))
+        #expect(fixture.sandbox.requestCount == 1)
+        #expect(fixture.production.requestCount == 0)
+        await fixture.stop()
+    }
+
+    @Test(arguments: [
+        (MockAPNsServer.Script.unregistered, PushOutcome.deadToken(reason: "Unregistered")),
+        (.failure(status: 410, reason: "ExpiredToken"), .deadToken(reason: "ExpiredToken")),
+        (.badDeviceToken, .deadToken(reason: "BadDeviceToken")),
+        (.failure(status: 400, reason: "DeviceTokenNotForTopic"), .deadToken(reason: "DeviceTokenNotForTopic")),
+        (.unavailable, .retry(reason: "ServiceUnavailable", retryAfter: nil)),
+        (.failure(status: 500, reason: "InternalServerError"), .retry(reason: "InternalServerError", retryAfter: nil)),
+        (.tooManyRequests(retryAfter: 7), .retry(reason: "TooManyRequests", retryAfter: .seconds(7))),
+        (.failure(status: 400, reason: "IdleTimeout"), .retry(reason: "IdleTimeout", retryAfter: nil)),
+        (.failure(status: 403, reason: "BadCertificateEnvironment"), .credentials(reason: "BadCertificateEnvironment")),
+        (.failure(status: 429, reason: "TooManyProviderTokenUpdates"), .credentials(reason: "TooManyProviderTokenUpdates")),
+        (.failure(status: 413, reason: "PayloadTooLarge"), .rejected(reason: "PayloadTooLarge")),
+        (.failure(status: 400, reason: "BadTopic"), .rejected(reason: "BadTopic")),
+    ])
+    func vendorAnswersMapToOutcomes(script: MockAPNsServer.Script, expected: PushOutcome) async throws {
+        let fixture = try await Fixture.make()
+        fixture.production.script(token, script)
+        #expect(await fixture.provider.send(push()) == expected)
+        await fixture.stop()
+    }
+
+    @Test func wrongSigningKeyIsACredentialProblem() async throws {
+        let fixture = try await Fixture.make(key: P256.Signing.PrivateKey())
+        #expect(await fixture.provider.send(push()) == .credentials(reason: "InvalidProviderToken"))
+        await fixture.stop()
+    }
+
+    @Test func expiredProviderTokenIsRenewedAndThePushSentOnce() async throws {
+        // The token is issued two hours ago but the manager believes it still fresh, as after a clock
+        // jump: Apple answers ExpiredProviderToken and the provider must renew and resend.
+        let clock = TestClock(Date().addingTimeInterval(-7200))
+        let fixture = try await Fixture.make(now: clock.function, lifetime: .seconds(3 * 3600))
+        _ = try fixture.tokens.bearer()
+        clock.advance(by: .seconds(7200))
+        guard case .delivered = await fixture.provider.send(push()) else {
+            Issue.record("not delivered after renewal")
+            return
+        }
+        #expect(fixture.production.requests.map(\.reason) == ["ExpiredProviderToken", nil])
+        await fixture.stop()
+    }
+
+    @Test func unreachableVendorIsRetried() async throws {
+        let tokens = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: ExampleKeys.apnsKeyID, teamID: ExampleKeys.apnsTeamID)
+        let port = try ProsodyServer.freePort()
+        let provider = try APNsProvider(
+            configuration: .init(topic: "t", productionURL: "https://127.0.0.1:\(port)", sandboxURL: "https://127.0.0.1:\(port)", requestTimeout: .seconds(2)),
+            authentication: .token(tokens), logger: Logger(label: "test")
+        )
+        guard case .retry = await provider.send(push()) else {
+            Issue.record("an unreachable vendor must be retried")
+            return
+        }
+        await provider.shutdown()
+    }
+
+    @Test func manyConcurrentPushesShareFewConnections() async throws {
+        let fixture = try await Fixture.make()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<200 { group.addTask { _ = await fixture.provider.send(push()) } }
+        }
+        #expect(fixture.production.requestCount == 200)
+        #expect(fixture.production.requests.allSatisfy { $0.status == 200 })
+        await fixture.stop()
+    }
+}
+
+@Suite struct APNsNotificationTests {
+    @Test func siskinPayloadPassesTheEncryptedBlobThrough() {
+        let publish = Publish(node: "n", publisherDomain: "example.org", encrypted: .init(payload: "QUJD", iv: "SVY="), highPriority: true)
+        let notification = APNsNotification(push: push(.alert, registration: registration(dialect: .tigase), publish: publish), topic: "t", now: Date())
+        #expect(notification.body == #"{"aps":{"alert":{"title":"New message"},"sound":"default","mutable-content":1},"account":"juliet@example.org","encrypted":"QUJD","iv":"SVY="}"#)
+    }
+
+    @Test func bodyAndSenderOnlyWhenTheAppAllows() {
+        let plain = APNsNotification(push: push(.alert, registration: registration(dialect: .tigase)), topic: "t", now: Date())
+        #expect(!plain.body.contains("hi"))
+        #expect(!plain.body.contains("romeo"))
+        let open = APNsNotification(
+            push: push(.alert, registration: registration(dialect: .tigase), content: ContentPolicy(forwardBody: true, forwardSender: true, alertTitle: "Chat")),
+            topic: "t", now: Date()
+        )
+        #expect(open.body == #"{"aps":{"alert":{"title":"Chat","body":"hi"},"sound":"default","mutable-content":1},"account":"juliet@example.org","sender":"romeo@example.org","body":"hi","unread-messages":2}"#)
+    }
+
+    @Test func jsonEscapesText() {
+        let publish = Publish(node: "n", publisherDomain: "d", summary: .init(lastMessageBody: "a\"b\\c\nd\u{1}"))
+        let notification = APNsNotification(push: push(.alert, publish: publish, content: ContentPolicy(forwardBody: true)), topic: "t", now: Date())
+        let object = try? JSONSerialization.jsonObject(with: Data(notification.body.utf8)) as? [String: Any]
+        #expect((object?["body"] as? String) == "a\"b\\c\nd\u{1}")
+    }
+
+    @Test func zeroTimeToLiveMeansTryOnce() {
+        let notification = APNsNotification(push: push(content: ContentPolicy(timeToLive: 0)), topic: "t", now: Date())
+        #expect(notification.expiration == 0)
+    }
+
+    @Test func oversizedPayloadIsRejectedBeforeSending() async throws {
+        let huge = Publish(node: "n", publisherDomain: "d", encrypted: .init(payload: String(repeating: "A", count: 5000), iv: "x"))
+        let tokens = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: "K", teamID: "T")
+        let provider = try APNsProvider(configuration: .init(topic: "t"), authentication: .token(tokens), logger: Logger(label: "test"))
+        #expect(await provider.send(push(.alert, publish: huge)) == .rejected(reason: "PayloadTooLarge"))
+    }
+}
+
+@Suite struct APNsTokenManagerTests {
+    @Test func tokenIsReusedUntilFiftyMinutesThenRenewed() throws {
+        let clock = TestClock()
+        let manager = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: "K", teamID: "T", now: clock.function)
+        let first = try manager.bearer()
+        clock.advance(by: .seconds(49 * 60))
+        #expect(try manager.bearer() == first)
+        clock.advance(by: .seconds(2 * 60))
+        #expect(try manager.bearer() != first)
+    }
+
+    @Test func rejectedTokenIsRenewedOnceEvenWhenYoung() throws {
+        let clock = TestClock()
+        let manager = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: "K", teamID: "T", now: clock.function)
+        let first = try manager.bearer()
+        clock.advance(by: .seconds(1))
+        let renewed = try manager.renew(rejected: first)
+        #expect(renewed != first)
+        // A second request that saw the same rejection gets the renewed token, not a third one.
+        #expect(try manager.renew(rejected: first) == renewed)
+    }
+
+    @Test func jwtHasKidIssAndAnIntegerIat() throws {
+        let jwt = try APNsTokenManager.makeJWT(key: try ExampleKeys.apnsKey(), keyID: "ABC123DEFG", teamID: "DEF123GHIJ", issuedAt: Date(timeIntervalSince1970: 1_767_225_600.75))
+        let parts = jwt.split(separator: ".")
+        #expect(String(decoding: Base64URL.decode(parts[0])!, as: UTF8.self) == #"{"alg":"ES256","kid":"ABC123DEFG"}"#)
+        #expect(String(decoding: Base64URL.decode(parts[1])!, as: UTF8.self) == #"{"iss":"DEF123GHIJ","iat":1767225600}"#)
+        #expect(Base64URL.decode(parts[2])?.count == 64)
+    }
+
+    @Test func jwtVerifiesWithPyJWT() throws {
+        let key = try ExampleKeys.apnsKey()
+        let jwt = try APNsTokenManager.makeJWT(key: key, keyID: "ABC123DEFG", teamID: "DEF123GHIJ", issuedAt: Date())
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-jwt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let script = directory.appendingPathComponent("verify.py").path
+        try """
+            import sys, jwt
+            token, key = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+            header = jwt.get_unverified_header(token)
+            claims = jwt.decode(token, key, algorithms=["ES256"], options={"require": ["iss", "iat"]})
+            assert header == {"alg": "ES256", "kid": "ABC123DEFG"}, header
+            assert claims["iss"] == "DEF123GHIJ" and isinstance(claims["iat"], int), claims
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        let tokenFile = directory.appendingPathComponent("token").path
+        let keyFile = directory.appendingPathComponent("key.pem").path
+        try jwt.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        try key.publicKey.pemRepresentation.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let log = directory.appendingPathComponent("log").path
+        let status = try ChildProcess.run(path: "/usr/bin/env", arguments: ["python3", script, tokenFile, keyFile], logPath: log)
+        #expect(status == 0, "PyJWT: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+}

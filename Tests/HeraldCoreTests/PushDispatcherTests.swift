@@ -1,0 +1,220 @@
+import Foundation
+import HeraldTesting
+import Logging
+import Testing
+
+@testable import HeraldCore
+
+private func registration(_ node: String = "node-1", secret: String? = "s3cret", domain: String? = "example.org", voip: String? = nil) -> Registration {
+    Registration(
+        node: node, secret: secret, app: "chat", service: .apns, dialect: .p2, token: "token-\(node)",
+        voipToken: voip, environment: .production, accountDomain: domain, accountKey: "acct", deviceKey: "dev-\(node)",
+        createdAt: Date(timeIntervalSince1970: 0)
+    )
+}
+
+private func publish(_ node: String = "node-1", secret: String? = "s3cret", from domain: String = "example.org", body: String? = nil) -> Publish {
+    Publish(
+        node: node, publisherDomain: domain, secret: secret,
+        summary: Publish.Summary(messageCount: 1, lastMessageBody: body)
+    )
+}
+
+private struct Fixture {
+    let clock = ManualClock()
+    let provider = RecordingProvider()
+    let store = InMemoryRegistrationStore([registration(), registration("node-2")])
+    let dispatcher: PushDispatcher<ManualClock>
+
+    init(policy: DeliveryPolicy = DeliveryPolicy(
+        coalescingWindow: .seconds(2),
+        retryBackoff: Backoff(initialDelay: .seconds(1), maximumDelay: .seconds(8)),
+        maximumAttempts: 4,
+        retryDeadline: .seconds(30),
+        maximumQueuedPushes: 100
+    )) {
+        dispatcher = PushDispatcher(store: store, providers: [.apns: provider], policy: policy, clock: clock, logger: Logger(label: "test"))
+    }
+
+    /// Runs the dispatcher's timer loop around `body`.
+    func running(_ body: () async throws -> Void) async throws {
+        try await whileRunning({ try await dispatcher.run() }, body)
+    }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct PushDispatcherTests {
+    @Test func deliversAnAuthenticatedPublish() async {
+        let fixture = Fixture()
+        #expect(await fixture.dispatcher.publish(publish()) == .delivered)
+        #expect(fixture.provider.pushes.count == 1)
+        #expect(fixture.provider.pushes.first?.registration.token == "token-node-1")
+    }
+
+    @Test func unknownNode() async {
+        #expect(await Fixture().dispatcher.publish(publish("nope")) == .unknownNode)
+    }
+
+    @Test(arguments: [("wrong", "example.org"), ("s3cre", "example.org"), ("s3cret", "evil.example")])
+    func wrongSecretOrPublisherIsForbidden(secret: String, domain: String) async {
+        let fixture = Fixture()
+        #expect(await fixture.dispatcher.publish(publish(secret: secret, from: domain)) == .forbidden)
+        #expect(fixture.provider.pushes.isEmpty)
+    }
+
+    @Test func missingSecretIsForbidden() async {
+        #expect(await Fixture().dispatcher.publish(publish(secret: nil)) == .forbidden)
+    }
+
+    @Test func registrationWithoutSecretIsGuardedByItsDomain() async throws {
+        let fixture = Fixture()
+        try await fixture.store.save(registration("siskin", secret: nil))
+        #expect(await fixture.dispatcher.publish(publish("siskin", secret: nil)) == .delivered)
+        #expect(await fixture.dispatcher.publish(publish("siskin", secret: nil, from: "evil.example")) == .forbidden)
+    }
+
+    @Test func pushClassFollowsImportance() async throws {
+        let fixture = Fixture()
+        _ = await fixture.dispatcher.publish(publish(body: "New message"))
+        _ = await fixture.dispatcher.publish(publish("node-2"))
+        #expect(fixture.provider.pushes.map(\.pushClass) == [.alert, .background])
+    }
+
+    @Test func burstBecomesFirstAndLastPush() async throws {
+        let fixture = Fixture()
+        try await fixture.running {
+            #expect(await fixture.dispatcher.publish(publish()) == .delivered)
+            for _ in 0..<5 {
+                #expect(await fixture.dispatcher.publish(publish(body: "more")) == .coalesced)
+            }
+            #expect(fixture.provider.pushes.count == 1)
+            #expect(await eventually { fixture.clock.sleeperCount > 0 })
+            fixture.clock.advance(by: .seconds(2))
+            #expect(await eventually { fixture.provider.pushes.count == 2 })
+            // The trailing push carries the most important class seen in the burst.
+            #expect(fixture.provider.pushes.last?.pushClass == .alert)
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(fixture.provider.pushes.count == 2)
+        }
+    }
+
+    @Test func otherNodesAreNotCoalesced() async {
+        let fixture = Fixture()
+        #expect(await fixture.dispatcher.publish(publish()) == .delivered)
+        #expect(await fixture.dispatcher.publish(publish("node-2")) == .delivered)
+    }
+
+    @Test func afterTheWindowPushesGoOutAtOnceAgain() async throws {
+        let fixture = Fixture()
+        #expect(await fixture.dispatcher.publish(publish()) == .delivered)
+        fixture.clock.advance(by: .seconds(3))
+        #expect(await fixture.dispatcher.publish(publish()) == .delivered)
+    }
+
+    @Test func transientFailureIsRetriedWithBackoff() async throws {
+        let fixture = Fixture()
+        fixture.provider.answer(.retry(reason: "ServiceUnavailable", retryAfter: nil), .retry(reason: "ServiceUnavailable", retryAfter: nil))
+        try await fixture.running {
+            #expect(await fixture.dispatcher.publish(publish()) == .retrying(reason: "ServiceUnavailable"))
+            #expect(fixture.dispatcher.queuedPushes == 1)
+            #expect(await eventually { fixture.clock.sleeperCount > 0 })
+            // First retry between 0.5 s and 1 s (jitter), second between 1 s and 2 s after that.
+            fixture.clock.advance(by: .milliseconds(400))
+            try await Task.sleep(for: .milliseconds(30))
+            #expect(fixture.provider.pushes.count == 1)
+            fixture.clock.advance(by: .milliseconds(600))
+            #expect(await eventually { fixture.provider.pushes.count == 2 })
+            #expect(await eventually { fixture.clock.sleeperCount > 0 })
+            fixture.clock.advance(by: .seconds(2))
+            #expect(await eventually { fixture.provider.pushes.count == 3 })
+            #expect(await eventually { fixture.dispatcher.queuedPushes == 0 })
+        }
+    }
+
+    @Test func retryAfterFromTheVendorIsHonoured() async throws {
+        let fixture = Fixture()
+        fixture.provider.answer(.retry(reason: "TooManyRequests", retryAfter: .seconds(10)))
+        try await fixture.running {
+            _ = await fixture.dispatcher.publish(publish())
+            #expect(await eventually { fixture.clock.sleeperCount > 0 })
+            fixture.clock.advance(by: .seconds(9))
+            try await Task.sleep(for: .milliseconds(30))
+            #expect(fixture.provider.pushes.count == 1)
+            fixture.clock.advance(by: .seconds(1))
+            #expect(await eventually { fixture.provider.pushes.count == 2 })
+        }
+    }
+
+    @Test func newerPushReplacesAQueuedRetry() async throws {
+        let fixture = Fixture()
+        fixture.provider.answer(.retry(reason: "InternalServerError", retryAfter: .seconds(20)))
+        _ = await fixture.dispatcher.publish(publish())
+        #expect(fixture.dispatcher.queuedPushes == 1)
+        fixture.clock.advance(by: .seconds(3))
+        #expect(await fixture.dispatcher.publish(publish(body: "newer")) == .delivered)
+        #expect(fixture.dispatcher.queuedPushes == 0)
+        #expect(fixture.provider.pushes.last?.publish.summary?.lastMessageBody == "newer")
+    }
+
+    @Test func retriesStopAtTheAttemptLimit() async throws {
+        let fixture = Fixture()
+        for _ in 0..<10 { fixture.provider.answer(.retry(reason: "ServiceUnavailable", retryAfter: nil)) }
+        try await fixture.running {
+            _ = await fixture.dispatcher.publish(publish())
+            for _ in 0..<6 {
+                _ = await eventually(timeout: .milliseconds(300)) { fixture.clock.sleeperCount > 0 }
+                fixture.clock.advance(by: .seconds(10))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(fixture.provider.pushes.count == 4)
+            #expect(fixture.dispatcher.queuedPushes == 0)
+        }
+    }
+
+    @Test func deadTokenRemovesTheRegistration() async throws {
+        let fixture = Fixture()
+        fixture.provider.answer(.deadToken(reason: "Unregistered"))
+        #expect(await fixture.dispatcher.publish(publish()) == .tokenRemoved(reason: "Unregistered"))
+        #expect(try await fixture.store.registration(node: "node-1") == nil)
+        #expect(await fixture.dispatcher.publish(publish()) == .unknownNode)
+    }
+
+    @Test func credentialProblemsAreOurFault() async {
+        let fixture = Fixture()
+        fixture.provider.answer(.credentials(reason: "InvalidProviderToken"))
+        #expect(await fixture.dispatcher.publish(publish()) == .failed(reason: "InvalidProviderToken"))
+    }
+
+    @Test func fullQueueAnswersOverloaded() async throws {
+        let fixture = Fixture(policy: DeliveryPolicy(coalescingWindow: .seconds(2), maximumQueuedPushes: 1))
+        _ = await fixture.dispatcher.publish(publish())
+        _ = await fixture.dispatcher.publish(publish("node-2"))
+        #expect(await fixture.dispatcher.publish(publish()) == .coalesced)
+        #expect(await fixture.dispatcher.publish(publish("node-2")) == .overloaded)
+    }
+
+    @Test func constantTimeComparison() {
+        #expect(constantTimeEquals("abc", "abc"))
+        #expect(!constantTimeEquals("abc", "abd"))
+        #expect(!constantTimeEquals("abc", "abcd"))
+        #expect(!constantTimeEquals("", "a"))
+        #expect(constantTimeEquals("", ""))
+    }
+}
+
+@Suite struct PushClassTests {
+    @Test func encryptedCallWithPushKitTokenIsVoIP() {
+        let call = Publish(node: "n", publisherDomain: "d", encrypted: .init(payload: "x", iv: "y", type: "voip"))
+        #expect(PushClass.of(call, registration: registration(voip: "abcd")) == .voip)
+        #expect(PushClass.of(call, registration: registration()) == .background)
+    }
+
+    @Test func highPriorityIsAnAlert() {
+        let high = Publish(node: "n", publisherDomain: "d", encrypted: .init(payload: "x", iv: "y"), highPriority: true)
+        #expect(PushClass.of(high, registration: registration()) == .alert)
+    }
+
+    @Test func emptyBodyIsBackground() {
+        #expect(PushClass.of(publish(body: ""), registration: registration()) == .background)
+        #expect(PushClass.of(publish(body: "New Message!"), registration: registration()) == .alert)
+    }
+}
