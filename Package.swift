@@ -118,6 +118,7 @@ let package = Package(
         .target(
             name: "HeraldApp",
             dependencies: [
+                "APNs",
                 "HeraldCore",
                 "HeraldSQLite",
                 "HeraldXMPP",
@@ -132,6 +133,10 @@ let package = Package(
             name: "herald",
             dependencies: [
                 "HeraldApp",
+                // The mock vendors behind `herald mock-vendor`, so the whole path can be tried without an Apple account.
+                "HeraldTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

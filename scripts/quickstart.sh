@@ -14,6 +14,7 @@ herald="$(swift build --show-bin-path)/herald"
 mkdir -p "$work/data"
 c2s_port="${QUICKSTART_C2S_PORT:-15222}"
 component_port="${QUICKSTART_COMPONENT_PORT:-15347}"
+mock_port="${QUICKSTART_MOCK_PORT:-15443}"
 secret_file="$work/component.secret"
 [ -s "$secret_file" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$secret_file"
 secret="$(cat "$secret_file")"
@@ -55,7 +56,15 @@ components:
     secret_file: $secret_file
 apps:
   - name: quickstart
-    apns: { environment: sandbox }
+    apns:
+      topic: org.example.quickstart
+      environment: sandbox
+      key_file: $root/keys.example/apns/AuthKey_FAKE000KEY.p8
+      key_id: FAKE000KEY
+      team_id: FAKETEAM01
+      production_url: https://127.0.0.1:$mock_port
+      sandbox_url: https://127.0.0.1:$mock_port
+      ca_file: $root/keys.example/tls/mock-vendor.crt
     fcm: {}
     webpush: {}
 storage:
@@ -69,16 +78,21 @@ prosodyctl --config "$work/prosody.cfg.lua" register bob localhost bob-password 
 
 prosody --config "$work/prosody.cfg.lua" >>"$work/prosody.log" 2>&1 &
 prosody_pid=$!
-trap 'kill "$prosody_pid" 2>/dev/null; wait "$prosody_pid" 2>/dev/null || true' EXIT
+"$herald" mock-vendor --port "$mock_port" --apns-key "$root/keys.example/apns/AuthKey_FAKE000KEY.p8" >>"$work/mock-vendor.log" 2>&1 &
+mock_pid=$!
+trap 'kill "$prosody_pid" "$mock_pid" 2>/dev/null; wait "$prosody_pid" "$mock_pid" 2>/dev/null || true' EXIT
 
 cat <<INFO
 
 Herald quickstart
   Prosody:  c2s 127.0.0.1:$c2s_port (users alice / alice-password, bob / bob-password on "localhost"),
             component port 127.0.0.1:$component_port, log $work/prosody.log
-  Herald:   component push.localhost, configuration $work/herald.yaml
-  Try it:   an XMPP client logged in as alice can list and run push.localhost's registration
-            commands (disco#items on http://jabber.org/protocol/commands), e.g. register-push-fcm.
+  Herald:   component push.localhost, configuration $work/herald.yaml, database $work/herald.sqlite
+  Vendor:   no Apple account needed: a mock APNs on https://127.0.0.1:$mock_port checks every push
+            (log $work/mock-vendor.log)
+  Try it:   log in as alice with any XMPP client, run push.localhost's register-push-apns command
+            (token: any hex string), enable push with the node and secret it returns, log out,
+            and send alice a message as bob: the push shows up at the mock.
   Stop:     Ctrl-C
 
 INFO

@@ -6,6 +6,8 @@ public struct AppConfiguration: Sendable {
     public var app: App
     /// Component domains serving this app; empty means every component.
     public var components: [String]
+    public var apns: APNsAppConfiguration?
+    public var content: ContentPolicy
 
     init(section: ConfigSection, componentDomains: [String]) throws(ConfigurationError) {
         let name = try section.requiredString("name", fix: "give each app a short name, e.g. chat")
@@ -31,6 +33,8 @@ public struct AppConfiguration: Sendable {
             tigaseProviders: providers
         )
         components = Self.stringList(section, "components")
+        apns = services.contains(.apns) ? try APNsAppConfiguration(section: try section.section("apns")) : nil
+        content = try ContentPolicy(section: try section.section("content"))
         for domain in components where !componentDomains.contains(domain) {
             throw ConfigurationError(
                 key: section.path + ".components",

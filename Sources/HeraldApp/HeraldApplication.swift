@@ -1,3 +1,4 @@
+import APNs
 import HeraldCore
 import HeraldSQLite
 import HeraldXMPP
@@ -12,6 +13,8 @@ public struct HeraldApplication: Sendable {
     public let components: [ComponentService]
     public let store: any RegistrationStore
     public let registrations: RegistrationService
+    public let dispatcher: PushDispatcher<ContinuousClock>
+    private let apnsProviders: [APNsProvider]
     private let logger: Logger
 
     /// Builds the service graph; `store` defaults to the SQLite database named in the configuration.
@@ -26,10 +29,42 @@ public struct HeraldApplication: Sendable {
             hashKey: configuration.registrationSettings.hashKey
         )
         self.registrations = registrations
+
+        var providers = PushProviders()
+        var apnsProviders: [APNsProvider] = []
+        for app in configuration.apps {
+            if let apns = app.apns {
+                let authentication: APNsProvider.Authentication = switch apns.credentials {
+                case .token(let key, let keyID, let teamID): .token(APNsTokenManager(key: key, keyID: keyID, teamID: teamID))
+                case .certificate: .certificate
+                }
+                var apnsLogger = logger
+                apnsLogger[metadataKey: "push.app"] = "\(app.app.name)"
+                let provider = try APNsProvider(configuration: apns.provider, authentication: authentication, logger: apnsLogger)
+                providers[app: app.app.name, service: .apns] = provider
+                apnsProviders.append(provider)
+            }
+        }
+        self.apnsProviders = apnsProviders
+        let dispatcher = PushDispatcher(
+            store: store,
+            providers: providers,
+            contentPolicies: Dictionary(uniqueKeysWithValues: configuration.apps.map { ($0.app.name, $0.content) }),
+            policy: configuration.delivery,
+            clock: ContinuousClock(),
+            logger: logger
+        )
+        self.dispatcher = dispatcher
+
         components = configuration.components.map { component in
             var router = ComponentRouter()
-            let context = RegistrationContext(apps: configuration.appDirectory(for: component.domain), registrations: registrations)
+            let context = RegistrationContext(
+                apps: configuration.appDirectory(for: component.domain),
+                registrations: registrations,
+                supportsEncryptedPayloads: true
+            )
             router.registerRegistrationCommands(context)
+            router.registerPublishHandler(PublishHandler(dispatcher: dispatcher))
             return ComponentService(configuration: component, router: router, logger: logger)
         }
     }
@@ -37,7 +72,8 @@ public struct HeraldApplication: Sendable {
     /// The service group: storage first, then providers, then the XMPP components, so shutdown runs in
     /// reverse and components stop taking publishes before anything they depend on goes away.
     public func serviceGroup(signals: Bool = true) -> ServiceGroup {
-        let services: [ServiceGroupConfiguration.ServiceConfiguration] = components.map { .init(service: $0) }
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] =
+            [.init(service: dispatcher)] + components.map { .init(service: $0) }
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         if signals {
             configuration.gracefulShutdownSignals = [.sigterm, .sigint]
@@ -49,6 +85,7 @@ public struct HeraldApplication: Sendable {
     public func run() async throws {
         logger.info("herald starting", metadata: ["components": "\(components.map(\.configuration.domain).joined(separator: ","))"])
         try await serviceGroup().run()
+        for provider in apnsProviders { await provider.shutdown() }
         logger.info("herald stopped")
     }
 }

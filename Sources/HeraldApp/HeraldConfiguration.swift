@@ -16,6 +16,7 @@ public struct HeraldConfiguration: Sendable {
     /// The SQLite database file (`storage.path`).
     public var databasePath: String
     var registrationSettings: RegistrationSettings
+    public var delivery: DeliveryPolicy
     public var registrationPolicy: RegistrationPolicy { registrationSettings.policy }
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
@@ -80,6 +81,7 @@ public struct HeraldConfiguration: Sendable {
         self.defaultApps = defaultApps
         databasePath = try root.section("storage").string("path", default: "herald.sqlite")
         registrationSettings = try RegistrationSettings(section: try root.section("registrations"))
+        delivery = try DeliveryPolicy(section: try root.section("delivery"))
 
         let log = try root.section("log")
         let level = try log.oneOf("level", Logger.Level.allCases.map(\.rawValue), default: "info")

@@ -28,7 +28,7 @@ public final class ProsodyServer: @unchecked Sendable {
     private var process: ChildProcess?
 
     /// Modules on top of Prosody's defaults. cloud_notify comes from Debian's prosody-modules.
-    public var modules = ["roster", "saslauth", "disco", "ping", "carbons", "smacks", "mam", "cloud_notify"]
+    public var modules = ["roster", "saslauth", "disco", "ping", "carbons", "smacks", "mam", "offline", "cloud_notify", "posix"]
     /// Extra global configuration lines (Lua).
     public var extraGlobalConfiguration = ""
 
@@ -68,6 +68,7 @@ public final class ProsodyServer: @unchecked Sendable {
             c2s_direct_tls_ports = { }
             modules_enabled = { \(modules) }
             modules_disabled = { "s2s", "tls" }
+            smacks_hibernation_time = 60
             c2s_require_encryption = false
             allow_unencrypted_plain_auth = true
             authentication = "internal_plain"

@@ -122,6 +122,12 @@ public final class TestXMPPClient: Sendable {
         }
     }
 
+    /// Drops the TCP connection without closing the stream, as a phone losing its network does; with
+    /// stream management enabled the server hibernates the session.
+    public func dropConnection() async {
+        try? await channel.close()
+    }
+
     /// Ends the stream cleanly and closes the connection.
     public func close() async {
         try? await write("</stream:stream>")

@@ -21,7 +21,6 @@ import XMPPComponent
             "HERALD_COMPONENTS__0__SECRET": Self.secret,
             "HERALD_APPS__0__NAME": "chat",
             "HERALD_APPS__0__FCM__ENABLED": "true",
-            "HERALD_APPS__0__APNS__ENABLED": "true",
             "HERALD_STORAGE__PATH": database,
         ]
     }

@@ -33,7 +33,7 @@ private struct Fixture {
         retryDeadline: .seconds(30),
         maximumQueuedPushes: 100
     )) {
-        dispatcher = PushDispatcher(store: store, providers: [.apns: provider], policy: policy, clock: clock, logger: Logger(label: "test"))
+        dispatcher = PushDispatcher(store: store, providers: .shared(provider, apps: ["chat"], services: [.apns]), policy: policy, clock: clock, logger: Logger(label: "test"))
     }
 
     /// Runs the dispatcher's timer loop around `body`.

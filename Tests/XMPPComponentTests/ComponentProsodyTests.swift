@@ -12,7 +12,7 @@ import XMLStream
     private static let secret = "component-secret-for-tests"
 
     private func makeService(prosody: ProsodyServer, secret: String = Self.secret, logs: InMemoryLogHandler = .init()) -> ComponentService {
-        var router = ComponentRouter()
+        let router = ComponentRouter()
         return ComponentService(
             configuration: ComponentConfiguration(
                 domain: "push.localhost",

@@ -99,6 +99,14 @@ private func errorCondition(_ reply: XMLElement?) -> (String?, String?) {
         #expect(reply?.stanzaType == "error")
     }
 
+    @Test func errorElementIsInTheStanzaNamespaceOnTheWire() async throws {
+        let reply = try #require(await routed(iq("get", XMLElement("query", namespace: "jabber:iq:version"))))
+        #expect(reply.child("error")?.namespace == Stanza.componentNamespace)
+        let wire = reply.serialized(inheritedNamespace: Stanza.componentNamespace)
+        #expect(wire.contains("<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"))
+        #expect(!wire.contains("xmlns=''"))
+    }
+
     @Test func addressesUnderTheDomainAreNotModelled() async {
         let reply = await routed(iq("get", to: "someone@push.example.com", XMLElement("ping", namespace: Namespace.ping)))
         #expect(errorCondition(reply) == ("cancel", "service-unavailable"))

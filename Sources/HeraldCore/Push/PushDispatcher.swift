@@ -26,7 +26,7 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
     }
 
     private let store: any RegistrationStore
-    private let providers: [PushService: any PushProvider]
+    private let providers: PushProviders
     private let contentPolicies: [String: ContentPolicy]
     public let policy: DeliveryPolicy
     private let clock: C
@@ -37,7 +37,7 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
 
     public init(
         store: any RegistrationStore,
-        providers: [PushService: any PushProvider],
+        providers: PushProviders,
         contentPolicies: [String: ContentPolicy] = [:],
         policy: DeliveryPolicy = .init(),
         clock: C,
@@ -68,8 +68,11 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
             return .failed(reason: "store unavailable")
         }
         guard authorize(publish, registration) else { return .forbidden }
-        guard providers[registration.service] != nil else {
-            return .failed(reason: "\(registration.service.rawValue) is not configured")
+        guard providers[app: registration.app, service: registration.service] != nil else {
+            logger.error("no provider for a registration's app and vendor", metadata: [
+                "push.app": "\(registration.app)", "push.service": "\(registration.service.rawValue)",
+            ])
+            return .failed(reason: "\(registration.service.rawValue) is not configured for \(registration.app)")
         }
         let push = PushRequest(
             registration: registration,
@@ -133,7 +136,9 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
     }
 
     private func deliver(_ push: PushRequest, attempt: Int, deadline: C.Instant) async -> PublishOutcome {
-        let provider = providers[push.registration.service]!
+        guard let provider = providers[app: push.registration.app, service: push.registration.service] else {
+            return .failed(reason: "no provider")
+        }
         let outcome = await provider.send(push)
         switch outcome {
         case .delivered:

@@ -32,7 +32,9 @@ public struct StanzaError: Error, Sendable, Hashable {
 
     /// The `<error/>` child of an error stanza.
     public var element: XMLElement {
-        var error = XMLElement("error", ["type": type.rawValue])
+        // In the stanza's own namespace: without it the serializer would write xmlns='' and servers would not
+        // find the error at all.
+        var error = XMLElement("error", namespace: Stanza.componentNamespace, ["type": type.rawValue])
         error.append(XMLElement(condition, namespace: Self.namespace))
         if let text {
             error.append(.text("text", namespace: Self.namespace, text))

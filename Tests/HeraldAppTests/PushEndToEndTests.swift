@@ -1,0 +1,172 @@
+import Foundation
+import HeraldApp
+import HeraldCore
+import HeraldTesting
+import InMemoryLogging
+import Logging
+import ServiceLifecycle
+import Testing
+import XMLStream
+import XMPPComponent
+
+/// The whole path: a real Prosody with mod_cloud_notify publishes to Herald, which pushes to the
+/// mock APNs, and Prosody acts on Herald's reply.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct PushEndToEndTests {
+    private static let secret = "component-secret"
+
+    /// Prosody, the mock APNs and Herald, running for the length of `body`.
+    private func withPushPath(
+        users: [String],
+        _ body: (ProsodyServer, MockAPNsServer, HeraldApplication, InMemoryLogHandler) async throws -> Void
+    ) async throws {
+        let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
+        for user in users + ["juliet"] { try prosody.register(user: user, password: "pass") }
+        try await prosody.start()
+        defer { prosody.stop() }
+        let apns = try await MockAPNsServer.start(
+            certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
+            credentials: try ExampleKeys.mockAPNsCredentials()
+        )
+        let configuration = try HeraldConfiguration.load(path: nil, environment: [
+            "HERALD_XMPP__PORT": "\(prosody.componentPort)",
+            "HERALD_COMPONENTS__0__DOMAIN": "push.localhost",
+            "HERALD_COMPONENTS__0__SECRET": Self.secret,
+            "HERALD_APPS__0__NAME": "chat",
+            "HERALD_APPS__0__APNS__TOPIC": "org.example.chat",
+            "HERALD_APPS__0__APNS__KEY_FILE": ExampleKeys.apnsKeyPath,
+            "HERALD_APPS__0__APNS__KEY_ID": ExampleKeys.apnsKeyID,
+            "HERALD_APPS__0__APNS__TEAM_ID": ExampleKeys.apnsTeamID,
+            "HERALD_APPS__0__APNS__PRODUCTION_URL": apns.url,
+            "HERALD_APPS__0__APNS__SANDBOX_URL": apns.url,
+            "HERALD_APPS__0__APNS__CA_FILE": ExampleKeys.tlsCertificatePath,
+            "HERALD_DELIVERY__RETRY_INITIAL_DELAY": "200ms",
+            "HERALD_DELIVERY__RETRY_MAX_DELAY": "400ms",
+            "HERALD_DELIVERY__COALESCING_WINDOW": "100ms",
+        ])
+        var logs = InMemoryLogHandler()
+        logs.logLevel = .debug
+        let handler = logs
+        let application = try HeraldApplication(
+            configuration: configuration, logger: Logger(label: "herald") { _ in handler }, store: InMemoryRegistrationStore()
+        )
+        let group = application.serviceGroup(signals: false)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            #expect(await eventually { application.components[0].status.isConnected })
+            do {
+                try await body(prosody, apns, application, logs)
+            } catch {
+                Issue.record("prosody log tail: \(prosody.log.suffix(3000))")
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        await apns.stop()
+    }
+
+    /// Logs in, registers an APNs device the p2 way, and enables push on Prosody with node and secret.
+    private func registerAndEnable(_ user: String, token: String, prosody: ProsodyServer, resource: String = "phone") async throws -> (TestXMPPClient, String) {
+        let client = try await TestXMPPClient.connect(port: prosody.clientPort, username: user, domain: "localhost", password: "pass", resource: resource)
+        let reply = try await client.execute(
+            command: "register-push-apns", at: "push.localhost",
+            fields: [("token", token), ("device-id", "\(user)-device")]
+        )
+        let node = try #require(reply.commandForm?["node"])
+        let secret = try #require(reply.commandForm?["secret"])
+        let enable = XMLStream.XMLElement("enable", namespace: "urn:xmpp:push:0", ["jid": "push.localhost", "node": node])
+            .appending(DataForm(type: "submit", fields: [
+                .init("FORM_TYPE", value: "http://jabber.org/protocol/pubsub#publish-options"),
+                .init("secret", value: secret),
+            ]).element)
+        let enabled = try await client.request(type: "set", to: nil, payload: enable)
+        #expect(enabled.stanzaType == "result")
+        return (client, node)
+    }
+
+    private func sendMessage(to user: String, prosody: ProsodyServer) async throws {
+        let juliet = try await TestXMPPClient.connect(port: prosody.clientPort, username: "juliet", domain: "localhost", password: "pass", resource: "desk")
+        try await juliet.write("<message to='\(user)@localhost' type='chat' id='m1'><body>Wherefore art thou?</body></message>")
+        await juliet.close()
+    }
+
+    private func requests(_ apns: MockAPNsServer, token: String) -> [MockAPNsServer.Request] {
+        apns.requests.filter { $0.deviceToken == token }
+    }
+
+    @Test func offlineUserGetsExactlyOneValidAlertPush() async throws {
+        try await withPushPath(users: ["romeo"]) { prosody, apns, application, logs in
+            let token = "aa01" + String(repeating: "0", count: 60)
+            let (client, node) = try await registerAndEnable("romeo", token: token, prosody: prosody)
+            await client.close()
+            try await sendMessage(to: "romeo", prosody: prosody)
+
+            #expect(await eventually { requests(apns, token: token).count == 1 }, "prosody: \(prosody.log.suffix(2000))")
+            try await Task.sleep(for: .milliseconds(500))
+            let pushes = requests(apns, token: token)
+            #expect(pushes.count == 1)
+            let push = try #require(pushes.first)
+            #expect(push.status == 200)
+            #expect(push.issuer == ExampleKeys.apnsTeamID)
+            #expect(push.headers["apns-topic"] == "org.example.chat")
+            #expect(push.headers["apns-push-type"] == "alert")
+            #expect(push.headers["apns-priority"] == "10")
+            #expect(!push.body.contains("Wherefore"), "message bodies are not forwarded by default")
+            #expect(logs.entries.contains { $0.message == "publish answered" && $0.metadata["push.outcome"] == "delivered" })
+            #expect(!prosody.log.contains("Got error"))
+            #expect(try await application.store.registration(node: node) != nil)
+        }
+    }
+
+    @Test func hibernatedStreamManagementSessionGetsAPush() async throws {
+        try await withPushPath(users: ["mercutio"]) { prosody, apns, _, _ in
+            let token = "bb02" + String(repeating: "0", count: 60)
+            let (client, _) = try await registerAndEnable("mercutio", token: token, prosody: prosody)
+            try await client.write("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+            _ = try await client.inbox.next("smacks enabled") { $0.name == "enabled" }
+            try await client.write("<presence/>")
+            _ = try await client.inbox.next("own presence") { $0.name == "presence" }
+            await client.dropConnection()
+            #expect(await eventually { prosody.log.contains("Session going into hibernation") })
+            try await sendMessage(to: "mercutio", prosody: prosody)
+
+            #expect(await eventually { requests(apns, token: token).count >= 1 }, "prosody: \(prosody.log.suffix(2000))")
+            #expect(requests(apns, token: token).first?.status == 200)
+            #expect(requests(apns, token: token).first?.issuer == ExampleKeys.apnsTeamID)
+            // The push came from the hibernated session's queue, not from offline storage.
+            #expect(prosody.log.contains("Invoking cloud handle_notify_request() for newly smacks queued stanza"))
+            #expect(!prosody.log.contains("for offline stanza"))
+        }
+    }
+
+    @Test func deadTokenRemovesTheRegistrationAndProsodyHearsItemNotFound() async throws {
+        try await withPushPath(users: ["tybalt"]) { prosody, apns, application, _ in
+            let token = "cc03" + String(repeating: "0", count: 60)
+            apns.script(token, .unregistered)
+            let (client, node) = try await registerAndEnable("tybalt", token: token, prosody: prosody)
+            await client.close()
+            try await sendMessage(to: "tybalt", prosody: prosody)
+
+            #expect(await eventually { requests(apns, token: token).count == 1 })
+            #expect(try await eventually { try await application.store.registration(node: node) == nil })
+            #expect(await eventually { prosody.log.contains("Got error <cancel:item-not-found") }, "prosody: \(prosody.log.suffix(2000))")
+        }
+    }
+
+    @Test func vendorOutageGetsAWaitErrorAndHeraldRetries() async throws {
+        try await withPushPath(users: ["benvolio"]) { prosody, apns, application, _ in
+            let token = "dd04" + String(repeating: "0", count: 60)
+            apns.script(token, .unavailable)
+            let (client, node) = try await registerAndEnable("benvolio", token: token, prosody: prosody)
+            await client.close()
+            try await sendMessage(to: "benvolio", prosody: prosody)
+
+            #expect(await eventually { prosody.log.contains("Got error <wait:internal-server-error") }, "prosody: \(prosody.log.suffix(2000))")
+            #expect(prosody.log.contains("NOT increasing error count"))
+            #expect(await eventually { requests(apns, token: token).count >= 2 }, "Herald retries in the background")
+            apns.script(token, .success)
+            #expect(await eventually { requests(apns, token: token).contains { $0.status == 200 } })
+            #expect(try await application.store.registration(node: node) != nil)
+        }
+    }
+}
