@@ -1,0 +1,178 @@
+import HeraldCore
+import HeraldTesting
+import Logging
+import Synchronization
+import Testing
+import XMLStream
+import XMPPComponent
+
+@testable import HeraldXMPP
+
+private func stanza(_ xml: String) throws -> XMLElement {
+    let stream = "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept'>"
+    guard case .stanza(let element)? = try XMLStreamParser().feed(Array((stream + xml).utf8)).last else { throw StanzaInbox.Closed() }
+    return element
+}
+
+/// What Prosody 0.12's mod_cloud_notify sends: a `type='form'` summary with every field, empty ones
+/// without a value, and the secret in publish-options.
+private let prosodyPublish = """
+    <iq type='set' from='example.org' to='push.example.com' id='a1b2'>
+      <pubsub xmlns='http://jabber.org/protocol/pubsub'>
+        <publish node='eKxTS5n3bOe0'><item><notification xmlns='urn:xmpp:push:0'>
+          <x xmlns='jabber:x:data' type='form'>
+            <field var='FORM_TYPE'><value>urn:xmpp:push:summary</value></field>
+            <field var='message-count'><value>1</value></field>
+            <field var='pending-subscription-count'/>
+            <field var='last-message-sender'/>
+            <field var='last-message-body'><value>New Message!</value></field>
+          </x></notification></item></publish>
+        <publish-options><x xmlns='jabber:x:data' type='submit'>
+          <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>
+          <field var='secret'><value>KK4+H5WMfpRG/2zCbuKq6wpX</value></field>
+        </x></publish-options>
+      </pubsub></iq>
+    """
+
+/// ejabberd's mod_push: a `type='submit'` summary without message-count; ids with `/`, `+` and `=`.
+private let ejabberdPublish = """
+    <iq type='set' from='example.com' to='push.example.com' id='Zm9v/YmFy+MQ=='>
+     <pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='NODE'><item>
+      <notification xmlns='urn:xmpp:push:0'>
+       <x xmlns='jabber:x:data' type='submit'>
+        <field var='FORM_TYPE' type='hidden'><value>urn:xmpp:push:summary</value></field>
+        <field var='last-message-sender' type='jid-single'><value>juliet@capulet.example</value></field>
+        <field var='last-message-body' type='text-single'><value>New message</value></field>
+       </x></notification></item></publish>
+      <publish-options><x xmlns='jabber:x:data' type='submit'><field var='secret'><value>s</value></field></x></publish-options>
+     </pubsub></iq>
+    """
+
+private let bareNotificationPublish = """
+    <iq type='set' from='example.com' to='push.example.com' id='b1'>
+     <pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='NODE'><item>
+      <notification xmlns='urn:xmpp:push:0'/></item></publish></pubsub></iq>
+    """
+
+/// Prosody with mod_cloud_notify_encrypted and _priority_tag, for Siskin: no summary, no publish-options.
+private let tigasePublish = """
+    <iq type='set' from='capulet.example' to='push.example.com' id='t1'>
+     <pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='NODE'><item>
+      <notification xmlns='urn:xmpp:push:0'>
+       <encrypted xmlns='tigase:push:encrypt:0' iv='MTIzNDU2Nzg5MDEy' type='voip'>Y2lwaGVydGV4dCt0YWc=</encrypted>
+       <priority xmlns='tigase:push:priority:0'>high</priority>
+      </notification></item></publish></pubsub></iq>
+    """
+
+@Suite struct PublishParserTests {
+    @Test func prosodyFormWithEmptyFields() throws {
+        let publish = try PublishParser.parse(try stanza(prosodyPublish))
+        #expect(publish.node == "eKxTS5n3bOe0")
+        #expect(publish.publisherDomain == "example.org")
+        #expect(publish.secret == "KK4+H5WMfpRG/2zCbuKq6wpX")
+        #expect(publish.summary == Publish.Summary(messageCount: 1, lastMessageBody: "New Message!"))
+        #expect(publish.encrypted == nil)
+        #expect(!publish.highPriority)
+    }
+
+    @Test func ejabberdSubmitWithoutMessageCount() throws {
+        let publish = try PublishParser.parse(try stanza(ejabberdPublish))
+        #expect(publish.summary == Publish.Summary(lastMessageSender: "juliet@capulet.example", lastMessageBody: "New message"))
+        #expect(publish.secret == "s")
+    }
+
+    @Test func bareNotification() throws {
+        let publish = try PublishParser.parse(try stanza(bareNotificationPublish))
+        #expect(publish.summary == nil)
+        #expect(publish.secret == nil)
+        #expect(publish.node == "NODE")
+    }
+
+    @Test func tigaseEncryptedAndPriority() throws {
+        let publish = try PublishParser.parse(try stanza(tigasePublish))
+        #expect(publish.encrypted == Publish.Encrypted(payload: "Y2lwaGVydGV4dCt0YWc=", iv: "MTIzNDU2Nzg5MDEy", type: "voip"))
+        #expect(publish.highPriority)
+        #expect(publish.secret == nil)
+    }
+
+    @Test(arguments: [
+        "<iq type='set' from='example.org' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'/></iq>",
+        "<iq type='set' from='example.org' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish/></pubsub></iq>",
+        "<iq type='set' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'/></pubsub></iq>",
+        """
+        <iq type='set' from='example.org' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'><item>
+        <notification xmlns='urn:xmpp:push:0'><encrypted xmlns='tigase:push:encrypt:0'>no-iv</encrypted></notification>
+        </item></publish></pubsub></iq>
+        """,
+    ])
+    func malformedPublishesAreBadRequest(xml: String) throws {
+        #expect(throws: StanzaError.self) { try PublishParser.parse(try stanza(xml)) }
+        do {
+            _ = try PublishParser.parse(try stanza(xml))
+        } catch let error as StanzaError {
+            #expect(error.type == .modify)
+            #expect(error.condition == "bad-request")
+        }
+    }
+}
+
+private final class FixedDispatcher: PublishProcessing {
+    let outcome: PublishOutcome
+    let received = Mutex<[Publish]>([])
+    init(_ outcome: PublishOutcome) { self.outcome = outcome }
+    func publish(_ publish: Publish) async -> PublishOutcome {
+        received.withLock { $0.append(publish) }
+        return outcome
+    }
+}
+
+@Suite struct PublishHandlerTests {
+    private func reply(_ outcome: PublishOutcome, draining: Bool = false) async throws -> XMLElement? {
+        var router = ComponentRouter()
+        router.registerPublishHandler(PublishHandler(dispatcher: FixedDispatcher(outcome)))
+        let context = ComponentContext(domain: JID(domain: "push.example.com"), logger: Logger(label: "test"), isDraining: { draining })
+        return await router.route(try stanza(prosodyPublish), context: context)
+    }
+
+    private func condition(_ reply: XMLElement?) -> (String?, String?) {
+        let error = reply?.child("error")
+        return (error?[attribute: "type"], error?.elements.first { $0.name != "text" }?.name)
+    }
+
+    @Test(arguments: [PublishOutcome.delivered, .coalesced])
+    func deliveredAndCoalescedAreResult(outcome: PublishOutcome) async throws {
+        let answer = try #require(try await reply(outcome))
+        #expect(answer.stanzaType == "result")
+        #expect(answer.stanzaID == "a1b2")
+        #expect(answer[attribute: "to"] == "example.org")
+        #expect(answer[attribute: "from"] == "push.example.com")
+    }
+
+    @Test(arguments: [
+        (PublishOutcome.unknownNode, "cancel", "item-not-found"),
+        (.tokenRemoved(reason: "Unregistered"), "cancel", "item-not-found"),
+        (.forbidden, "auth", "forbidden"),
+        (.retrying(reason: "ServiceUnavailable"), "wait", "internal-server-error"),
+        (.failed(reason: "InvalidProviderToken"), "wait", "internal-server-error"),
+        (.overloaded, "wait", "resource-constraint"),
+    ])
+    func outcomesMapToTheRightErrors(outcome: PublishOutcome, type: String, condition: String) async throws {
+        #expect(self.condition(try await reply(outcome)) == (type, condition))
+    }
+
+    @Test func onlyDeadOrUnknownNodesGetANonWaitErrorOtherThanForbidden() {
+        let outcomes: [PublishOutcome] = [.retrying(reason: "x"), .failed(reason: "x"), .overloaded]
+        #expect(outcomes.allSatisfy { PublishHandler.reply(to: $0)?.type == .wait })
+    }
+
+    @Test func drainingTurnsPublishesAwayWithWait() async throws {
+        #expect(condition(try await reply(.delivered, draining: true)) == ("wait", "resource-constraint"))
+    }
+
+    @Test func errorTextNeverCarriesTheSecretOrNode() async throws {
+        let answer = try #require(try await reply(.forbidden))
+        let wire = answer.serialized(inheritedNamespace: Stanza.componentNamespace)
+        #expect(!wire.contains("KK4+H5WMfpRG"))
+        #expect(!wire.contains("eKxTS5n3bOe0"))
+    }
+}
