@@ -133,6 +133,7 @@ let package = Package(
             name: "herald",
             dependencies: [
                 "HeraldApp",
+                "HeraldCore",
                 // The mock vendors behind `herald mock-vendor`, so the whole path can be tried without an Apple account.
                 "HeraldTesting",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -80,7 +80,14 @@ prosody --config "$work/prosody.cfg.lua" >>"$work/prosody.log" 2>&1 &
 prosody_pid=$!
 "$herald" mock-vendor --port "$mock_port" --apns-key "$root/keys.example/apns/AuthKey_FAKE000KEY.p8" >>"$work/mock-vendor.log" 2>&1 &
 mock_pid=$!
-trap 'kill "$prosody_pid" "$mock_pid" 2>/dev/null; wait "$prosody_pid" "$mock_pid" 2>/dev/null || true' EXIT
+# Wait (at most 10 s) for Prosody's component port, so Herald's first connection succeeds.
+for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$component_port") 2>/dev/null && break
+    sleep 0.1
+done
+
+stop_all() { kill "$prosody_pid" "$mock_pid" 2>/dev/null; wait "$prosody_pid" "$mock_pid" 2>/dev/null || true; }
+trap stop_all EXIT
 
 cat <<INFO
 
@@ -96,4 +103,7 @@ Herald quickstart
   Stop:     Ctrl-C
 
 INFO
-"$herald" serve --config "$work/herald.yaml"
+"$herald" serve --config "$work/herald.yaml" &
+herald_pid=$!
+trap 'kill -TERM "$herald_pid" 2>/dev/null; wait "$herald_pid"; exit 0' INT TERM
+wait "$herald_pid"

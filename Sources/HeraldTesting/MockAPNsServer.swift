@@ -54,6 +54,7 @@ public final class MockAPNsServer: Sendable {
         let defaultScript = Mutex<Script>(.success)
         let count = Atomic<Int>(0)
         let keepRequests = Atomic<Bool>(true)
+        let observer = Mutex<(@Sendable (Request) -> Void)?>(nil)
     }
 
     public let port: Int
@@ -120,6 +121,11 @@ public final class MockAPNsServer: Sendable {
         state.defaultScript.withLock { $0 = script }
     }
 
+    /// Calls `observer` with every request as it is answered (for `herald mock-vendor`'s log).
+    public func observe(_ observer: @escaping @Sendable (Request) -> Void) {
+        state.observer.withLock { $0 = observer }
+    }
+
     /// Stops keeping request records (for long benchmark runs); counting goes on.
     public func keepRequests(_ keep: Bool) {
         state.keepRequests.store(keep, ordering: .relaxed)
@@ -176,14 +182,16 @@ private final class MockAPNsStream: ChannelInboundHandler {
             }
         }
         state.count.add(1, ordering: .relaxed)
-        if state.keepRequests.load(ordering: .relaxed) {
+        let observer = state.observer.withLock { $0 }
+        if state.keepRequests.load(ordering: .relaxed) || observer != nil {
             var recorded: [String: String] = [:]
             for (name, value, _) in headers where !name.hasPrefix(":") { recorded[name] = value }
             let request = MockAPNsServer.Request(
                 deviceToken: token, headers: recorded, body: bodyText,
                 issuer: claims?.issuer, issuedAt: claims?.issuedAt, status: answer.status, reason: answer.reason
             )
-            state.requests.withLock { $0.append(request) }
+            if state.keepRequests.load(ordering: .relaxed) { state.requests.withLock { $0.append(request) } }
+            observer?(request)
         }
 
         var responseHeaders = HPACKHeaders([(":status", String(answer.status)), ("apns-id", headers.first(name: "apns-id") ?? UUID().uuidString.lowercased())])

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Crypto
 import Foundation
+
+import HeraldCore
 import HeraldTesting
 import UnixSignals
 
@@ -24,6 +26,7 @@ struct MockVendor: AsyncParsableCommand {
     @Option(help: "Team ID expected in tokens.") var teamID = ExampleKeys.apnsTeamID
     @Option(help: "Device token to answer 410 Unregistered (repeatable).") var unregistered: [String] = []
     @Option(help: "Write the listening port to this file once ready.") var portFile: String?
+    @Flag(help: "Do not print a line per request.") var quiet = false
 
     func run() async throws {
         var credentials: MockAPNsServer.Credentials?
@@ -36,6 +39,15 @@ struct MockVendor: AsyncParsableCommand {
         )
         for token in unregistered { server.script(token, .unregistered) }
         server.keepRequests(false)
+        if !quiet {
+            server.observe { request in
+                // The token is shown only as a fingerprint, as in Herald's own logs.
+                let line = "\(request.status) \(request.reason ?? "OK") push-type=\(request.headers["apns-push-type"] ?? "-") "
+                    + "priority=\(request.headers["apns-priority"] ?? "-") topic=\(request.headers["apns-topic"] ?? "-") "
+                    + "token=\(Redaction.fingerprint(request.deviceToken)) jwt=\(request.issuer == nil ? "unverified" : "valid")"
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            }
+        }
         print("mock APNs listening on https://\(host):\(server.port) (certificate: \(tlsCertificate))")
         if let portFile { try String(server.port).write(toFile: portFile, atomically: true, encoding: .utf8) }
         // Serve until SIGINT or SIGTERM.
