@@ -1,10 +1,7 @@
 import Crypto
 import Foundation
 import NIOCore
-import NIOHPACK
-import NIOHTTP2
 import NIOPosix
-import NIOSSL
 import Synchronization
 
 /// A mock APNs for tests, `herald mock-vendor` and the benchmark: HTTP/2 over TLS on a loopback port,
@@ -57,9 +54,9 @@ public final class MockAPNsServer: Sendable {
         let observer = Mutex<(@Sendable (Request) -> Void)?>(nil)
     }
 
-    public let port: Int
+    public var port: Int { server.port }
     let state: State
-    private let channel: any Channel
+    private let server: MockHTTP2Server
     public let credentials: Credentials?
 
     /// Starts on 127.0.0.1 at a free port. `credentials` nil accepts any token (certificate-style).
@@ -71,41 +68,18 @@ public final class MockAPNsServer: Sendable {
         port: Int = 0,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> MockAPNsServer {
-        var tls = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: privateKeyFile, format: .pem))
-        )
-        tls.applicationProtocols = ["h2"]
-        let sslContext = try NIOSSLContext(configuration: tls)
         let state = State()
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: 256)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
-                }.flatMap {
-                    channel.configureHTTP2Pipeline(
-                        mode: .server,
-                        initialLocalSettings: [
-                            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
-                            HTTP2Setting(parameter: .maxHeaderListSize, value: 16384),
-                        ]
-                    ) { stream in
-                        stream.eventLoop.makeCompletedFuture {
-                            try stream.pipeline.syncOperations.addHandler(MockAPNsStream(state: state, credentials: credentials))
-                        }
-                    }.map { _ in }
-                }
-            }
-            .bind(host: host, port: port).get()
-        return MockAPNsServer(port: channel.localAddress?.port ?? port, state: state, channel: channel, credentials: credentials)
+        let server = try await MockHTTP2Server.start(
+            certificateFile: certificateFile, privateKeyFile: privateKeyFile, host: host, port: port, group: group
+        ) { request in
+            MockAPNsLogic.answer(request, state: state, credentials: credentials)
+        }
+        return MockAPNsServer(state: state, server: server, credentials: credentials)
     }
 
-    private init(port: Int, state: State, channel: any Channel, credentials: Credentials?) {
-        self.port = port
+    private init(state: State, server: MockHTTP2Server, credentials: Credentials?) {
         self.state = state
-        self.channel = channel
+        self.server = server
         self.credentials = credentials
     }
 
@@ -132,46 +106,19 @@ public final class MockAPNsServer: Sendable {
     }
 
     public func stop() async {
-        try? await channel.close()
+        await server.stop()
     }
 }
 
-/// One request on the mock: collect, check, answer.
-private final class MockAPNsStream: ChannelInboundHandler {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
-    private let state: MockAPNsServer.State
-    private let credentials: MockAPNsServer.Credentials?
-    private var headers = HPACKHeaders()
-    private var body = ByteBuffer()
-
-    init(state: MockAPNsServer.State, credentials: MockAPNsServer.Credentials?) {
-        self.state = state
-        self.credentials = credentials
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .headers(let frame):
-            headers = frame.headers
-            if frame.endStream { respond(context: context) }
-        case .data(let frame):
-            if case .byteBuffer(var buffer) = frame.data { body.writeBuffer(&buffer) }
-            if frame.endStream { respond(context: context) }
-        default:
-            break
-        }
-    }
-
-    private func respond(context: ChannelHandlerContext) {
-        let path = headers.first(name: ":path") ?? ""
-        let token = path.hasPrefix("/3/device/") ? String(path.dropFirst("/3/device/".count)) : ""
-        let bodyText = String(buffer: body)
+/// What the mock APNs answers: Apple's checks first, then the script for the token.
+enum MockAPNsLogic {
+    static func answer(_ http: MockHTTPRequest, state: MockAPNsServer.State, credentials: MockAPNsServer.Credentials?) -> MockHTTPResponse {
+        let token = http.path.hasPrefix("/3/device/") ? String(http.path.dropFirst("/3/device/".count)) : ""
+        let bodyText = String(decoding: http.body, as: UTF8.self)
         var claims: (issuer: String, issuedAt: Int)?
         var answer: (status: Int, reason: String?, retryAfter: Int?, delay: Int) = (200, nil, nil, 0)
 
-        if let problem = check(token: token, body: bodyText, claims: &claims) {
+        if let problem = check(http, token: token, body: bodyText, credentials: credentials, claims: &claims) {
             answer = (problem.status, problem.reason, nil, 0)
         } else {
             let script = state.scripts.withLock { $0[token] } ?? state.defaultScript.withLock { $0 }
@@ -184,62 +131,56 @@ private final class MockAPNsStream: ChannelInboundHandler {
         state.count.add(1, ordering: .relaxed)
         let observer = state.observer.withLock { $0 }
         if state.keepRequests.load(ordering: .relaxed) || observer != nil {
-            var recorded: [String: String] = [:]
-            for (name, value, _) in headers where !name.hasPrefix(":") { recorded[name] = value }
             let request = MockAPNsServer.Request(
-                deviceToken: token, headers: recorded, body: bodyText,
+                deviceToken: token, headers: http.headers, body: bodyText,
                 issuer: claims?.issuer, issuedAt: claims?.issuedAt, status: answer.status, reason: answer.reason
             )
             if state.keepRequests.load(ordering: .relaxed) { state.requests.withLock { $0.append(request) } }
             observer?(request)
         }
-
-        var responseHeaders = HPACKHeaders([(":status", String(answer.status)), ("apns-id", headers.first(name: "apns-id") ?? UUID().uuidString.lowercased())])
-        if let retryAfter = answer.retryAfter { responseHeaders.add(name: "retry-after", value: String(retryAfter)) }
-        var payload: ByteBuffer?
+        var headers = [("apns-id", http.headers["apns-id"] ?? UUID().uuidString.lowercased())]
+        if let retryAfter = answer.retryAfter { headers.append(("retry-after", String(retryAfter))) }
+        var body = Data()
         if let reason = answer.reason {
             let timestamp = answer.status == 410 ? #","timestamp":\#(Int(Date().timeIntervalSince1970 * 1000))"# : ""
-            payload = ByteBuffer(string: #"{"reason":"\#(reason)"\#(timestamp)}"#)
+            body = Data(#"{"reason":"\#(reason)"\#(timestamp)}"#.utf8)
         }
-        let write = { [payload] in
-            context.write(self.wrapOutboundOut(.headers(.init(headers: responseHeaders, endStream: payload == nil))), promise: nil)
-            if let payload { context.write(self.wrapOutboundOut(.data(.init(data: .byteBuffer(payload), endStream: true))), promise: nil) }
-            context.flush()
-        }
-        if answer.delay > 0 {
-            let bound = NIOLoopBound(write, eventLoop: context.eventLoop)
-            context.eventLoop.scheduleTask(in: .milliseconds(Int64(answer.delay))) { bound.value() }
-        } else {
-            write()
-        }
+        return MockHTTPResponse(status: answer.status, headers: headers, body: body, delayMilliseconds: answer.delay)
     }
 
     /// What Apple would refuse, as (status, reason).
-    private func check(token: String, body: String, claims: inout (issuer: String, issuedAt: Int)?) -> (status: Int, reason: String)? {
-        guard headers.first(name: ":method") == "POST" else { return (405, "MethodNotAllowed") }
+    private static func check(
+        _ http: MockHTTPRequest,
+        token: String,
+        body: String,
+        credentials: MockAPNsServer.Credentials?,
+        claims: inout (issuer: String, issuedAt: Int)?
+    ) -> (status: Int, reason: String)? {
+        let headers = http.headers
+        guard http.method == "POST" else { return (405, "MethodNotAllowed") }
         guard !token.isEmpty else { return (400, "MissingDeviceToken") }
         guard token.allSatisfy(\.isHexDigit) else { return (400, "BadDeviceToken") }
-        guard let topic = headers.first(name: "apns-topic"), !topic.isEmpty else { return (400, "MissingTopic") }
-        let pushType = headers.first(name: "apns-push-type")
+        guard let topic = headers["apns-topic"], !topic.isEmpty else { return (400, "MissingTopic") }
+        let pushType = headers["apns-push-type"]
         guard let pushType, ["alert", "background", "voip", "location", "complication", "fileprovider", "mdm", "liveactivity"].contains(pushType) else {
             return (400, "InvalidPushType")
         }
         if pushType == "voip", !topic.hasSuffix(".voip") { return (400, "DeviceTokenNotForTopic") }
-        if let priority = headers.first(name: "apns-priority") {
+        if let priority = headers["apns-priority"] {
             guard ["1", "5", "10"].contains(priority) else { return (400, "BadPriority") }
             if pushType == "background", priority != "5" { return (400, "BadPriority") }
         }
-        if let expiration = headers.first(name: "apns-expiration"), Int(expiration) == nil { return (400, "BadExpirationDate") }
-        if let collapse = headers.first(name: "apns-collapse-id"), collapse.utf8.count > 64 { return (400, "BadCollapseId") }
-        if let id = headers.first(name: "apns-id"), UUID(uuidString: id) == nil { return (400, "BadMessageId") }
+        if let expiration = headers["apns-expiration"], Int(expiration) == nil { return (400, "BadExpirationDate") }
+        if let collapse = headers["apns-collapse-id"], collapse.utf8.count > 64 { return (400, "BadCollapseId") }
+        if let id = headers["apns-id"], UUID(uuidString: id) == nil { return (400, "BadMessageId") }
         guard !body.isEmpty else { return (400, "PayloadEmpty") }
         guard body.utf8.count <= (pushType == "voip" ? 5120 : 4096) else { return (413, "PayloadTooLarge") }
         guard (try? JSONSerialization.jsonObject(with: Data(body.utf8))) != nil else { return (400, "BadPayload") }
         guard let credentials else { return nil }
-        guard let authorization = headers.first(name: "authorization"), authorization.hasPrefix("bearer ") else {
+        guard let authorization = headers["authorization"], authorization.hasPrefix("bearer ") else {
             return (403, "MissingProviderToken")
         }
-        switch Self.verify(jwt: String(authorization.dropFirst("bearer ".count)), credentials: credentials) {
+        switch verify(jwt: String(authorization.dropFirst("bearer ".count)), credentials: credentials) {
         case .success(let verified):
             claims = verified
             if Int(Date().timeIntervalSince1970) - verified.issuedAt > 3600 { return (403, "ExpiredProviderToken") }

@@ -68,7 +68,7 @@ private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Boo
             #expect(await eventually { server.acceptedConnections >= 3 })
             #expect(!service.status.isConnected)
             #expect(service.status.establishedConnections == 0)
-            #expect(service.status.current == .disconnected(reason: "not-authorized"))
+            #expect(service.status.lastDisconnectReason == "not-authorized")
         }
         let refusal = logs.entries.first { $0.message == "component authentication refused: check the component secret" }
         #expect(refusal?.level == .error)

@@ -9,7 +9,7 @@ public final class ComponentStatus: Sendable {
         case stopped
     }
 
-    private let state = Mutex<(current: State, connections: Int, attempts: Int)>((.connecting, 0, 0))
+    private let state = Mutex<(current: State, connections: Int, attempts: Int, lastDisconnect: String?)>((.connecting, 0, 0, nil))
 
     public init() {}
 
@@ -17,6 +17,8 @@ public final class ComponentStatus: Sendable {
     public var isConnected: Bool { current == .connected }
     /// How many times the handshake has succeeded since start.
     public var establishedConnections: Int { state.withLock { $0.connections } }
+    /// Why the connection was last lost or refused (a stream error condition, or a short reason).
+    public var lastDisconnectReason: String? { state.withLock { $0.lastDisconnect } }
     /// How many times a connection has been attempted since start.
     public var connectionAttempts: Int { state.withLock { $0.attempts } }
 
@@ -24,6 +26,7 @@ public final class ComponentStatus: Sendable {
         state.withLock {
             if newState == .connected { $0.connections += 1 }
             if newState == .connecting { $0.attempts += 1 }
+            if case .disconnected(let reason) = newState { $0.lastDisconnect = reason }
             $0.current = newState
         }
     }

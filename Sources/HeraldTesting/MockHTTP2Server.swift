@@ -1,0 +1,143 @@
+import Foundation
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+
+/// A request as a mock vendor sees it.
+public struct MockHTTPRequest: Sendable {
+    public var method: String
+    public var path: String
+    /// Regular headers, lowercased names; pseudo-headers excluded.
+    public var headers: [String: String]
+    public var body: Data
+}
+
+/// What a mock vendor answers, optionally after a delay.
+public struct MockHTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: Data
+    public var delayMilliseconds: Int
+
+    public init(status: Int, headers: [(String, String)] = [], body: Data = Data(), delayMilliseconds: Int = 0) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.delayMilliseconds = delayMilliseconds
+    }
+
+    public static func json(_ status: Int, _ text: String, headers: [(String, String)] = []) -> MockHTTPResponse {
+        MockHTTPResponse(status: status, headers: [("content-type", "application/json")] + headers, body: Data(text.utf8))
+    }
+}
+
+/// HTTP/2 over TLS on a loopback port, answering every request with `handler`: the transport of the
+/// mock APNs, FCM and Web Push endpoints.
+public final class MockHTTP2Server: Sendable {
+    public let port: Int
+    private let channel: any Channel
+
+    public static func start(
+        certificateFile: String,
+        privateKeyFile: String,
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        handler: @escaping @Sendable (MockHTTPRequest) -> MockHTTPResponse
+    ) async throws -> MockHTTP2Server {
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: privateKeyFile, format: .pem))
+        )
+        tls.applicationProtocols = ["h2"]
+        let sslContext = try NIOSSLContext(configuration: tls)
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+                }.flatMap {
+                    channel.configureHTTP2Pipeline(
+                        mode: .server,
+                        initialLocalSettings: [
+                            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
+                            HTTP2Setting(parameter: .maxHeaderListSize, value: 16384),
+                        ]
+                    ) { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            try stream.pipeline.syncOperations.addHandler(MockHTTP2Stream(handler: handler))
+                        }
+                    }.map { _ in }
+                }
+            }
+            .bind(host: host, port: port).get()
+        return MockHTTP2Server(port: channel.localAddress?.port ?? port, channel: channel)
+    }
+
+    private init(port: Int, channel: any Channel) {
+        self.port = port
+        self.channel = channel
+    }
+
+    public var url: String { "https://127.0.0.1:\(port)" }
+
+    public func stop() async {
+        try? await channel.close()
+    }
+}
+
+/// One request: collect headers and body, ask the handler, write its answer.
+private final class MockHTTP2Stream: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private let handler: @Sendable (MockHTTPRequest) -> MockHTTPResponse
+    private var headers = HPACKHeaders()
+    private var body = ByteBuffer()
+
+    init(handler: @escaping @Sendable (MockHTTPRequest) -> MockHTTPResponse) {
+        self.handler = handler
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .headers(let frame):
+            headers = frame.headers
+            if frame.endStream { respond(context: context) }
+        case .data(let frame):
+            if case .byteBuffer(var buffer) = frame.data { body.writeBuffer(&buffer) }
+            if frame.endStream { respond(context: context) }
+        default:
+            break
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext) {
+        var regular: [String: String] = [:]
+        for (name, value, _) in headers where !name.hasPrefix(":") { regular[name.lowercased()] = value }
+        let request = MockHTTPRequest(
+            method: headers.first(name: ":method") ?? "",
+            path: headers.first(name: ":path") ?? "",
+            headers: regular,
+            body: Data(body.readableBytesView)
+        )
+        let response = handler(request)
+        var responseHeaders = HPACKHeaders([(":status", String(response.status))])
+        for (name, value) in response.headers { responseHeaders.add(name: name, value: value) }
+        let payload: ByteBuffer? = response.body.isEmpty ? nil : ByteBuffer(bytes: response.body)
+        let write = {
+            context.write(self.wrapOutboundOut(.headers(.init(headers: responseHeaders, endStream: payload == nil))), promise: nil)
+            if let payload { context.write(self.wrapOutboundOut(.data(.init(data: .byteBuffer(payload), endStream: true))), promise: nil) }
+            context.flush()
+        }
+        if response.delayMilliseconds > 0 {
+            let bound = NIOLoopBound(write, eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(Int64(response.delayMilliseconds))) { bound.value() }
+        } else {
+            write()
+        }
+    }
+}
