@@ -7,8 +7,8 @@ pip_missing=()
 packages=(libxml2-dev libsqlite3-dev pkg-config prosody prosody-modules lua-bitop)
 
 # Independent implementations the tests check Herald's JWTs and encryption against.
-python_modules=(jwt cryptography)
-python_packages=(pyjwt cryptography)
+python_modules=(jwt cryptography http_ece)
+python_packages=(pyjwt cryptography http_ece)
 for index in "${!python_modules[@]}"; do
     python3 -c "import ${python_modules[$index]}" 2>/dev/null || pip_missing+=("${python_packages[$index]}")
 done

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import VendorSupport
 
 /// The APNs request for a push: which token and topic, the headers, and the JSON body.
 public struct APNsNotification: Sendable, Hashable {

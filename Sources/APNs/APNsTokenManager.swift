@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Synchronization
+import VendorSupport
 
 /// The APNs provider token: an ES256 JWT (`kid` = key id; `iss` = team, integer `iat`), shared by every
 /// request of one key and renewed on a schedule.
@@ -51,25 +52,17 @@ public final class APNsTokenManager: Sendable {
 
     /// Builds and signs the JWT. The signature is JOSE's raw r‖s, not DER.
     static func makeJWT(key: P256.Signing.PrivateKey, keyID: String, teamID: String, issuedAt: Date) throws -> String {
-        let header = #"{"alg":"ES256","kid":"\#(keyID)"}"#
-        let claims = #"{"iss":"\#(teamID)","iat":\#(Int(issuedAt.timeIntervalSince1970))}"#
-        let signingInput = Base64URL.encode(Data(header.utf8)) + "." + Base64URL.encode(Data(claims.utf8))
-        let signature = try key.signature(for: Data(signingInput.utf8))
-        return signingInput + "." + Base64URL.encode(signature.rawRepresentation)
+        var header = JSONWriter()
+        header.beginObject()
+        header.string("alg", "ES256")
+        header.string("kid", keyID)
+        header.endObject()
+        var claims = JSONWriter()
+        claims.beginObject()
+        claims.string("iss", teamID)
+        claims.number("iat", Int(issuedAt.timeIntervalSince1970))
+        claims.endObject()
+        return try JWT.sign(header: header.text, claims: claims.text, with: .es256(key))
     }
 }
 
-public enum Base64URL {
-    public static func encode(_ data: some DataProtocol) -> String {
-        Data(data).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    public static func decode(_ text: some StringProtocol) -> Data? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64)
-    }
-}

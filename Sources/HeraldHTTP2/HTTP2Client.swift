@@ -75,12 +75,12 @@ public final class HTTP2Client: Sendable {
 
     private struct Connection: Sendable {
         let channel: any Channel
-        let multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>
+        let multiplexer: NIOHTTP2Handler.StreamMultiplexer
     }
 
     private enum Slot: Sendable {
         case idle
-        case connecting([CheckedContinuation<Connection, any Error>])
+        case connecting(EventLoopFuture<Connection>)
         case connected(Connection)
     }
 
@@ -102,25 +102,28 @@ public final class HTTP2Client: Sendable {
 
     /// Sends a request and collects the response, within the configured request timeout.
     public func execute(_ request: HTTP2Request) async throws -> HTTP2Response {
+        try await executeFuture(request).get()
+    }
+
+    /// `execute` for callers that chain futures rather than await.
+    public func executeFuture(_ request: HTTP2Request) -> EventLoopFuture<HTTP2Response> {
         let index = Int(nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue.magnitude % UInt(configuration.connections))
-        let connection = try await connection(at: index)
         let timeout = TimeAmount(configuration.requestTimeout)
         let limit = configuration.maximumResponseBytes
         let authority = configuration.port == 443 ? configuration.host : "\(configuration.host):\(configuration.port)"
-        do {
-            let response = try await connection.multiplexer.openStream { stream in
+        return connection(at: index).flatMap { connection in
+            let promise = connection.channel.eventLoop.makePromise(of: HTTP2Response.self)
+            connection.multiplexer.createStreamChannel { stream in
                 stream.eventLoop.makeCompletedFuture {
-                    let promise = stream.eventLoop.makePromise(of: HTTP2Response.self)
                     let exchange = HTTP2Exchange(request: request, authority: authority, promise: promise, timeout: timeout, limit: limit)
                     try stream.pipeline.syncOperations.addHandler(exchange)
-                    return promise.futureResult
                 }
+            }.whenFailure { error in promise.fail(error) }
+            return promise.futureResult.flatMapErrorThrowing { error in
+                // A dead connection is replaced on next use; the caller decides whether to retry.
+                if !connection.channel.isActive { self.resetSlot(index, ifHolding: connection.channel) }
+                throw error
             }
-            return try await response.get()
-        } catch {
-            // A dead connection is replaced on next use; the caller decides whether to retry.
-            if !connection.channel.isActive { resetSlot(index, ifHolding: connection.channel) }
-            throw error
         }
     }
 
@@ -134,38 +137,42 @@ public final class HTTP2Client: Sendable {
         for connection in connections { try? await connection.channel.close() }
     }
 
-    private func connection(at index: Int) async throws -> Connection {
-        if isShutDown.load(ordering: .relaxed) { throw HTTP2ClientError.shutDown }
-        enum Step { case use(Connection), connect, wait }
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Connection, any Error>) in
-            let step: Step = slots.withLock { slots in
-                switch slots[index] {
-                case .connected(let connection) where connection.channel.isActive:
-                    return .use(connection)
-                case .connecting(var waiters):
-                    waiters.append(continuation)
-                    slots[index] = .connecting(waiters)
-                    return .wait
-                case .idle, .connected:
-                    slots[index] = .connecting([continuation])
-                    return .connect
+    /// The slot's connection, connecting it first if needed; concurrent callers share one attempt.
+    private func connection(at index: Int) -> EventLoopFuture<Connection> {
+        let eventLoop = eventLoopGroup.next()
+        if isShutDown.load(ordering: .relaxed) { return eventLoop.makeFailedFuture(HTTP2ClientError.shutDown) }
+        return slots.withLock { slots in
+            switch slots[index] {
+            case .connected(let connection) where connection.channel.isActive:
+                return connection.channel.eventLoop.makeSucceededFuture(connection)
+            case .connecting(let future):
+                return future
+            case .idle, .connected:
+                let future = connect(on: eventLoop)
+                slots[index] = .connecting(future)
+                future.whenComplete { result in
+                    self.slots.withLock { slots in
+                        guard case .connecting = slots[index] else { return }
+                        switch result {
+                        case .success(let connection): slots[index] = .connected(connection)
+                        case .failure: slots[index] = .idle
+                        }
+                    }
+                    if case .success(let connection) = result {
+                        connection.channel.closeFuture.whenComplete { _ in self.resetSlot(index, ifHolding: connection.channel) }
+                    }
                 }
-            }
-            switch step {
-            case .use(let connection): continuation.resume(returning: connection)
-            case .wait: break
-            case .connect: connect(slot: index)
+                return future
             }
         }
     }
 
-    /// Connects for `slot` and hands the outcome to everyone waiting for that slot.
-    private func connect(slot index: Int) {
+    private func connect(on eventLoop: any EventLoop) -> EventLoopFuture<Connection> {
         let host = configuration.host
         let sslContext = self.sslContext
         // SNI carries host names only.
         let serverName = host.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" } ? nil : host
-        let bootstrap = ClientBootstrap(group: eventLoopGroup)
+        return ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
@@ -173,23 +180,17 @@ public final class HTTP2Client: Sendable {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                 }
             }
-        bootstrap.connect(host: host, port: configuration.port).flatMap { channel in
-            channel.configureAsyncHTTP2Pipeline(mode: .client) { stream in stream.eventLoop.makeSucceededVoidFuture() }
-                .map { Connection(channel: channel, multiplexer: $0) }
-        }.whenComplete { result in
-            let waiters: [CheckedContinuation<Connection, any Error>] = self.slots.withLock { slots in
-                guard case .connecting(let waiters) = slots[index] else { return [] }
-                switch result {
-                case .success(let connection): slots[index] = .connected(connection)
-                case .failure: slots[index] = .idle
+            .connect(host: host, port: configuration.port)
+            .flatMap { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                        mode: .client,
+                        connectionConfiguration: .init(),
+                        streamConfiguration: .init()
+                    ) { stream in stream.eventLoop.makeSucceededVoidFuture() }
+                    return Connection(channel: channel, multiplexer: multiplexer)
                 }
-                return waiters
             }
-            if case .success(let connection) = result {
-                connection.channel.closeFuture.whenComplete { _ in self.resetSlot(index, ifHolding: connection.channel) }
-            }
-            for waiter in waiters { waiter.resume(with: result) }
-        }
     }
 
     private func resetSlot(_ index: Int, ifHolding channel: any Channel) {

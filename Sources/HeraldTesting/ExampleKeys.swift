@@ -19,6 +19,13 @@ public enum ExampleKeys {
     public static var tlsCertificatePath: String { root.appendingPathComponent("tls/mock-vendor.crt").path }
     public static var tlsKeyPath: String { root.appendingPathComponent("tls/mock-vendor.key").path }
 
+    public static var fcmServiceAccountPath: String { root.appendingPathComponent("fcm/service-account.json").path }
+    public static var vapidKeyPath: String { root.appendingPathComponent("webpush/vapid-private.pem").path }
+
+    public static func vapidKey() throws -> P256.Signing.PrivateKey {
+        try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: vapidKeyPath, encoding: .utf8))
+    }
+
     public static func apnsKey() throws -> P256.Signing.PrivateKey {
         try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: apnsKeyPath, encoding: .utf8))
     }

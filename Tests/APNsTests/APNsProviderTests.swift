@@ -6,6 +6,7 @@ import Logging
 import Testing
 
 @testable import APNs
+import VendorSupport
 
 private let token = "00fc13adff785122b4ad28809a3420982341241421348097878e577c991de8f0"
 

@@ -1,33 +1,35 @@
 /// A small JSON writer for vendor payloads: faster than Codable for these few fixed shapes, and it
 /// keeps key order stable, which makes payloads easy to compare in tests.
-struct JSONWriter {
-    private(set) var text = ""
+public struct JSONWriter {
+    public private(set) var text = ""
     private var needsComma = [false]
 
-    init() {
+    public init() {
         text.reserveCapacity(256)
     }
 
-    mutating func beginObject(_ key: String? = nil) {
+    public mutating func beginObject(_ key: String? = nil) {
         writeKey(key)
         text += "{"
         needsComma.append(false)
     }
 
-    mutating func endObject() {
+    public mutating func endObject() {
         text += "}"
         needsComma.removeLast()
     }
 
-    mutating func string(_ key: String, _ value: String) {
+    public mutating func string(_ key: String, _ value: String) {
         writeKey(key)
         Self.escape(value, into: &text)
     }
 
-    mutating func number(_ key: String, _ value: Int) {
+    public mutating func number(_ key: String, _ value: Int) {
         writeKey(key)
         text += String(value)
     }
+
+    mutating func writeKeyForValue(_ key: String?) { writeKey(key) }
 
     private mutating func writeKey(_ key: String?) {
         if needsComma[needsComma.count - 1] { text += "," }
@@ -38,7 +40,7 @@ struct JSONWriter {
         }
     }
 
-    static func escape(_ value: String, into text: inout String) {
+    public static func escape(_ value: String, into text: inout String) {
         text += "\""
         for scalar in value.unicodeScalars {
             switch scalar {
@@ -54,5 +56,12 @@ struct JSONWriter {
             }
         }
         text += "\""
+    }
+}
+
+extension JSONWriter {
+    public mutating func bool(_ key: String, _ value: Bool) {
+        writeKeyForValue(key)
+        text += value ? "true" : "false"
     }
 }

@@ -1,0 +1,194 @@
+import Foundation
+import HeraldCore
+import HeraldTesting
+import Logging
+import Testing
+import VendorSupport
+import _CryptoExtras
+
+@testable import FCM
+
+private func account() throws -> ServiceAccount {
+    try ServiceAccount(json: Data(contentsOf: URL(fileURLWithPath: ExampleKeys.fcmServiceAccountPath)))
+}
+
+private func registration(token: String = "fcm-token-1", dialect: RegistrationDialect = .p2, channel: String? = nil) -> Registration {
+    Registration(
+        node: "node-1", secret: "s", app: "chat", service: .fcm, dialect: dialect, token: token,
+        accountDomain: "example.org", pushAccount: "c773892af3806b9a0496456ba00664b1b5a08116", channel: channel,
+        deviceKey: "d", createdAt: Date()
+    )
+}
+
+private func push(_ pushClass: PushClass = .alert, registration: Registration = registration(), content: ContentPolicy = .init()) -> PushRequest {
+    PushRequest(
+        registration: registration,
+        publish: Publish(node: "node-1", publisherDomain: "example.org", summary: .init(messageCount: 3, lastMessageSender: "romeo@example.org", lastMessageBody: "hi")),
+        pushClass: pushClass, content: content
+    )
+}
+
+private struct Fixture {
+    let mock: MockFCMServer
+    let provider: FCMProvider
+
+    static func make(now: @escaping @Sendable () -> Date = Date.init, notification: Bool = false) async throws -> Fixture {
+        let account = try account()
+        let mock = try await MockFCMServer.start(
+            certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
+            publicKey: account.privateKey.publicKey, projectID: account.projectID
+        )
+        let provider = try FCMProvider(
+            account: account,
+            configuration: .init(endpoint: mock.url, tokenURI: mock.tokenURI, trustRootsFile: ExampleKeys.tlsCertificatePath, notification: notification),
+            logger: Logger(label: "test"), now: now
+        )
+        return Fixture(mock: mock, provider: provider)
+    }
+
+    func stop() async {
+        await provider.shutdown()
+        await mock.stop()
+    }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct FCMProviderTests {
+    @Test func deliversWithAnOAuthTokenFromAVerifiedAssertion() async throws {
+        let fixture = try await Fixture.make()
+        let outcome = await fixture.provider.send(push())
+        guard case .delivered(let name?) = outcome else {
+            Issue.record("not delivered: \(outcome)")
+            return
+        }
+        #expect(name.hasPrefix("projects/herald-example/messages/"))
+        #expect(fixture.mock.tokenRequests == 1)
+        #expect(fixture.mock.messages.first?.token == "fcm-token-1")
+        await fixture.stop()
+    }
+
+    @Test func accessTokenIsCachedAndFetchedOnceForConcurrentRequests() async throws {
+        let fixture = try await Fixture.make()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<50 { group.addTask { _ = await fixture.provider.send(push()) } }
+        }
+        _ = await fixture.provider.send(push())
+        #expect(fixture.mock.messages.count == 51)
+        #expect(fixture.mock.messages.allSatisfy { $0.status == 200 })
+        #expect(fixture.mock.tokenRequests == 1)
+        await fixture.stop()
+    }
+
+    @Test func accessTokenIsRefreshedBeforeItExpiresWithAnInjectedClock() async throws {
+        let clock = TestClock(Date())
+        let fixture = try await Fixture.make(now: clock.function)
+        _ = await fixture.provider.send(push())
+        clock.advance(by: .seconds(3000))  // within 3600 s minus the 300 s margin
+        _ = await fixture.provider.send(push())
+        #expect(fixture.mock.tokenRequests == 1)
+        clock.advance(by: .seconds(400))  // past 3300 s
+        _ = await fixture.provider.send(push())
+        #expect(fixture.mock.tokenRequests == 2)
+        await fixture.stop()
+    }
+
+    @Test func refusedAccessTokenIsRefreshedOnceAndThePushResent() async throws {
+        let fixture = try await Fixture.make()
+        _ = await fixture.provider.send(push())
+        fixture.mock.revokeAccessTokens()
+        guard case .delivered = await fixture.provider.send(push()) else {
+            Issue.record("not delivered after refresh")
+            return
+        }
+        #expect(fixture.mock.tokenRequests == 2)
+        #expect(fixture.mock.messages.map(\.status) == [200, 200])
+        await fixture.stop()
+    }
+
+    @Test(arguments: [
+        (MockFCMServer.Script.unregistered, PushOutcome.deadToken(reason: "UNREGISTERED")),
+        (.senderIDMismatch, .deadToken(reason: "SENDER_ID_MISMATCH")),
+        (.invalidToken, .deadToken(reason: "INVALID_ARGUMENT token")),
+        (.invalidArgument, .rejected(reason: "INVALID_ARGUMENT")),
+        (.quotaExceeded(retryAfter: 30), .retry(reason: "QUOTA_EXCEEDED", retryAfter: .seconds(30))),
+        (.unavailable, .retry(reason: "UNAVAILABLE", retryAfter: nil)),
+        (.internalError, .retry(reason: "INTERNAL", retryAfter: nil)),
+        (.thirdPartyAuth, .credentials(reason: "THIRD_PARTY_AUTH_ERROR")),
+    ])
+    func everyErrorClass(script: MockFCMServer.Script, expected: PushOutcome) async throws {
+        let fixture = try await Fixture.make()
+        fixture.mock.script("fcm-token-1", script)
+        #expect(await fixture.provider.send(push()) == expected)
+        await fixture.stop()
+    }
+
+    @Test func assertionVerifiesWithPyJWT() throws {
+        let account = try account()
+        let tokens = FCMAccessTokens(
+            account: account,
+            client: try HTTP2ClientForTests.unused(),
+            tokenPath: "/token"
+        )
+        let assertion = try tokens.makeAssertion(issuedAt: Date())
+        let (status, output) = try PythonCheck.run(
+            """
+            import sys, json, jwt
+            from cryptography.hazmat.primitives import serialization
+            token = open(sys.argv[1]).read()
+            account = json.load(open(sys.argv[2]))
+            key = serialization.load_pem_private_key(account["private_key"].encode(), None).public_key()
+            claims = jwt.decode(token, key, algorithms=["RS256"], audience=account["token_uri"])
+            header = jwt.get_unverified_header(token)
+            assert header["kid"] == account["private_key_id"], header
+            assert claims["iss"] == account["client_email"], claims
+            assert claims["scope"] == "https://www.googleapis.com/auth/firebase.messaging", claims
+            assert isinstance(claims["iat"], int) and 0 < claims["exp"] - claims["iat"] <= 3600, claims
+            print("ok")
+            """,
+            files: [Data(assertion.utf8), try Data(contentsOf: URL(fileURLWithPath: ExampleKeys.fcmServiceAccountPath))]
+        )
+        #expect(status == 0, "PyJWT: \(output)")
+    }
+}
+
+@Suite struct FCMMessageTests {
+    private func json(_ push: PushRequest, notification: Bool = false) throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(FCMMessage.body(for: push, notification: notification).utf8)) as? [String: Any]
+        return try #require(object?["message"] as? [String: Any])
+    }
+
+    @Test func importantPushIsHighPriorityDataOnlyWithP2Keys() throws {
+        let message = try json(push(.alert))
+        #expect(message["token"] as? String == "fcm-token-1")
+        #expect(message["notification"] == nil)
+        let data = try #require(message["data"] as? [String: String])
+        #expect(data == ["account": "c773892af3806b9a0496456ba00664b1b5a08116", "unread-messages": "3"])
+        let android = try #require(message["android"] as? [String: String])
+        #expect(android == ["priority": "HIGH", "ttl": "86400s", "collapse_key": "c77389"])
+    }
+
+    @Test func backgroundPushIsNormalPriority() throws {
+        let android = try #require(try json(push(.background))["android"] as? [String: String])
+        #expect(android["priority"] == "NORMAL")
+    }
+
+    @Test func mucRegistrationCarriesItsChannel() throws {
+        let data = try #require(try json(push(registration: registration(channel: "abc123")))["data"] as? [String: String])
+        #expect(data["channel"] == "abc123")
+    }
+
+    @Test func optionalNotificationBlockAndPrivacy() throws {
+        let plain = try json(push(.alert), notification: true)
+        #expect((plain["notification"] as? [String: String]) == ["title": "New message"])
+        #expect(!(FCMMessage.body(for: push(), notification: true).contains("romeo")))
+        let open = try json(push(.alert, content: ContentPolicy(forwardBody: true, forwardSender: true)), notification: true)
+        #expect((open["data"] as? [String: String])?["body"] == "hi")
+        #expect((open["data"] as? [String: String])?["sender"] == "romeo@example.org")
+        #expect((open["notification"] as? [String: String])?["body"] == "hi")
+    }
+
+    @Test func serviceAccountErrorsAreSpecific() {
+        #expect(throws: ServiceAccount.Invalid.self) { try ServiceAccount(json: Data("{}".utf8)) }
+        #expect(throws: ServiceAccount.Invalid.self) { try ServiceAccount(json: Data(#"{"type":"service_account"}"#.utf8)) }
+        #expect(throws: ServiceAccount.Invalid.self) { try ServiceAccount(json: Data("not json".utf8)) }
+    }
+}
