@@ -159,6 +159,8 @@ let package = Package(
             name: "HeraldApp",
             dependencies: [
                 "APNs",
+                "FCM",
+                "WebPush",
                 "HeraldCore",
                 "HeraldSQLite",
                 "HeraldXMPP",
@@ -236,7 +238,8 @@ let package = Package(
         .testTarget(
             name: "HeraldAppTests",
             dependencies: [
-                "HeraldApp", "HeraldTesting", "HeraldSQLite", "HeraldCore", "XMPPComponent", "XMLStream",
+                "HeraldApp", "HeraldTesting", "HeraldSQLite", "HeraldCore", "XMPPComponent", "XMLStream", "FCM", "VendorSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

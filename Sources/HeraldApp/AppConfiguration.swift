@@ -7,6 +7,8 @@ public struct AppConfiguration: Sendable {
     /// Component domains serving this app; empty means every component.
     public var components: [String]
     public var apns: APNsAppConfiguration?
+    public var fcm: FCMAppConfiguration?
+    public var webPush: WebPushAppConfiguration?
     public var content: ContentPolicy
 
     init(section: ConfigSection, componentDomains: [String]) throws(ConfigurationError) {
@@ -34,6 +36,8 @@ public struct AppConfiguration: Sendable {
         )
         components = Self.stringList(section, "components")
         apns = services.contains(.apns) ? try APNsAppConfiguration(section: try section.section("apns")) : nil
+        fcm = services.contains(.fcm) ? try FCMAppConfiguration(section: try section.section("fcm")) : nil
+        webPush = services.contains(.webpush) ? try WebPushAppConfiguration(section: try section.section("webpush")) : nil
         content = try ContentPolicy(section: try section.section("content"))
         for domain in components where !componentDomains.contains(domain) {
             throw ConfigurationError(

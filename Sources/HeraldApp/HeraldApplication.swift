@@ -1,5 +1,7 @@
 import APNs
+import FCM
 import HeraldCore
+import WebPush
 import HeraldSQLite
 import HeraldXMPP
 import Logging
@@ -14,7 +16,7 @@ public struct HeraldApplication: Sendable {
     public let store: any RegistrationStore
     public let registrations: RegistrationService
     public let dispatcher: PushDispatcher<ContinuousClock>
-    private let apnsProviders: [APNsProvider]
+    private let vendorClients: VendorClients
     private let logger: Logger
 
     /// Builds the service graph; `store` defaults to the SQLite database named in the configuration.
@@ -31,21 +33,35 @@ public struct HeraldApplication: Sendable {
         self.registrations = registrations
 
         var providers = PushProviders()
-        var apnsProviders: [APNsProvider] = []
+        var shutdowns: [@Sendable () async -> Void] = []
         for app in configuration.apps {
+            var vendorLogger = logger
+            vendorLogger[metadataKey: "push.app"] = "\(app.app.name)"
             if let apns = app.apns {
                 let authentication: APNsProvider.Authentication = switch apns.credentials {
                 case .token(let key, let keyID, let teamID): .token(APNsTokenManager(key: key, keyID: keyID, teamID: teamID))
                 case .certificate: .certificate
                 }
-                var apnsLogger = logger
-                apnsLogger[metadataKey: "push.app"] = "\(app.app.name)"
-                let provider = try APNsProvider(configuration: apns.provider, authentication: authentication, logger: apnsLogger)
+                let provider = try APNsProvider(configuration: apns.provider, authentication: authentication, logger: vendorLogger)
                 providers[app: app.app.name, service: .apns] = provider
-                apnsProviders.append(provider)
+                shutdowns.append { await provider.shutdown() }
+            }
+            if let fcm = app.fcm {
+                let provider = try FCMProvider(account: fcm.account, configuration: fcm.provider, logger: vendorLogger)
+                providers[app: app.app.name, service: .fcm] = provider
+                shutdowns.append { await provider.shutdown() }
+            }
+            if let webPush = app.webPush {
+                let provider = try WebPushProvider(
+                    vapid: VAPID(key: webPush.vapidKey, subject: webPush.subject),
+                    configuration: webPush.provider,
+                    logger: vendorLogger
+                )
+                providers[app: app.app.name, service: .webpush] = provider
+                shutdowns.append { await provider.shutdown() }
             }
         }
-        self.apnsProviders = apnsProviders
+        self.vendorClients = VendorClients(shutdowns: shutdowns)
         let dispatcher = PushDispatcher(
             store: store,
             providers: providers,
@@ -73,7 +89,7 @@ public struct HeraldApplication: Sendable {
     /// reverse and components stop taking publishes before anything they depend on goes away.
     public func serviceGroup(signals: Bool = true) -> ServiceGroup {
         let services: [ServiceGroupConfiguration.ServiceConfiguration] =
-            [.init(service: dispatcher)] + components.map { .init(service: $0) }
+            [.init(service: vendorClients), .init(service: dispatcher)] + components.map { .init(service: $0) }
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         if signals {
             configuration.gracefulShutdownSignals = [.sigterm, .sigint]
@@ -85,7 +101,17 @@ public struct HeraldApplication: Sendable {
     public func run() async throws {
         logger.info("herald starting", metadata: ["components": "\(components.map(\.configuration.domain).joined(separator: ","))"])
         try await serviceGroup().run()
-        for provider in apnsProviders { await provider.shutdown() }
         logger.info("herald stopped")
+    }
+}
+
+/// Keeps the vendors' HTTP clients open until everything that sends through them has stopped (it
+/// runs first, so the group shuts it down last), then closes them.
+struct VendorClients: Service {
+    let shutdowns: [@Sendable () async -> Void]
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        for shutdown in shutdowns { await shutdown() }
     }
 }

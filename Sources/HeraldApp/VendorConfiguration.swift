@@ -1,7 +1,9 @@
 import APNs
 import Crypto
+import FCM
 import Foundation
 import HeraldCore
+import WebPush
 
 /// `apps[].apns`: the bundle id, and token (`.p8`) or certificate credentials.
 public struct APNsAppConfiguration: Sendable {
@@ -112,5 +114,66 @@ extension DeliveryPolicy {
             retryDeadline: try section.duration("retry_deadline", default: .seconds(300)),
             maximumQueuedPushes: try section.int("max_queued", default: 10_000, range: 1...10_000_000)
         )
+    }
+}
+
+/// `apps[].fcm`: the service-account key and where to send.
+public struct FCMAppConfiguration: Sendable {
+    public var account: ServiceAccount
+    public var provider: FCMProvider.Configuration
+
+    init(section: ConfigSection) throws(ConfigurationError) {
+        let json = try section.requiredString(
+            "service_account",
+            fix: "set service_account_file to the JSON key from the Firebase console, Project settings, Service accounts"
+        )
+        do {
+            account = try ServiceAccount(json: Data(json.utf8))
+        } catch {
+            throw ConfigurationError(
+                key: section.path + (section.contains("service_account_file") ? ".service_account_file" : ".service_account"),
+                problem: "\(error)",
+                fix: "use the JSON key file downloaded from the Firebase console"
+            )
+        }
+        provider = FCMProvider.Configuration(
+            endpoint: try section.string("endpoint", default: "https://fcm.googleapis.com"),
+            tokenURI: try section.string("token_uri"),
+            projectID: try section.string("project_id"),
+            connections: try section.int("connections", default: 2, range: 1...64),
+            requestTimeout: try section.duration("request_timeout", default: .seconds(10)),
+            trustRootsFile: try section.string("ca_file"),
+            notification: try section.bool("notification", default: false)
+        )
+        if let caFile = provider.trustRootsFile { try APNsAppConfiguration.readable(caFile, key: section.path + ".ca_file") }
+    }
+}
+
+/// `apps[].webpush`: the VAPID key and contact.
+public struct WebPushAppConfiguration: Sendable {
+    public var vapidKey: P256.Signing.PrivateKey
+    public var subject: String
+    public var provider: WebPushProvider.Configuration
+
+    init(section: ConfigSection) throws(ConfigurationError) {
+        let pem = try section.requiredString("vapid_private_key", fix: "set vapid_private_key_file; `herald keys generate-vapid` makes one")
+        do {
+            vapidKey = try P256.Signing.PrivateKey(pemRepresentation: pem)
+        } catch {
+            throw ConfigurationError(
+                key: section.path + (section.contains("vapid_private_key_file") ? ".vapid_private_key_file" : ".vapid_private_key"),
+                problem: "is not a P-256 private key in PEM",
+                fix: "`herald keys generate-vapid` makes one"
+            )
+        }
+        subject = try section.requiredString("subject", fix: "a contact for push services, e.g. mailto:ops@example.org")
+        guard subject.hasPrefix("mailto:") || subject.hasPrefix("https://") else {
+            throw ConfigurationError(key: section.path + ".subject", problem: "must start with mailto: or https:", fix: "e.g. mailto:ops@example.org")
+        }
+        provider = WebPushProvider.Configuration(
+            requestTimeout: try section.duration("request_timeout", default: .seconds(10)),
+            trustRootsFile: try section.string("ca_file")
+        )
+        if let caFile = provider.trustRootsFile { try APNsAppConfiguration.readable(caFile, key: section.path + ".ca_file") }
     }
 }

@@ -172,25 +172,29 @@ public final class HTTP2Client: Sendable {
         let sslContext = self.sslContext
         // SNI carries host names only.
         let serverName = host.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" } ? nil : host
-        return ClientBootstrap(group: eventLoop)
+        // The whole pipeline is built before the channel becomes active: were HTTP/2 added after
+        // connect() returns, a TLS handshake finishing in between would hand the server's first frames
+        // to a pipeline with nothing to read them, and requests would wait for answers that never come.
+        let multiplexer = eventLoop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
+        let connected = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
+                    multiplexer.succeed(
+                        try sync.configureHTTP2Pipeline(mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
+                            stream.eventLoop.makeSucceededVoidFuture()
+                        }
+                    )
                 }
             }
             .connect(host: host, port: configuration.port)
-            .flatMap { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                        mode: .client,
-                        connectionConfiguration: .init(),
-                        streamConfiguration: .init()
-                    ) { stream in stream.eventLoop.makeSucceededVoidFuture() }
-                    return Connection(channel: channel, multiplexer: multiplexer)
-                }
-            }
+        connected.whenFailure { multiplexer.fail($0) }
+        return connected.and(multiplexer.futureResult).map { channel, multiplexer in
+            Connection(channel: channel, multiplexer: multiplexer)
+        }
     }
 
     private func resetSlot(_ index: Int, ifHolding channel: any Channel) {

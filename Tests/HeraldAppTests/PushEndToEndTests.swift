@@ -1,3 +1,5 @@
+import Crypto
+import FCM
 import Foundation
 import HeraldApp
 import HeraldCore
@@ -7,6 +9,7 @@ import Logging
 import ServiceLifecycle
 import Testing
 import XMLStream
+import VendorSupport
 import XMPPComponent
 
 /// The whole path: a real Prosody with mod_cloud_notify publishes to Herald, which pushes to the
@@ -15,9 +18,25 @@ import XMPPComponent
     private static let secret = "component-secret"
 
     /// Prosody, the mock APNs and Herald, running for the length of `body`.
+    /// The mock vendors of one test.
+    struct Vendors {
+        let apns: MockAPNsServer
+        let fcm: MockFCMServer
+        let webPush: MockWebPushServer
+    }
+
     private func withPushPath(
         users: [String],
         _ body: (ProsodyServer, MockAPNsServer, HeraldApplication, InMemoryLogHandler) async throws -> Void
+    ) async throws {
+        try await withAllVendors(users: users) { prosody, vendors, application, logs in
+            try await body(prosody, vendors.apns, application, logs)
+        }
+    }
+
+    private func withAllVendors(
+        users: [String],
+        _ body: (ProsodyServer, Vendors, HeraldApplication, InMemoryLogHandler) async throws -> Void
     ) async throws {
         let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
         for user in users + ["juliet"] { try prosody.register(user: user, password: "pass") }
@@ -27,6 +46,12 @@ import XMPPComponent
             certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
             credentials: try ExampleKeys.mockAPNsCredentials()
         )
+        let serviceAccount = try ServiceAccount(json: Data(contentsOf: URL(fileURLWithPath: ExampleKeys.fcmServiceAccountPath)))
+        let fcm = try await MockFCMServer.start(
+            certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
+            publicKey: serviceAccount.privateKey.publicKey, projectID: serviceAccount.projectID
+        )
+        let webPush = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
         let configuration = try HeraldConfiguration.load(path: nil, environment: [
             "HERALD_XMPP__PORT": "\(prosody.componentPort)",
             "HERALD_COMPONENTS__0__DOMAIN": "push.localhost",
@@ -39,6 +64,13 @@ import XMPPComponent
             "HERALD_APPS__0__APNS__PRODUCTION_URL": apns.url,
             "HERALD_APPS__0__APNS__SANDBOX_URL": apns.url,
             "HERALD_APPS__0__APNS__CA_FILE": ExampleKeys.tlsCertificatePath,
+            "HERALD_APPS__0__FCM__SERVICE_ACCOUNT_FILE": ExampleKeys.fcmServiceAccountPath,
+            "HERALD_APPS__0__FCM__ENDPOINT": fcm.url,
+            "HERALD_APPS__0__FCM__TOKEN_URI": fcm.tokenURI,
+            "HERALD_APPS__0__FCM__CA_FILE": ExampleKeys.tlsCertificatePath,
+            "HERALD_APPS__0__WEBPUSH__VAPID_PRIVATE_KEY_FILE": ExampleKeys.vapidKeyPath,
+            "HERALD_APPS__0__WEBPUSH__SUBJECT": "mailto:ops@example.org",
+            "HERALD_APPS__0__WEBPUSH__CA_FILE": ExampleKeys.tlsCertificatePath,
             "HERALD_DELIVERY__RETRY_INITIAL_DELAY": "200ms",
             "HERALD_DELIVERY__RETRY_MAX_DELAY": "400ms",
             "HERALD_DELIVERY__COALESCING_WINDOW": "100ms",
@@ -54,7 +86,7 @@ import XMPPComponent
             tasks.addTask { try await group.run() }
             #expect(await eventually { application.components[0].status.isConnected })
             do {
-                try await body(prosody, apns, application, logs)
+                try await body(prosody, Vendors(apns: apns, fcm: fcm, webPush: webPush), application, logs)
             } catch {
                 Issue.record("prosody log tail: \(prosody.log.suffix(3000))")
                 throw error
@@ -63,14 +95,24 @@ import XMPPComponent
             try await tasks.waitForAll()
         }
         await apns.stop()
+        await fcm.stop()
+        await webPush.stop()
     }
 
-    /// Logs in, registers an APNs device the p2 way, and enables push on Prosody with node and secret.
-    private func registerAndEnable(_ user: String, token: String, prosody: ProsodyServer, resource: String = "phone") async throws -> (TestXMPPClient, String) {
+    /// Logs in, registers a device (APNs the p2 way unless told otherwise), and enables push on
+    /// Prosody with the node and secret it got.
+    private func registerAndEnable(
+        _ user: String,
+        token: String,
+        prosody: ProsodyServer,
+        resource: String = "phone",
+        command: String = "register-push-apns",
+        fields: [(String, String)]? = nil
+    ) async throws -> (TestXMPPClient, String) {
         let client = try await TestXMPPClient.connect(port: prosody.clientPort, username: user, domain: "localhost", password: "pass", resource: resource)
         let reply = try await client.execute(
-            command: "register-push-apns", at: "push.localhost",
-            fields: [("token", token), ("device-id", "\(user)-device")]
+            command: command, at: "push.localhost",
+            fields: fields ?? [("token", token), ("device-id", "\(user)-device")]
         )
         let node = try #require(reply.commandForm?["node"])
         let secret = try #require(reply.commandForm?["secret"])
@@ -115,6 +157,53 @@ import XMPPComponent
             #expect(logs.entries.contains { $0.message == "publish answered" && $0.metadata["push.outcome"] == "delivered" })
             #expect(!prosody.log.contains("Got error"))
             #expect(try await application.store.registration(node: node) != nil)
+        }
+    }
+
+    @Test func fcmRegistrationGetsAPushForAnOfflineUser() async throws {
+        try await withAllVendors(users: ["paris"]) { prosody, vendors, _, _ in
+            let token = "fcm-e2e-token-paris"
+            let (client, _) = try await registerAndEnable("paris", token: token, prosody: prosody, command: "register-push-fcm")
+            await client.close()
+            try await sendMessage(to: "paris", prosody: prosody)
+            #expect(await eventually { vendors.fcm.messages.contains { $0.token == token } }, "prosody: \(prosody.log.suffix(2000))")
+            let message = try #require(vendors.fcm.messages.first { $0.token == token })
+            #expect(message.status == 200)
+            let raw = "\(message.json["_raw"] ?? "")"
+            #expect(raw.contains(#""priority":"HIGH""#))
+            #expect(raw.contains(#""account":""#))
+            #expect(vendors.fcm.tokenRequests == 1)
+        }
+    }
+
+    @Test func webPushSubscriptionGetsAPushForAnOfflineUser() async throws {
+        try await withAllVendors(users: ["nurse"]) { prosody, vendors, _, _ in
+            let subscriber = P256.KeyAgreement.PrivateKey()
+            let auth = Data((0..<16).map { _ in UInt8.random(in: .min ... .max) })
+            let (client, _) = try await registerAndEnable(
+                "nurse", token: "", prosody: prosody, command: "register-webpush",
+                fields: [
+                    ("endpoint", vendors.webPush.endpoint("nurse-subscription")),
+                    ("p256dh", Base64URL.encode(subscriber.publicKey.x963Representation)),
+                    ("auth", Base64URL.encode(auth)),
+                ]
+            )
+            await client.close()
+            try await sendMessage(to: "nurse", prosody: prosody)
+            #expect(await eventually { vendors.webPush.received.contains { $0.id == "nurse-subscription" } }, "prosody: \(prosody.log.suffix(2000))")
+            let delivery = try #require(vendors.webPush.received.first { $0.id == "nurse-subscription" })
+            #expect(delivery.status == 201)
+            let (status, output) = try PythonCheck.run(
+                """
+                import sys, http_ece
+                from cryptography.hazmat.primitives import serialization
+                key = serialization.load_pem_private_key(open(sys.argv[2], "rb").read(), None)
+                sys.stdout.write(http_ece.decrypt(open(sys.argv[1], "rb").read(), private_key=key, auth_secret=open(sys.argv[3], "rb").read(), version="aes128gcm").decode())
+                """,
+                files: [delivery.body, Data(subscriber.pemRepresentation.utf8), auth]
+            )
+            #expect(status == 0, "http_ece: \(output)")
+            #expect(output.contains(#""priority":"high""#))
         }
     }
 

@@ -17,10 +17,13 @@ import XMPPComponent
         [
             "HERALD_XMPP__PORT": "\(prosody.componentPort)",
             "HERALD_XMPP__RECONNECT_INITIAL_DELAY": "50ms",
+            // After kill -9 Prosody may still hold the old session for a moment and answer conflict;
+            // keep retries frequent so the restart is measured, not the backoff.
+            "HERALD_XMPP__RECONNECT_MAX_DELAY": "500ms",
             "HERALD_COMPONENTS__0__DOMAIN": "push.localhost",
             "HERALD_COMPONENTS__0__SECRET": Self.secret,
             "HERALD_APPS__0__NAME": "chat",
-            "HERALD_APPS__0__FCM__ENABLED": "true",
+            "HERALD_APPS__0__FCM__SERVICE_ACCOUNT_FILE": ExampleKeys.fcmServiceAccountPath,
             "HERALD_STORAGE__PATH": database,
         ]
     }
@@ -84,7 +87,7 @@ import XMPPComponent
             // Connected when a client can reach its disco#info through Prosody.
             let probe = try await TestXMPPClient.connect(port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass", resource: "probe")
             defer { Task { await probe.close() } }
-            let up = await eventually {
+            let up = await eventually(timeout: .seconds(20)) {
                 let reply = try? await probe.request(
                     type: "get", to: JID(domain: "push.localhost"),
                     payload: XMLStream.XMLElement("ping", namespace: Namespace.ping), timeout: .milliseconds(500)
