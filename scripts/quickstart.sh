@@ -15,6 +15,8 @@ mkdir -p "$work/data"
 c2s_port="${QUICKSTART_C2S_PORT:-15222}"
 component_port="${QUICKSTART_COMPONENT_PORT:-15347}"
 mock_port="${QUICKSTART_MOCK_PORT:-15443}"
+fcm_port="${QUICKSTART_FCM_PORT:-15444}"
+webpush_port="${QUICKSTART_WEBPUSH_PORT:-15445}"
 secret_file="$work/component.secret"
 [ -s "$secret_file" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$secret_file"
 secret="$(cat "$secret_file")"
@@ -65,8 +67,15 @@ apps:
       production_url: https://127.0.0.1:$mock_port
       sandbox_url: https://127.0.0.1:$mock_port
       ca_file: $root/keys.example/tls/mock-vendor.crt
-    fcm: {}
-    webpush: {}
+    fcm:
+      service_account_file: $root/keys.example/fcm/service-account.json
+      endpoint: https://127.0.0.1:$fcm_port
+      token_uri: https://127.0.0.1:$fcm_port/token
+      ca_file: $root/keys.example/tls/mock-vendor.crt
+    webpush:
+      vapid_private_key_file: $root/keys.example/webpush/vapid-private.pem
+      subject: mailto:quickstart@example.org
+      ca_file: $root/keys.example/tls/mock-vendor.crt
 storage:
   path: $work/herald.sqlite
 log:
@@ -78,7 +87,7 @@ prosodyctl --config "$work/prosody.cfg.lua" register bob localhost bob-password 
 
 prosody --config "$work/prosody.cfg.lua" >>"$work/prosody.log" 2>&1 &
 prosody_pid=$!
-"$herald" mock-vendor --port "$mock_port" --apns-key "$root/keys.example/apns/AuthKey_FAKE000KEY.p8" >>"$work/mock-vendor.log" 2>&1 &
+"$herald" mock-vendor --port "$mock_port" --fcm-port "$fcm_port" --webpush-port "$webpush_port" --apns-key "$root/keys.example/apns/AuthKey_FAKE000KEY.p8" >>"$work/mock-vendor.log" 2>&1 &
 mock_pid=$!
 # Wait (at most 10 s) for Prosody's component port, so Herald's first connection succeeds.
 for _ in $(seq 1 100); do
@@ -95,8 +104,8 @@ Herald quickstart
   Prosody:  c2s 127.0.0.1:$c2s_port (users alice / alice-password, bob / bob-password on "localhost"),
             component port 127.0.0.1:$component_port, log $work/prosody.log
   Herald:   component push.localhost, configuration $work/herald.yaml, database $work/herald.sqlite
-  Vendor:   no Apple account needed: a mock APNs on https://127.0.0.1:$mock_port checks every push
-            (log $work/mock-vendor.log)
+  Vendors:  no Apple or Google account needed: mock APNs (port $mock_port), FCM ($fcm_port) and
+            Web Push ($webpush_port) check every push (log $work/mock-vendor.log)
   Try it:   log in as alice with any XMPP client, run push.localhost's register-push-apns command
             (token: any hex string), enable push with the node and secret it returns, log out,
             and send alice a message as bob: the push shows up at the mock.

@@ -67,6 +67,7 @@ public final class MockFCMServer: Sendable {
     }
 
     public var url: String { server.url }
+    public var port: Int { server.port }
     public var tokenURI: String { server.url + "/token" }
     public var tokenRequests: Int { state.tokenRequests.load(ordering: .relaxed) }
     public var assertions: [String] { state.assertions.withLock { $0 } }

@@ -39,6 +39,7 @@ public final class MockWebPushServer: Sendable {
     }
 
     public func endpoint(_ id: String) -> String { server.url + "/push/" + id }
+    public var port: Int { server.port }
     public var received: [Delivery] { state.deliveries.withLock { $0 } }
 
     public func script(_ id: String, status: Int) {

@@ -8,7 +8,7 @@ struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",
         abstract: "An XMPP push app server: XEP-0357 publishes in, APNs / FCM / Web Push out.",
-        subcommands: [Serve.self, Check.self, MockVendor.self],
+        subcommands: [Serve.self, Check.self, MockVendor.self, Keys.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import Foundation
 
+import FCM
 import HeraldCore
 import HeraldTesting
 import UnixSignals
@@ -9,16 +10,22 @@ import UnixSignals
 struct MockVendor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mock-vendor",
-        abstract: "Run a mock APNs endpoint (HTTP/2 over TLS) that checks requests as Apple does.",
+        abstract: "Run mock APNs, FCM and Web Push endpoints (HTTP/2 over TLS) that check requests as the vendors do.",
         discussion: """
-            Point an app's apns.production_url and apns.sandbox_url at the printed URL and its apns.ca_file \
-            at the certificate, to try the whole path without an Apple account. With --apns-key, provider \
-            tokens are verified against that key's public half; without it, any token is accepted.
+            Point an app's apns.production_url and apns.sandbox_url at the APNs URL, fcm.endpoint and \
+            fcm.token_uri at the FCM URLs, and each vendor's ca_file at the certificate, to try the whole \
+            path without an Apple or Google account. Web Push subscriptions can use endpoints under the \
+            printed Web Push URL. With --apns-key, provider tokens are verified against that key's public \
+            half; without it, any token is accepted. FCM assertions are verified against the service \
+            account's key.
             """
     )
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on (0 picks a free one).") var port = 0
+    @Option(help: "Port of the mock APNs (0 picks a free one).") var port = 0
+    @Option(help: "Port of the mock FCM (0 picks a free one).") var fcmPort = 0
+    @Option(help: "Port of the mock Web Push service (0 picks a free one).") var webpushPort = 0
+    @Option(help: "The FCM service-account key whose assertions to accept.") var fcmServiceAccount = ExampleKeys.fcmServiceAccountPath
     @Option(help: "TLS certificate (PEM).") var tlsCertificate = ExampleKeys.tlsCertificatePath
     @Option(help: "TLS private key (PEM).") var tlsKey = ExampleKeys.tlsKeyPath
     @Option(help: "The APNs .p8 key whose tokens to accept.") var apnsKey: String?
@@ -48,11 +55,22 @@ struct MockVendor: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data((line + "\n").utf8))
             }
         }
-        print("mock APNs listening on https://\(host):\(server.port) (certificate: \(tlsCertificate))")
+        let account = try ServiceAccount(json: Data(contentsOf: URL(fileURLWithPath: fcmServiceAccount)))
+        let fcm = try await MockFCMServer.start(
+            certificateFile: tlsCertificate, privateKeyFile: tlsKey,
+            publicKey: account.privateKey.publicKey, projectID: account.projectID, host: host, port: fcmPort
+        )
+        let webPush = try await MockWebPushServer.start(certificateFile: tlsCertificate, privateKeyFile: tlsKey, host: host, port: webpushPort)
+        print("mock APNs      https://\(host):\(server.port)")
+        print("mock FCM       https://\(host):\(fcm.port)  (token URI https://\(host):\(fcm.port)/token, project \(account.projectID))")
+        print("mock Web Push  https://\(host):\(webPush.port)/push/<any id>")
+        print("certificate    \(tlsCertificate)")
         if let portFile { try String(server.port).write(toFile: portFile, atomically: true, encoding: .utf8) }
         // Serve until SIGINT or SIGTERM.
         for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) { break }
-        print("mock APNs stopping after \(server.requestCount) requests")
+        print("mock vendors stopping after \(server.requestCount) APNs, \(fcm.messages.count) FCM and \(webPush.received.count) Web Push requests")
         await server.stop()
+        await fcm.stop()
+        await webPush.stop()
     }
 }
