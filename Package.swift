@@ -193,6 +193,13 @@ let package = Package(
             dependencies: [
                 "HeraldCore",
                 "HeraldSQLite",
+                "HeraldHTTP2",
+                "HeraldTesting",
+                "VendorSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -6,7 +6,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald-bench",
         abstract: "Herald's benchmarks. Run in release mode: swift run -c release herald-bench <benchmark>.",
-        subcommands: [StoreBenchmark.self]
+        subcommands: [PathBenchmark.self, StoreBenchmark.self]
     )
 }
 
@@ -33,7 +33,7 @@ struct Report {
     }
 }
 
-/// Latency percentiles from a list of samples in nanoseconds.
+/// Percentiles of samples, reported in thousandths of the samples' unit (µs in → ms out).
 struct Percentiles {
     let sorted: [UInt64]
 
@@ -50,4 +50,10 @@ struct Percentiles {
 
 func format(_ value: Double, decimals: Int = 0) -> String {
     String(format: "%.\(decimals)f", value)
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
 }

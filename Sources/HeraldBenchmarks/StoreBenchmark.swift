@@ -60,6 +60,7 @@ struct StoreBenchmark: AsyncParsableCommand {
             return try await group.reduce(into: []) { $0 += $1 }
         }
         let lookupSeconds = (ContinuousClock.now - lookupStart).seconds
+        // Samples are nanoseconds, so the percentiles come out in microseconds.
         let percentiles = Percentiles(samples)
         report.add("lookups by node", "\(format(Double(samples.count) / lookupSeconds)) lookups/s (\(concurrency) tasks)", key: "lookups_per_second", Double(samples.count) / lookupSeconds)
         report.add("lookup latency", "p50 \(format(percentiles.value(0.5), decimals: 1)) µs, p99 \(format(percentiles.value(0.99), decimals: 1)) µs", key: "lookup_p99_us", percentiles.value(0.99))

@@ -52,6 +52,7 @@ public final class MockAPNsServer: Sendable {
         let count = Atomic<Int>(0)
         let keepRequests = Atomic<Bool>(true)
         let observer = Mutex<(@Sendable (Request) -> Void)?>(nil)
+        let deadTokenPrefix = Mutex<String?>(nil)
     }
 
     public var port: Int { server.port }
@@ -95,6 +96,11 @@ public final class MockAPNsServer: Sendable {
         state.defaultScript.withLock { $0 = script }
     }
 
+    /// Answers 410 Unregistered for every token that starts with `prefix` (benchmarks' dead tokens).
+    public func treatAsUnregistered(prefix: String) {
+        state.deadTokenPrefix.withLock { $0 = prefix }
+    }
+
     /// Calls `observer` with every request as it is answered (for `herald mock-vendor`'s log).
     public func observe(_ observer: @escaping @Sendable (Request) -> Void) {
         state.observer.withLock { $0 = observer }
@@ -121,7 +127,10 @@ enum MockAPNsLogic {
         if let problem = check(http, token: token, body: bodyText, credentials: credentials, claims: &claims) {
             answer = (problem.status, problem.reason, nil, 0)
         } else {
-            let script = state.scripts.withLock { $0[token] } ?? state.defaultScript.withLock { $0 }
+            let deadPrefix = state.deadTokenPrefix.withLock { $0 }
+            let script = deadPrefix.map { token.hasPrefix($0) } == true
+                ? .unregistered
+                : state.scripts.withLock { $0[token] } ?? state.defaultScript.withLock { $0 }
             switch script {
             case .success: break
             case .failure(let status, let reason, let retryAfter): answer = (status, reason, retryAfter, 0)

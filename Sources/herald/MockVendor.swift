@@ -34,6 +34,8 @@ struct MockVendor: AsyncParsableCommand {
     @Option(help: "Device token to answer 410 Unregistered (repeatable).") var unregistered: [String] = []
     @Option(help: "Write the listening port to this file once ready.") var portFile: String?
     @Flag(help: "Do not print a line per request.") var quiet = false
+    @Option(help: "APNs tokens starting with this prefix are answered 410 Unregistered.") var deadTokenPrefix: String?
+    @Option(help: "Answer every APNs request after this many milliseconds.") var delayMs = 0
 
     func run() async throws {
         var credentials: MockAPNsServer.Credentials?
@@ -45,6 +47,8 @@ struct MockVendor: AsyncParsableCommand {
             certificateFile: tlsCertificate, privateKeyFile: tlsKey, credentials: credentials, host: host, port: port
         )
         for token in unregistered { server.script(token, .unregistered) }
+        if let deadTokenPrefix { server.treatAsUnregistered(prefix: deadTokenPrefix) }
+        if delayMs > 0 { server.scriptDefault(.slow(milliseconds: delayMs)) }
         server.keepRequests(false)
         if !quiet {
             server.observe { request in

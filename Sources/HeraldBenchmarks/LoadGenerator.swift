@@ -1,0 +1,301 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The XMPP server's side of XEP-0114 for the benchmark: accepts Herald's connection, checks its
+/// handshake, then sends publishes (a bounded window in flight, or a fixed rate) and times each reply.
+///
+/// Replies are recognised by scanning for `<iq … id='N'` rather than parsing XML, so the load
+/// generator spends little of the machine's two cores.
+final class LoadGenerator: Sendable {
+    struct Run: Sendable {
+        var publishes: Int
+        /// Publishes in flight at once (nil: use `rate`).
+        var window: Int?
+        /// Publishes per second, sent open-loop.
+        var rate: Int?
+        var registrations: Int
+        /// All publishes to one node.
+        var burst: Bool
+        var timeLimit: Duration
+    }
+
+    struct Result: Sendable {
+        var latenciesNanoseconds: [UInt64]
+        var results: Int
+        var errors: [String: Int]
+        var seconds: Double
+        var sent: Int
+    }
+
+    let secret: String
+    let publishSecret: String
+    let port: Int
+    private let channel: any Channel
+
+    static func start(secret: String, publishSecret: String) async throws -> LoadGenerator {
+        let holder = ConnectionHolder()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = LoadHandler(secret: secret, publishSecret: publishSecret)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    holder.set(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return LoadGenerator(secret: secret, publishSecret: publishSecret, channel: channel, holder: holder)
+    }
+
+    private let holder: ConnectionHolder
+
+    private init(secret: String, publishSecret: String, channel: any Channel, holder: ConnectionHolder) {
+        self.secret = secret
+        self.publishSecret = publishSecret
+        self.channel = channel
+        self.port = channel.localAddress?.port ?? 0
+        self.holder = holder
+    }
+
+    /// Waits (bounded) until Herald has connected and authenticated; returns when it did.
+    func waitForHandshake(timeout: Duration) async -> ContinuousClock.Instant? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let (channel, handler) = holder.current {
+                if let done = try? await channel.eventLoop.submit({ handler.value.authenticatedAt }).get() {
+                    return done
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return nil
+    }
+
+    func run(_ run: Run) async throws -> Result {
+        guard let (channel, handler) = holder.current else { throw BenchmarkError("Herald is not connected") }
+        let promise = channel.eventLoop.makePromise(of: Result.self)
+        channel.eventLoop.execute { handler.value.start(run, context: nil, promise: promise) }
+        return try await promise.futureResult.get()
+    }
+
+    func stop() async {
+        if let (channel, _) = holder.current { try? await channel.close() }
+        try? await channel.close()
+    }
+}
+
+/// The newest connection, shared between the accept path and the benchmark driver.
+final class ConnectionHolder: Sendable {
+    private let value = Mutex<(channel: any Channel, handler: NIOLoopBound<LoadHandler>)?>(nil)
+    func set(channel: any Channel, handler: NIOLoopBound<LoadHandler>) { value.withLock { $0 = (channel, handler) } }
+    var current: (any Channel, NIOLoopBound<LoadHandler>)? { value.withLock { $0.map { ($0.channel, $0.handler) } } }
+}
+
+struct BenchmarkError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+final class LoadHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum Phase { case header, handshake, running }
+
+    private let secret: String
+    private let publishSecret: String
+    private var phase = Phase.header
+    private var buffer = ByteBuffer()
+    private let streamID = "bench-\(UInt32.random(in: .min ... .max))"
+    private(set) var authenticatedAt: ContinuousClock.Instant?
+    private var context: ChannelHandlerContext?
+
+    // The run in progress.
+    private var run: LoadGenerator.Run?
+    private var promise: EventLoopPromise<LoadGenerator.Result>?
+    private var sendTimes: [UInt64] = []
+    private var latencies: [UInt64] = []
+    private var errors: [String: Int] = [:]
+    private var results = 0
+    private var sent = 0
+    private var received = 0
+    private var started: UInt64 = 0
+    private var rateTask: RepeatedTask?
+    /// Publishes owed by the fixed-rate sender (whole ones are sent each millisecond tick).
+    var rateCredit = 0.0
+    private var deadlineTask: Scheduled<Void>?
+    private var node = UInt64(0x9E37_79B9)
+    private var prefix = ByteBuffer()
+    private var middle = ByteBuffer()
+    private var suffix = ByteBuffer()
+
+    init(secret: String, publishSecret: String) {
+        self.secret = secret
+        self.publishSecret = publishSecret
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        buffer.writeBuffer(&incoming)
+        switch phase {
+        case .header:
+            // Herald's header: optional XML declaration, then <stream:stream …>.
+            guard let view = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes),
+                let streamStart = view.range(of: "<stream:stream"), let end = view[streamStart.upperBound...].firstIndex(of: ">")
+            else { return }
+            buffer.moveReaderIndex(forwardBy: view.utf8.distance(from: view.startIndex, to: end) + 1)
+            context.writeAndFlush(
+                wrapOutboundOut(ByteBuffer(string: "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' from='push.bench' id='\(streamID)'>")),
+                promise: nil
+            )
+            phase = .handshake
+            fallthrough
+        case .handshake:
+            guard let view = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes),
+                let open = view.range(of: "<handshake>"), let close = view.range(of: "</handshake>")
+            else { return }
+            let digest = String(view[open.upperBound..<close.lowerBound])
+            let expected = Insecure.SHA1.hash(data: Array((streamID + secret).utf8)).map { String(format: "%02x", $0) }.joined()
+            buffer.moveReaderIndex(forwardBy: view.utf8.distance(from: view.startIndex, to: close.upperBound))
+            guard digest == expected else {
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>")), promise: nil)
+                context.close(promise: nil)
+                return
+            }
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "<handshake/>")), promise: nil)
+            authenticatedAt = .now
+            phase = .running
+        case .running:
+            scanReplies()
+        }
+        if buffer.readerIndex > 65536 { buffer.discardReadBytes() }
+    }
+
+    // MARK: Sending
+
+    func start(_ run: LoadGenerator.Run, context _: ChannelHandlerContext?, promise: EventLoopPromise<LoadGenerator.Result>) {
+        guard let context else { return promise.fail(BenchmarkError("no connection")) }
+        self.run = run
+        self.promise = promise
+        sendTimes = Array(repeating: 0, count: run.publishes)
+        latencies = []
+        latencies.reserveCapacity(run.publishes)
+        errors = [:]
+        results = 0
+        sent = 0
+        received = 0
+        prefix = ByteBuffer(string: "<iq type='set' from='bench.example' to='push.bench' id='")
+        middle = ByteBuffer(string: "'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='")
+        suffix = ByteBuffer(string:
+            "'><item><notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='form'>"
+            + "<field var='FORM_TYPE'><value>urn:xmpp:push:summary</value></field>"
+            + "<field var='message-count'><value>1</value></field>"
+            + "<field var='last-message-sender'/><field var='last-message-body'><value>New Message!</value></field>"
+            + "</x></notification></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'>"
+            + "<field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>"
+            + "<field var='secret'><value>\(publishSecret)</value></field></x></publish-options></pubsub></iq>")
+        started = DispatchTime.now().uptimeNanoseconds
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        deadlineTask = context.eventLoop.scheduleTask(in: TimeAmount(run.timeLimit)) { loopBound.value.finish() }
+        if let window = run.window {
+            for _ in 0..<min(window, run.publishes) { sendOne(context: context) }
+            context.flush()
+        } else if let rate = run.rate {
+            let perTick = Double(rate) / 1000
+            rateTask = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { task in
+                let handler = loopBound.value
+                guard let context = handler.context, handler.sent < run.publishes else { return task.cancel() }
+                handler.rateCredit += perTick
+                while handler.rateCredit >= 1, handler.sent < run.publishes {
+                    handler.sendOne(context: context)
+                    handler.rateCredit -= 1
+                }
+                context.flush()
+            }
+        }
+    }
+
+    private func sendOne(context: ChannelHandlerContext) {
+        guard let run else { return }
+        let id = sent
+        sent += 1
+        let index: UInt64
+        if run.burst {
+            index = 0
+        } else {
+            // A cheap pseudo-random walk over the registrations, so lookups are not sequential.
+            node = node &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            index = (node >> 33) % UInt64(run.registrations)
+        }
+        var stanza = context.channel.allocator.buffer(capacity: 900)
+        stanza.writeImmutableBuffer(prefix)
+        stanza.writeString(String(id))
+        stanza.writeImmutableBuffer(middle)
+        stanza.writeString(Self.node(Int(index)))
+        stanza.writeImmutableBuffer(suffix)
+        sendTimes[id] = DispatchTime.now().uptimeNanoseconds
+        context.write(wrapOutboundOut(stanza), promise: nil)
+    }
+
+    static func node(_ index: Int) -> String {
+        let digits = String(index)
+        return "n" + String(repeating: "0", count: max(0, 9 - digits.count)) + digits
+    }
+
+    // MARK: Receiving
+
+    private func scanReplies() {
+        while let view = buffer.readableBytesView.firstRange(of: Array("<iq ".utf8)) {
+            let bytes = buffer.readableBytesView
+            guard let tagEnd = bytes[view.upperBound...].firstIndex(of: UInt8(ascii: ">")) else { return }
+            let selfClosing = bytes[bytes.index(before: tagEnd)] == UInt8(ascii: "/")
+            var end = tagEnd
+            if !selfClosing {
+                guard let close = bytes[tagEnd...].firstRange(of: Array("</iq>".utf8)) else { return }
+                end = bytes.index(before: close.upperBound)
+            }
+            let tag = String(decoding: bytes[view.lowerBound...tagEnd], as: UTF8.self)
+            let body = selfClosing ? "" : String(decoding: bytes[tagEnd...end], as: UTF8.self)
+            buffer.moveReaderIndex(to: end + 1)
+            handleReply(tag: tag, body: body)
+        }
+    }
+
+    private func handleReply(tag: String, body: String) {
+        guard let run, let idRange = tag.range(of: "id='"), let idEnd = tag[idRange.upperBound...].firstIndex(of: "'"),
+            let id = Int(tag[idRange.upperBound..<idEnd]), id < sendTimes.count
+        else { return }
+        latencies.append(DispatchTime.now().uptimeNanoseconds - sendTimes[id])
+        received += 1
+        if tag.contains("type='result'") {
+            results += 1
+        } else {
+            let condition = ["item-not-found", "forbidden", "internal-server-error", "resource-constraint", "bad-request", "service-unavailable"]
+                .first { body.contains("<\($0) ") || body.contains("<\($0)/") } ?? "other"
+            errors[condition, default: 0] += 1
+        }
+        if let context, run.window != nil, sent < run.publishes {
+            sendOne(context: context)
+            context.flush()
+        }
+        if received == run.publishes { finish() }
+    }
+
+    private func finish() {
+        guard let promise else { return }
+        self.promise = nil
+        rateTask?.cancel()
+        deadlineTask?.cancel()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        promise.succeed(.init(latenciesNanoseconds: latencies, results: results, errors: errors, seconds: seconds, sent: sent))
+        run = nil
+    }
+}

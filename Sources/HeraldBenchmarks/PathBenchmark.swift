@@ -1,0 +1,269 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import HeraldCore
+import HeraldHTTP2
+import HeraldSQLite
+import HeraldTesting
+import NIOCore
+import NIOSSL
+import VendorSupport
+
+/// The whole path, measured: a load generator plays the XMPP server over XEP-0114, Herald runs as its
+/// own process (so its CPU time and memory can be read), and the mock APNs runs as a third process.
+struct PathBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "path",
+        abstract: "Measure publishes/s, latency, CPU and memory of the whole path against a mock APNs over HTTP/2 + TLS."
+    )
+
+    @Option(help: "Publishes per throughput scenario.") var publishes = 50_000
+    @Option(help: "Seconds of the fixed-rate latency scenarios.") var rateSeconds = 10
+    @Option(help: "Registrations in the large scenarios.") var largeRegistrations = 1_000_000
+    @Option(help: "Run only scenarios whose name contains this.") var only: String?
+    @Flag(help: "A small, quick run (CI smoke test).") var quick = false
+    @Option(help: "Write the JSON report here too.") var json: String?
+
+    struct Scenario {
+        var name: String
+        var registrations: Int
+        var window: Int?
+        var rate: Int?
+        var publishes: Int
+        var deadPercent = 0
+        var delayMilliseconds = 0
+        var burst = false
+    }
+
+    func run() async throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("herald").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw ValidationError("\(binary) not found: build it first (swift build -c release)")
+        }
+        let small = quick ? 1_000 : 1_000
+        let large = quick ? 10_000 : largeRegistrations
+        let count = quick ? 2_000 : publishes
+        let rateCount = (quick ? 2 : rateSeconds) * 1000
+        var scenarios = [
+            Scenario(name: "window 1, 1k registrations", registrations: small, window: 1, publishes: min(count, quick ? 500 : 10_000)),
+            Scenario(name: "window 100, 1k registrations", registrations: small, window: 100, publishes: count),
+            Scenario(name: "window 1000, 1k registrations", registrations: small, window: 1000, publishes: count),
+            Scenario(name: "steady 1000/s, 1k registrations", registrations: small, rate: 1000, publishes: rateCount),
+            Scenario(name: "window 1000, \(large / 1000)k registrations", registrations: large, window: 1000, publishes: count),
+            Scenario(name: "steady 1000/s, \(large / 1000)k registrations", registrations: large, rate: 1000, publishes: rateCount),
+            Scenario(name: "window 100, 5% dead tokens", registrations: small, window: 100, publishes: count, deadPercent: 5),
+            Scenario(name: "window 1000, vendor answers after 20 ms", registrations: small, window: 1000, publishes: count, delayMilliseconds: 20),
+            Scenario(name: "window 100, burst on one node", registrations: small, window: 100, publishes: count, burst: true),
+        ]
+        if let only { scenarios = scenarios.filter { $0.name.contains(only) } }
+
+        let workspace = FileManager.default.temporaryDirectory.appendingPathComponent("herald-path-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: workspace) }
+
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB; herald \(binary)")
+        var rows: [[String: Any]] = []
+        var table: [[String]] = []
+        for scenario in scenarios {
+            let row = try await measure(scenario, binary: binary, workspace: workspace)
+            rows.append(row)
+            table.append([
+                scenario.name,
+                format(row["publishes_per_second"] as? Double ?? 0),
+                format(row["p50_ms"] as? Double ?? 0, decimals: 2), format(row["p90_ms"] as? Double ?? 0, decimals: 2),
+                format(row["p99_ms"] as? Double ?? 0, decimals: 2), format(row["max_ms"] as? Double ?? 0, decimals: 1),
+                format(row["herald_cpu_us_per_publish"] as? Double ?? 0, decimals: 1),
+                format(row["herald_peak_rss_mb"] as? Double ?? 0, decimals: 1),
+                row["replies"] as? String ?? "",
+            ])
+            printTable(table)
+        }
+        let ceiling = try await mockCeiling(binary: binary, workspace: workspace)
+        print("\nmock APNs ceiling (direct HTTP/2 load, 4 connections, 1000 in flight): \(format(ceiling)) requests/s")
+        let report: [String: Any] = ["scenarios": rows, "mock_ceiling_requests_per_second": ceiling]
+        let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+        print("JSON " + String(decoding: data, as: UTF8.self))
+        if let json { try data.write(to: URL(fileURLWithPath: json)) }
+    }
+
+    private func printTable(_ table: [[String]]) {
+        let header = ["scenario", "publishes/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "CPU µs/publish", "peak RSS MB", "replies"]
+        let rows = [header] + table
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        print("")
+        for row in rows {
+            print(row.enumerated().map { index, cell in
+                index == 0 ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[index] - cell.count) + cell
+            }.joined(separator: "  "))
+        }
+    }
+
+    // MARK: One scenario
+
+    private func measure(_ scenario: Scenario, binary: String, workspace: URL) async throws -> [String: Any] {
+        let database = workspace.appendingPathComponent("regs-\(scenario.registrations)-\(scenario.deadPercent).sqlite").path
+        if !FileManager.default.fileExists(atPath: database) || scenario.deadPercent > 0 {
+            try? FileManager.default.removeItem(atPath: database)
+            try await fill(database: database, registrations: scenario.registrations, deadPercent: scenario.deadPercent)
+        }
+        let mockPortFile = workspace.appendingPathComponent("mock.port").path
+        try? FileManager.default.removeItem(atPath: mockPortFile)
+        var mockArguments = [
+            "mock-vendor", "--quiet", "--port-file", mockPortFile, "--apns-key", ExampleKeys.apnsKeyPath, "--dead-token-prefix", "dead",
+        ]
+        if scenario.delayMilliseconds > 0 { mockArguments += ["--delay-ms", String(scenario.delayMilliseconds)] }
+        let mock = try ChildProcess(path: binary, arguments: mockArguments, logPath: workspace.appendingPathComponent("mock.log").path)
+        defer { mock.stop() }
+        guard let mockPort = await waitForFile(mockPortFile).flatMap({ Int($0) }) else { throw BenchmarkError("mock vendor did not start") }
+
+        let generator = try await LoadGenerator.start(secret: "bench-component-secret", publishSecret: "bench-publish-secret")
+        defer { Task { await generator.stop() } }
+        let environment = [
+            "HERALD_XMPP__PORT": String(generator.port),
+            "HERALD_COMPONENTS__0__DOMAIN": "push.bench",
+            "HERALD_COMPONENTS__0__SECRET": generator.secret,
+            "HERALD_APPS__0__NAME": "bench",
+            "HERALD_APPS__0__APNS__TOPIC": "org.example.bench",
+            "HERALD_APPS__0__APNS__KEY_FILE": ExampleKeys.apnsKeyPath,
+            "HERALD_APPS__0__APNS__KEY_ID": ExampleKeys.apnsKeyID,
+            "HERALD_APPS__0__APNS__TEAM_ID": ExampleKeys.apnsTeamID,
+            "HERALD_APPS__0__APNS__PRODUCTION_URL": "https://127.0.0.1:\(mockPort)",
+            "HERALD_APPS__0__APNS__SANDBOX_URL": "https://127.0.0.1:\(mockPort)",
+            "HERALD_APPS__0__APNS__CA_FILE": ExampleKeys.tlsCertificatePath,
+            "HERALD_STORAGE__PATH": database,
+            // Every publish goes to the vendor: coalescing is measured by its own scenario.
+            "HERALD_DELIVERY__COALESCING_WINDOW": scenario.burst ? "1s" : "0s",
+            "HERALD_LOG__LEVEL": "warning",
+        ]
+        let launched = ContinuousClock.now
+        let herald = try ChildProcess(path: binary, arguments: ["serve"], environment: environment, logPath: workspace.appendingPathComponent("herald.log").path)
+        defer { herald.stop() }
+        guard let connected = await generator.waitForHandshake(timeout: .seconds(30)) else {
+            throw BenchmarkError("herald did not connect; see \(workspace.path)/herald.log")
+        }
+        let startup = (connected - launched).seconds
+        try await Task.sleep(for: .milliseconds(500))
+        let idleRSS = ProcessStats(pid: herald.pid).residentMB
+
+        // Warm up connections, caches and the JIT-less code paths before measuring.
+        _ = try await generator.run(.init(publishes: min(2000, scenario.publishes), window: 100, registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(60)))
+        let before = ProcessStats(pid: herald.pid)
+        let result = try await generator.run(.init(
+            publishes: scenario.publishes, window: scenario.window, rate: scenario.rate,
+            registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(120)
+        ))
+        let after = ProcessStats(pid: herald.pid)
+        // Percentiles reports in milliseconds when fed microseconds.
+        let latencies = Percentiles(result.latenciesNanoseconds.map { $0 / 1000 })
+        let replies = result.results + result.errors.values.reduce(0, +)
+        let cpu = (after.cpuSeconds - before.cpuSeconds) / Double(max(1, replies)) * 1e6
+        var summary = "\(result.results) ok"
+        for (condition, count) in result.errors.sorted(by: { $0.key < $1.key }) { summary += ", \(count) \(condition)" }
+        if replies < result.sent { summary += ", \(result.sent - replies) unanswered" }
+        return [
+            "scenario": scenario.name,
+            "registrations": scenario.registrations,
+            "publishes": result.sent,
+            "publishes_per_second": Double(replies) / result.seconds,
+            "p50_ms": latencies.value(0.5), "p90_ms": latencies.value(0.9),
+            "p99_ms": latencies.value(0.99), "max_ms": latencies.value(1.0),
+            "herald_cpu_us_per_publish": cpu,
+            "herald_peak_rss_mb": after.peakMB,
+            "herald_idle_rss_mb": idleRSS,
+            "startup_to_connected_seconds": startup,
+            "replies": summary,
+        ]
+    }
+
+    /// Fills a database with registrations whose node is `n<index>`; `deadPercent` of the tokens start
+    /// with `dead`, which the mock answers with 410.
+    private func fill(database: String, registrations: Int, deadPercent: Int) async throws {
+        let store = try SQLiteRegistrationStore(path: database)
+        let now = Date()
+        let batch = (0..<registrations).map { index in
+            let dead = deadPercent > 0 && index % 100 < deadPercent
+            let hex = String(index, radix: 16)
+            let token = (dead ? "dead" : "beef") + String(repeating: "0", count: 60 - hex.count) + hex
+            return Registration(
+                node: LoadHandler.node(index), secret: "bench-publish-secret", app: "bench", service: .apns, dialect: .p2,
+                token: token, environment: .production, accountDomain: "bench.example",
+                accountKey: "account-\(index)", deviceKey: "device-\(index)", createdAt: now
+            )
+        }
+        try await store.saveAll(batch)
+    }
+
+    private func waitForFile(_ path: String) async -> String? {
+        for _ in 0..<500 {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), !text.isEmpty { return text }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    // MARK: The mock's own ceiling
+
+    private func mockCeiling(binary: String, workspace: URL) async throws -> Double {
+        let portFile = workspace.appendingPathComponent("ceiling.port").path
+        let mock = try ChildProcess(path: binary, arguments: ["mock-vendor", "--quiet", "--port-file", portFile, "--apns-key", ExampleKeys.apnsKeyPath], logPath: "/dev/null")
+        defer { mock.stop() }
+        guard let port = await waitForFile(portFile).flatMap({ Int($0) }) else { throw BenchmarkError("mock vendor did not start") }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(ExampleKeys.tlsCertificatePath)
+        let client = try HTTP2Client(configuration: .init(host: "127.0.0.1", port: port, tls: tls, connections: 4))
+        defer { Task { await client.shutdown() } }
+        let key = try ExampleKeys.apnsKey()
+        let jwt = try JWT.sign(
+            header: #"{"alg":"ES256","kid":"\#(ExampleKeys.apnsKeyID)"}"#,
+            claims: #"{"iss":"\#(ExampleKeys.apnsTeamID)","iat":\#(Int(Date().timeIntervalSince1970))}"#,
+            with: .es256(key)
+        )
+        let request = HTTP2Request(
+            path: "/3/device/" + String(repeating: "ab", count: 32),
+            headers: [("apns-push-type", "alert"), ("apns-priority", "10"), ("apns-topic", "org.example.bench"), ("authorization", "bearer " + jwt)],
+            body: ByteBuffer(string: #"{"aps":{"alert":{"title":"New message"}}}"#)
+        )
+        _ = try await client.execute(request)
+        let duration: Duration = quick ? .seconds(1) : .seconds(5)
+        let started = ContinuousClock.now
+        let completed = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<1000 {
+                group.addTask {
+                    var done = 0
+                    while ContinuousClock.now - started < duration {
+                        _ = try await client.execute(request)
+                        done += 1
+                    }
+                    return done
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        return Double(completed) / (ContinuousClock.now - started).seconds
+    }
+}
+
+/// CPU time and memory of a process, from /proc.
+struct ProcessStats {
+    var cpuSeconds: Double
+    var residentMB: Double
+    var peakMB: Double
+
+    init(pid: pid_t) {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        // Fields after the command name (which may contain spaces) start at ") ".
+        let fields = stat.split(separator: ")").last.map { $0.split(separator: " ") } ?? []
+        let utime = fields.count > 12 ? Double(fields[11]) ?? 0 : 0
+        let stime = fields.count > 12 ? Double(fields[12]) ?? 0 : 0
+        cpuSeconds = (utime + stime) / ticks
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        func kilobytes(_ key: String) -> Double {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return 0 }
+            return Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        }
+        residentMB = kilobytes("VmRSS:") / 1024
+        peakMB = kilobytes("VmHWM:") / 1024
+    }
+}
