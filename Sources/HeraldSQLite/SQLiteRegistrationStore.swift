@@ -62,20 +62,29 @@ public final class SQLiteRegistrationStore: RegistrationStore {
     public func registration(node: String) async throws -> Registration? {
         // The publish hot path. An indexed point read in WAL mode never waits for the writer and takes
         // microseconds, so it runs on the calling thread: hopping to GRDB's reader queue and back cost
-        // ten times the read itself (herald-bench store).
+        // ten times the read itself (herald-bench store). One SELECT is atomic by itself, so it runs
+        // without a transaction, from a statement prepared once; the transaction and the compilation
+        // were a third of Herald's CPU per publish (herald-bench path, perf).
         try readOnCallingThread { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM registration WHERE node = ?", arguments: [node]).map(Self.registration)
+            let statement = try db.cachedStatement(sql: "SELECT \(Self.columns) FROM registration WHERE node = ?")
+            return try Row.fetchOne(statement, arguments: [node]).map(Self.registration)
         }
     }
 
-    /// A synchronous context, so that GRDB's blocking `read` is chosen over its async overload.
+    /// A synchronous context, so that GRDB's blocking read is chosen over its async overload.
     private func readOnCallingThread<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.read(body)
+        try pool.unsafeRead(body)
     }
+
+    /// The columns every SELECT reads, in the order `registration(_:)` decodes them.
+    private static let columns = """
+        node, secret, app, service, dialect, token, voip_token, webpush_p256dh, webpush_auth, environment,
+        account_domain, account_key, push_account, channel, device_key, created_at, updated_at, last_push_at, last_failure
+        """
 
     public func registration(deviceKey: String) async throws -> Registration? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM registration WHERE device_key = ?", arguments: [deviceKey]).map(Self.registration)
+            try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM registration WHERE device_key = ?", arguments: [deviceKey]).map(Self.registration)
         }
     }
 
@@ -132,7 +141,7 @@ public final class SQLiteRegistrationStore: RegistrationStore {
         try await pool.read { db in
             try Row.fetchAll(
                 db,
-                sql: "SELECT * FROM registration WHERE node > ? ORDER BY node LIMIT ?",
+                sql: "SELECT \(Self.columns) FROM registration WHERE node > ? ORDER BY node LIMIT ?",
                 arguments: [node ?? "", limit]
             ).map(Self.registration)
         }
@@ -178,29 +187,31 @@ public final class SQLiteRegistrationStore: RegistrationStore {
         }
     }
 
+    /// Decodes a row of `columns`, by position: looking columns up by name hashed every name per row.
     private static func registration(_ row: Row) -> Registration {
-        let p256dh: String? = row["webpush_p256dh"]
-        let auth: String? = row["webpush_auth"]
-        let lastPush: Double? = row["last_push_at"]
+        let p256dh: String? = row[7]
+        let auth: String? = row[8]
+        let lastPush: Double? = row[17]
+        let environment: String? = row[9]
         return Registration(
-            node: row["node"],
-            secret: row["secret"],
-            app: row["app"],
-            service: PushService(rawValue: row["service"]) ?? .apns,
-            dialect: RegistrationDialect(rawValue: row["dialect"]) ?? .http,
-            token: row["token"],
-            voipToken: row["voip_token"],
+            node: row[0],
+            secret: row[1],
+            app: row[2],
+            service: PushService(rawValue: row[3]) ?? .apns,
+            dialect: RegistrationDialect(rawValue: row[4]) ?? .http,
+            token: row[5],
+            voipToken: row[6],
             webPushKeys: p256dh.flatMap { key in auth.map { WebPushKeys(p256dh: key, auth: $0) } },
-            environment: (row["environment"] as String?).flatMap(APNsEnvironment.init),
-            accountDomain: row["account_domain"],
-            accountKey: row["account_key"],
-            pushAccount: row["push_account"],
-            channel: row["channel"],
-            deviceKey: row["device_key"],
-            createdAt: Date(timeIntervalSince1970: row["created_at"]),
-            updatedAt: Date(timeIntervalSince1970: row["updated_at"]),
+            environment: environment.flatMap(APNsEnvironment.init),
+            accountDomain: row[10],
+            accountKey: row[11],
+            pushAccount: row[12],
+            channel: row[13],
+            deviceKey: row[14],
+            createdAt: Date(timeIntervalSince1970: row[15]),
+            updatedAt: Date(timeIntervalSince1970: row[16]),
             lastPushAt: lastPush.map(Date.init(timeIntervalSince1970:)),
-            lastFailure: row["last_failure"]
+            lastFailure: row[18]
         )
     }
 }

@@ -53,6 +53,9 @@ public final class MockAPNsServer: Sendable {
         let keepRequests = Atomic<Bool>(true)
         let observer = Mutex<(@Sendable (Request) -> Void)?>(nil)
         let deadTokenPrefix = Mutex<String?>(nil)
+        /// Tokens already verified, with their claims: like Apple, the mock checks a provider token
+        /// once, not on every request, which would make the mock itself the bottleneck.
+        let verifiedTokens = Mutex<[String: (issuer: String, issuedAt: Int)]>([:])
     }
 
     public var port: Int { server.port }
@@ -124,7 +127,7 @@ enum MockAPNsLogic {
         var claims: (issuer: String, issuedAt: Int)?
         var answer: (status: Int, reason: String?, retryAfter: Int?, delay: Int) = (200, nil, nil, 0)
 
-        if let problem = check(http, token: token, body: bodyText, credentials: credentials, claims: &claims) {
+        if let problem = check(http, token: token, body: bodyText, credentials: credentials, verified: state.verifiedTokens, claims: &claims) {
             answer = (problem.status, problem.reason, nil, 0)
         } else {
             let deadPrefix = state.deadTokenPrefix.withLock { $0 }
@@ -163,6 +166,7 @@ enum MockAPNsLogic {
         token: String,
         body: String,
         credentials: MockAPNsServer.Credentials?,
+        verified: borrowing Mutex<[String: (issuer: String, issuedAt: Int)]>,
         claims: inout (issuer: String, issuedAt: Int)?
     ) -> (status: Int, reason: String)? {
         let headers = http.headers
@@ -189,10 +193,16 @@ enum MockAPNsLogic {
         guard let authorization = headers["authorization"], authorization.hasPrefix("bearer ") else {
             return (403, "MissingProviderToken")
         }
-        switch verify(jwt: String(authorization.dropFirst("bearer ".count)), credentials: credentials) {
-        case .success(let verified):
-            claims = verified
-            if Int(Date().timeIntervalSince1970) - verified.issuedAt > 3600 { return (403, "ExpiredProviderToken") }
+        let jwt = String(authorization.dropFirst("bearer ".count))
+        let known = verified.withLock { $0[jwt] }
+        switch known.map({ Result<(issuer: String, issuedAt: Int), any Error>.success($0) }) ?? verify(jwt: jwt, credentials: credentials) {
+        case .success(let result):
+            if known == nil { verified.withLock { cache in
+                if cache.count > 1000 { cache.removeAll() }
+                cache[jwt] = result
+            } }
+            claims = result
+            if Int(Date().timeIntervalSince1970) - result.issuedAt > 3600 { return (403, "ExpiredProviderToken") }
             return nil
         case .failure:
             return (403, "InvalidProviderToken")

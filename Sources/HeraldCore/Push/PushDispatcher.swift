@@ -127,7 +127,8 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
         if let expected = registration.secret {
             guard let given = publish.secret, constantTimeEquals(given, expected) else { return false }
         }
-        if let domain = registration.accountDomain, domain != publish.publisherDomain.lowercased() {
+        // Both sides come from parsed JIDs, whose domains are already lowercase.
+        if let domain = registration.accountDomain, domain != publish.publisherDomain {
             return false
         }
         // A registration without a secret is guarded by its domain alone; without either it is open to

@@ -16,7 +16,7 @@ public struct JID: Sendable, Hashable, CustomStringConvertible {
         let resource = slash.map { String(text[text.index(after: $0)...]) }
         let at = addressPart.firstIndex(of: "@")
         let local = at.map { String(addressPart[..<$0]) }
-        let domain = String(at.map { addressPart[addressPart.index(after: $0)...] } ?? addressPart).lowercased()
+        let domain = JID.lowercase(String(at.map { addressPart[addressPart.index(after: $0)...] } ?? addressPart))
         guard JID.isValidDomain(domain) else { return nil }
         if let local {
             guard !local.isEmpty, local.utf8.count <= 1023,
@@ -33,8 +33,13 @@ public struct JID: Sendable, Hashable, CustomStringConvertible {
 
     public init(localpart: String? = nil, domain: String, resource: String? = nil) {
         self.localpart = localpart
-        self.domainpart = domain.lowercased()
+        self.domainpart = JID.lowercase(domain)
         self.resourcepart = resource
+    }
+
+    /// Domains arrive lowercase almost always; lowercasing only when needed keeps parsing cheap.
+    private static func lowercase(_ domain: String) -> String {
+        domain.utf8.contains { $0 >= 0x41 && $0 <= 0x5A } || !domain.utf8.allSatisfy { $0 < 0x80 } ? domain.lowercased() : domain
     }
 
     private static func isValidDomain(_ domain: String) -> Bool {
