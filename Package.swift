@@ -176,6 +176,7 @@ let package = Package(
             dependencies: [
                 "HeraldApp",
                 "HeraldCore",
+                "HeraldSQLite",
                 "FCM",
                 // The mock vendors behind `herald mock-vendor`, so the whole path can be tried without an Apple account.
                 "HeraldTesting",

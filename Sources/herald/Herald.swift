@@ -8,7 +8,7 @@ struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",
         abstract: "An XMPP push app server: XEP-0357 publishes in, APNs / FCM / Web Push out.",
-        subcommands: [Serve.self, Check.self, MockVendor.self, Keys.self],
+        subcommands: [Serve.self, Check.self, Registrations.self, MockVendor.self, Keys.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -35,9 +35,16 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.load()
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = configuration.logLevel
-            return handler
+            switch configuration.logFormat {
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = configuration.logLevel
+                return handler
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = configuration.logLevel
+                return handler
+            }
         }
         let application = try HeraldApplication(configuration: configuration, logger: Logger(label: "herald"))
         try await application.run()

@@ -156,7 +156,14 @@ import XMPPComponent
             #expect(!push.body.contains("Wherefore"), "message bodies are not forwarded by default")
             #expect(logs.entries.contains { $0.message == "publish answered" && $0.metadata["push.outcome"] == "delivered" })
             #expect(!prosody.log.contains("Got error"))
-            #expect(try await application.store.registration(node: node) != nil)
+            let registration = try #require(try await application.store.registration(node: node))
+
+            // Herald logs at debug level here; none of it may carry a token, secret, node or body.
+            let logged = logs.entries.map { "\($0.message) \($0.metadata)" }.joined(separator: "\n")
+            #expect(logs.entries.count > 3)
+            for secretValue in [token, try #require(registration.secret), node, "Wherefore", Self.secret] {
+                #expect(!logged.contains(secretValue), "logs leak \(secretValue)")
+            }
         }
     }
 

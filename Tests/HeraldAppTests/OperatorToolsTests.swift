@@ -1,0 +1,77 @@
+import Foundation
+import HeraldCore
+import HeraldSQLite
+import HeraldTesting
+import Logging
+import Synchronization
+import Testing
+
+@testable import HeraldApp
+
+@Suite struct JSONLogHandlerTests {
+    @Test func writesOneJSONObjectPerLineWithMetadata() throws {
+        let lines = LineSink()
+        var handler = JSONLogHandler(label: "herald") { lines.append($0) }
+        handler.logLevel = .debug
+        handler[metadataKey: "xmpp.component.domain"] = "push.example.com"
+        let logger = Logger(label: "herald") { _ in handler }
+        logger.info("component connected", metadata: ["attempt": "2"])
+        logger.trace("not written below debug")
+        #expect(lines.all.count == 1)
+        let line = try #require(lines.all.first)
+        #expect(!line.contains("\n"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["message"] as? String == "component connected")
+        #expect(object["level"] as? String == "info")
+        #expect(object["label"] as? String == "herald")
+        #expect((object["metadata"] as? [String: String]) == ["xmpp.component.domain": "push.example.com", "attempt": "2"])
+        #expect(object["time"] is String)
+    }
+}
+
+final class LineSink: Sendable {
+    private let lines = Mutex<[String]>([])
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    var all: [String] { lines.withLock { $0 } }
+}
+
+/// `herald registrations …` against a real database, run as the operator would.
+@Suite struct RegistrationsCommandTests {
+    @Test func listsShowsAndDeletesWithoutRevealingTokensOrSecrets() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-cli-\(UUID().uuidString)")
+        let database = directory.appendingPathComponent("herald.sqlite").path
+        let store = try SQLiteRegistrationStore(path: database)
+        let token = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        try await store.save(Registration(
+            node: "node-one", secret: "very-secret-value", app: "chat", service: .apns, dialect: .p2, token: token,
+            environment: .production, accountDomain: "example.org", deviceKey: "d1", createdAt: Date()
+        ))
+        let environment = [
+            "HERALD_COMPONENTS__0__DOMAIN": "push.example.com", "HERALD_COMPONENTS__0__SECRET": "x", "HERALD_STORAGE__PATH": database,
+        ]
+        func herald(_ arguments: [String]) throws -> (Int32, String) {
+            let log = directory.appendingPathComponent("out-\(UUID().uuidString)").path
+            let child = try ChildProcess(path: HeraldBinary.path, arguments: arguments, environment: environment, logPath: log)
+            let status = child.waitForExit(timeout: .seconds(30)) ?? -1
+            return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        }
+        let (listStatus, list) = try herald(["registrations", "list"])
+        #expect(listStatus == 0, "\(list)")
+        #expect(list.contains("node-one"))
+        #expect(list.contains(Redaction.fingerprint(token)))
+        let (showStatus, show) = try herald(["registrations", "show", "node-one"])
+        #expect(showStatus == 0, "\(show)")
+        #expect(show.contains("account domain: example.org"))
+        #expect(show.contains("has secret: yes"))
+        for output in [list, show] {
+            #expect(!output.contains(token))
+            #expect(!output.contains("very-secret-value"))
+        }
+        let (deleteStatus, _) = try herald(["registrations", "delete", "node-one"])
+        #expect(deleteStatus == 0)
+        #expect(try await store.registration(node: "node-one") == nil)
+        let (missingStatus, missing) = try herald(["registrations", "show", "node-one"])
+        #expect(missingStatus != 0)
+        #expect(missing.contains("no registration"))
+    }
+}
