@@ -18,12 +18,13 @@ public final class ProsodyServer: @unchecked Sendable {
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        var portTaken = false
     }
 
     public let host = "localhost"
     public let directory: URL
-    public let clientPort: Int
-    public let componentPort: Int
+    public private(set) var clientPort: Int
+    public private(set) var componentPort: Int
     public let components: [Component]
     private var process: ChildProcess?
 
@@ -91,8 +92,31 @@ public final class ProsodyServer: @unchecked Sendable {
         try configuration.write(toFile: configurationPath, atomically: true, encoding: .utf8)
     }
 
-    /// Starts Prosody and waits until both ports accept connections.
+    /// Starts Prosody and waits until both ports accept connections. If another process took one of
+    /// the ports in the meantime, a first start moves to fresh ports; a restart keeps its ports (the
+    /// component under test is configured with them) and tries again after a pause. Three tries.
     public func start(timeout: Duration = .seconds(15)) async throws {
+        for attempt in 1...3 {
+            do {
+                try await startOnce(timeout: timeout)
+                hasStarted = true
+                return
+            } catch let failure as Failure where failure.portTaken && attempt < 3 {
+                if hasStarted {
+                    try await Task.sleep(for: .milliseconds(500))
+                } else {
+                    clientPort = try Self.freePort()
+                    componentPort = try Self.freePort()
+                }
+            }
+        }
+    }
+
+    private var hasStarted = false
+
+    private func startOnce(timeout: Duration) async throws {
+        // A fresh log, so a failure seen on an earlier attempt is not read again.
+        try? FileManager.default.removeItem(atPath: logPath)
         try writeConfiguration()
         let errorLog = directory.appendingPathComponent("prosody.stderr")
         let process = try ChildProcess(path: "/usr/bin/prosody", arguments: ["--config", configurationPath], logPath: errorLog.path)
@@ -104,6 +128,10 @@ public final class ProsodyServer: @unchecked Sendable {
                 throw Failure(description: "prosody exited early: \(stderr)")
             }
             if await Self.accepts(port: clientPort), await Self.accepts(port: componentPort) { return }
+            if let line = log.split(separator: "\n").first(where: { $0.contains("Failed to open server port") }) {
+                stop()
+                throw Failure(description: "a port was taken before prosody could bind it: \(line)", portTaken: true)
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         stop()
@@ -131,13 +159,20 @@ public final class ProsodyServer: @unchecked Sendable {
     /// The server's log, for diagnosing a failed test.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// A port that was free a moment ago on 127.0.0.1.
+    /// A port that was free a moment ago on 127.0.0.1, chosen below the ephemeral range (32768 and up
+    /// on Linux): a port the kernel handed out for binding port 0 can be taken by any outgoing
+    /// connection before the server that is meant to have it binds it.
     public static func freePort() throws -> Int {
-        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).wait()
-        defer { try? channel.close().wait() }
-        guard let port = channel.localAddress?.port else { throw Failure(description: "no local port") }
-        return port
+        for _ in 0..<100 {
+            let port = Int.random(in: 20_000..<32_000)
+            if let channel = try? ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(host: "127.0.0.1", port: port).wait()
+            {
+                try? channel.close().wait()
+                return port
+            }
+        }
+        throw Failure(description: "no free port between 20000 and 32000")
     }
 
     static func accepts(port: Int) async -> Bool {
