@@ -24,6 +24,8 @@ public final class FakeComponentServer: Sendable {
 
     final class SharedState: Sendable {
         let value = Mutex<(connections: [any Channel], handshakes: Int, accepted: Int)>(([], 0, 0))
+        /// Reads that held nothing but whitespace: keepalives.
+        let whitespaceReads = Mutex(0)
         func withLock<T>(_ body: (inout (connections: [any Channel], handshakes: Int, accepted: Int)) -> T) -> T {
             value.withLock { body(&$0) }
         }
@@ -76,6 +78,11 @@ public final class FakeComponentServer: Sendable {
                                 channel.writeAndFlush(ByteBuffer(string: "</stream:stream>"), promise: nil)
                                 channel.close(promise: nil)
                             }
+                        },
+                        onBytes: { bytes in
+                            if bytes.readableBytes > 0, bytes.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }) {
+                                state.whitespaceReads.withLock { $0 += 1 }
+                            }
                         }
                     )
                     try channel.pipeline.syncOperations.addHandler(handler)
@@ -100,6 +107,8 @@ public final class FakeComponentServer: Sendable {
 
     /// Connections accepted so far.
     public var acceptedConnections: Int { state.withLock { $0.accepted } }
+    /// Whitespace-only reads from the component (keepalives).
+    public var keepalivesReceived: Int { state.whitespaceReads.withLock { $0 } }
     /// Handshakes that verified.
     public var successfulHandshakes: Int { state.withLock { $0.handshakes } }
 

@@ -10,15 +10,18 @@ final class StreamPeerHandler: ChannelInboundHandler {
     private let onEvent: (XMLStreamEvent) -> Void
     private let onError: (XMLStreamError) -> Void
     private let onClose: () -> Void
+    private let onBytes: (ByteBuffer) -> Void
 
     init(
         onEvent: @escaping (XMLStreamEvent) -> Void,
         onError: @escaping (XMLStreamError) -> Void = { _ in },
-        onClose: @escaping () -> Void = {}
+        onClose: @escaping () -> Void = {},
+        onBytes: @escaping (ByteBuffer) -> Void = { _ in }
     ) {
         self.onEvent = onEvent
         self.onError = onError
         self.onClose = onClose
+        self.onBytes = onBytes
     }
 
     func resetParser() {
@@ -27,6 +30,7 @@ final class StreamPeerHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        onBytes(buffer)
         do {
             let events = try buffer.withUnsafeReadableBytes { bytes in try parser.feed(bytes) }
             events.forEach(onEvent)

@@ -123,9 +123,9 @@ private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Boo
         let service = makeService(port: server.port)
         try await whileRunning({ await service.run() }) {
             #expect(await eventually { service.status.isConnected })
-            // Keepalives are whitespace, which the peer's parser accepts silently; the stream must
-            // survive several intervals and still answer.
-            try await Task.sleep(for: .milliseconds(700))
+            // Keepalives (every 200 ms here) are whitespace the peer's parser accepts silently; they must
+            // arrive, and the stream must survive them and still answer.
+            #expect(await eventually { server.keepalivesReceived >= 2 })
             try await server.send(ping(id: "after-keepalives"))
             _ = try await server.inbox.next { $0.stanzaID == "after-keepalives" }
             #expect(service.status.establishedConnections == 1)
