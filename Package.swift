@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ],
     targets: [
         .systemLibrary(
@@ -44,6 +47,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -154,6 +158,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The operator's HTTP face: health, readiness, Prometheus metrics, and the bearer-token API.
+        .target(
+            name: "HeraldAdmin",
+            dependencies: [
+                "HeraldCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Configuration and the wiring of every service: what the executable and the tests both build.
         .target(
             name: "HeraldApp",
@@ -164,9 +179,12 @@ let package = Package(
                 "HeraldCore",
                 "HeraldSQLite",
                 "HeraldXMPP",
+                "HeraldAdmin",
                 "XMPPComponent",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -180,6 +198,10 @@ let package = Package(
                 "FCM",
                 // The mock vendors behind `herald mock-vendor`, so the whole path can be tried without an Apple account.
                 "HeraldTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -225,6 +247,15 @@ let package = Package(
         .testTarget(
             name: "WebPushTests",
             dependencies: ["WebPush", "VendorSupport", "HeraldTesting", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HeraldAdminTests",
+            dependencies: [
+                "HeraldAdmin", "HeraldCore", "HeraldTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HeraldSQLiteTests", dependencies: ["HeraldSQLite", "HeraldTesting"], swiftSettings: swiftSettings),

@@ -92,6 +92,17 @@ public struct ConfigTree: Sendable, Hashable {
         }
     }
 
+    /// Lays command-line settings over the tree: `admin.port=9000`, `components.0.secret=...`.
+    /// They win over the file and the environment.
+    public mutating func applyOverrides(_ overrides: [(key: String, value: String)]) {
+        for (key, value) in overrides {
+            let path = key.replacingOccurrences(of: "[", with: ".").replacingOccurrences(of: "]", with: "")
+                .split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            guard !path.contains(where: \.isEmpty) else { continue }
+            root = Self.setting(root, path: path[...], to: value)
+        }
+    }
+
     private static func setting(_ node: Node, path: ArraySlice<String>, to value: String) -> Node {
         guard let head = path.first else { return .scalar(value) }
         let rest = path.dropFirst()

@@ -1,11 +1,13 @@
 import APNs
 import FCM
+import HeraldAdmin
 import HeraldCore
-import WebPush
 import HeraldSQLite
 import HeraldXMPP
 import Logging
+import Prometheus
 import ServiceLifecycle
+import WebPush
 import XMPPComponent
 
 /// Every long-running part of Herald, built from one configuration. The executable runs it under
@@ -16,13 +18,23 @@ public struct HeraldApplication: Sendable {
     public let store: any RegistrationStore
     public let registrations: RegistrationService
     public let dispatcher: PushDispatcher<ContinuousClock>
+    public let metricsRegistry: PrometheusCollectorRegistry
+    private let metrics: HeraldMetrics
     private let vendorClients: VendorClients
+    private let reloadConfiguration: (@Sendable () throws -> HeraldConfiguration)?
     private let logger: Logger
 
     /// Builds the service graph; `store` defaults to the SQLite database named in the configuration.
-    public init(configuration: HeraldConfiguration, logger: Logger, store: (any RegistrationStore)? = nil) throws {
+    /// `reloadConfiguration` reads the configuration again on SIGHUP; without it SIGHUP is not handled.
+    public init(
+        configuration: HeraldConfiguration,
+        logger: Logger,
+        store: (any RegistrationStore)? = nil,
+        reloadConfiguration: (@Sendable () throws -> HeraldConfiguration)? = nil
+    ) throws {
         self.configuration = configuration
         self.logger = logger
+        self.reloadConfiguration = reloadConfiguration
         let store = try store ?? SQLiteRegistrationStore(path: configuration.databasePath)
         self.store = store
         let registrations = RegistrationService(
@@ -32,45 +44,27 @@ public struct HeraldApplication: Sendable {
         )
         self.registrations = registrations
 
-        var providers = PushProviders()
-        var shutdowns: [@Sendable () async -> Void] = []
-        for app in configuration.apps {
-            var vendorLogger = logger
-            vendorLogger[metadataKey: "push.app"] = "\(app.app.name)"
-            if let apns = app.apns {
-                let authentication: APNsProvider.Authentication = switch apns.credentials {
-                case .token(let key, let keyID, let teamID): .token(APNsTokenManager(key: key, keyID: keyID, teamID: teamID))
-                case .certificate: .certificate
-                }
-                let provider = try APNsProvider(configuration: apns.provider, authentication: authentication, logger: vendorLogger)
-                providers[app: app.app.name, service: .apns] = provider
-                shutdowns.append { await provider.shutdown() }
-            }
-            if let fcm = app.fcm {
-                let provider = try FCMProvider(account: fcm.account, configuration: fcm.provider, logger: vendorLogger)
-                providers[app: app.app.name, service: .fcm] = provider
-                shutdowns.append { await provider.shutdown() }
-            }
-            if let webPush = app.webPush {
-                let provider = try WebPushProvider(
-                    vapid: VAPID(key: webPush.vapidKey, subject: webPush.subject),
-                    configuration: webPush.provider,
-                    logger: vendorLogger
-                )
-                providers[app: app.app.name, service: .webpush] = provider
-                shutdowns.append { await provider.shutdown() }
-            }
-        }
-        self.vendorClients = VendorClients(shutdowns: shutdowns)
+        metricsRegistry = PrometheusCollectorRegistry()
+        var metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
+        metricsFactory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+        ]
+        let metrics = HeraldMetrics(factory: metricsFactory)
+
+        let vendors = try VendorSet(apps: configuration.apps, logger: logger)
+        self.vendorClients = VendorClients(initial: vendors)
         let dispatcher = PushDispatcher(
             store: store,
-            providers: providers,
+            providers: vendors.providers,
             contentPolicies: Dictionary(uniqueKeysWithValues: configuration.apps.map { ($0.app.name, $0.content) }),
             policy: configuration.delivery,
             clock: ContinuousClock(),
-            logger: logger
+            logger: logger,
+            metrics: metrics
         )
         self.dispatcher = dispatcher
+        self.metrics = metrics
 
         components = configuration.components.map { component in
             var router = ComponentRouter()
@@ -85,11 +79,105 @@ public struct HeraldApplication: Sendable {
         }
     }
 
-    /// The service group: storage first, then providers, then the XMPP components, so shutdown runs in
-    /// reverse and components stop taking publishes before anything they depend on goes away.
-    public func serviceGroup(signals: Bool = true) -> ServiceGroup {
-        let services: [ServiceGroupConfiguration.ServiceConfiguration] =
-            [.init(service: vendorClients), .init(service: dispatcher)] + components.map { .init(service: $0) }
+    // MARK: Readiness and metrics
+
+    /// What `/ready` reports: every component connected, the store answering, every app's credentials loaded.
+    public func readiness() async -> [ReadinessCheck] {
+        var checks = components.map { component in
+            let connected = component.status.isConnected
+            return ReadinessCheck(
+                name: "component \(component.configuration.domain)",
+                ready: connected,
+                detail: connected ? "connected" : (component.status.lastDisconnectReason.map { "not connected: \($0)" } ?? "connecting")
+            )
+        }
+        do {
+            let count = try await store.count()
+            checks.append(ReadinessCheck(name: "store", ready: true, detail: "\(count) registrations"))
+        } catch {
+            checks.append(ReadinessCheck(name: "store", ready: false, detail: "unreachable"))
+        }
+        let loaded = vendorClients.current.loaded
+        for app in configuration.apps {
+            let expected = app.app.services.map(\.rawValue).sorted()
+            let have = loaded[app.app.name, default: []].sorted()
+            checks.append(ReadinessCheck(
+                name: "credentials \(app.app.name)",
+                ready: have == expected,
+                detail: expected.isEmpty ? "no vendors configured" : "loaded: \(have.joined(separator: ", "))"
+            ))
+        }
+        return checks
+    }
+
+    /// Sets the gauges a scrape reads: retry queue depth, registrations, component connections.
+    public func sampleGauges() async {
+        metrics.gauge("herald_retry_queue_depth", dispatcher.queuedPushes)
+        if let count = try? await store.count() { metrics.gauge("herald_registrations", count) }
+        for component in components {
+            metrics.gauge("herald_component_connected", component.status.isConnected ? 1 : 0, dimensions: [("domain", component.configuration.domain)])
+        }
+    }
+
+    var adminDependencies: AdminDependencies {
+        let configuration = configuration
+        let dispatcher = dispatcher
+        return AdminDependencies(
+            readiness: { await self.readiness() },
+            metricsRegistry: metricsRegistry,
+            sampleGauges: { await self.sampleGauges() },
+            registrations: registrations,
+            apps: AppDirectory(apps: configuration.apps.map(\.app), defaultApp: configuration.apps.count == 1 ? configuration.apps[0].app.name : nil),
+            pubsubService: { name in
+                guard let app = configuration.apps.first(where: { $0.app.name == name }) else { return nil }
+                return app.components.first ?? configuration.components.first?.domain
+            },
+            sendTestPush: { node in try await dispatcher.sendTestPush(node: node) }
+        )
+    }
+
+    // MARK: Reloading credentials
+
+    /// Reads the configuration again and swaps every vendor client for one with the new credentials.
+    /// The component connections stay up; a configuration that does not load leaves the old clients.
+    /// Returns whether the new credentials are in use.
+    @discardableResult
+    public func reloadCredentials() async -> Bool {
+        guard let reloadConfiguration else { return false }
+        do {
+            let fresh = try reloadConfiguration()
+            let known = Set(configuration.apps.map(\.app.name))
+            if Set(fresh.apps.map(\.app.name)) != known || fresh.components.map(\.domain) != configuration.components.map(\.domain) {
+                logger.warning("apps or components changed: they take effect after a restart; reloading credentials only")
+            }
+            let vendors = try VendorSet(apps: fresh.apps.filter { known.contains($0.app.name) }, logger: logger)
+            dispatcher.replaceProviders(vendors.providers)
+            vendorClients.replace(with: vendors)
+            logger.info("credentials reloaded", metadata: ["apps": "\(vendors.loaded.keys.sorted().joined(separator: ","))"])
+            return true
+        } catch {
+            logger.error("credentials not reloaded: keeping the ones in use", metadata: [LogKey.reason: "\(error)"])
+            return false
+        }
+    }
+
+    // MARK: Running
+
+    /// The service group: vendor clients first, then the dispatcher, then the XMPP components, so
+    /// shutdown runs in reverse and components stop taking publishes before anything they depend on
+    /// goes away. The admin server comes first of all so `/health` answers until the very end.
+    public func serviceGroup(signals: Bool = true, onAdminListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let admin = configuration.admin {
+            services.append(.init(service: AdminServer.application(
+                dependencies: adminDependencies, configuration: admin, logger: logger, onListening: onAdminListening
+            )))
+        }
+        services += [.init(service: vendorClients), .init(service: dispatcher)]
+        if signals, reloadConfiguration != nil {
+            services.append(.init(service: CredentialReloader(application: self)))
+        }
+        services += components.map { .init(service: $0) }
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         if signals {
             configuration.gracefulShutdownSignals = [.sigterm, .sigint]
@@ -105,13 +193,49 @@ public struct HeraldApplication: Sendable {
     }
 }
 
-/// Keeps the vendors' HTTP clients open until everything that sends through them has stopped (it
-/// runs first, so the group shuts it down last), then closes them.
-struct VendorClients: Service {
-    let shutdowns: [@Sendable () async -> Void]
+/// The vendor clients built from one set of app credentials.
+struct VendorSet: Sendable {
+    var providers = PushProviders()
+    /// The vendors loaded per app, for readiness.
+    var loaded: [String: [String]] = [:]
+    var shutdowns: [@Sendable () async -> Void] = []
 
-    func run() async throws {
-        try? await gracefulShutdown()
+    init() {}
+
+    init(apps: [AppConfiguration], logger: Logger) throws {
+        for app in apps {
+            var vendorLogger = logger
+            vendorLogger[metadataKey: "push.app"] = "\(app.app.name)"
+            if let apns = app.apns {
+                let authentication: APNsProvider.Authentication = switch apns.credentials {
+                case .token(let key, let keyID, let teamID): .token(APNsTokenManager(key: key, keyID: keyID, teamID: teamID))
+                case .certificate: .certificate
+                }
+                let provider = try APNsProvider(configuration: apns.provider, authentication: authentication, logger: vendorLogger)
+                add(provider, app: app.app.name, service: .apns) { await provider.shutdown() }
+            }
+            if let fcm = app.fcm {
+                let provider = try FCMProvider(account: fcm.account, configuration: fcm.provider, logger: vendorLogger)
+                add(provider, app: app.app.name, service: .fcm) { await provider.shutdown() }
+            }
+            if let webPush = app.webPush {
+                let provider = try WebPushProvider(
+                    vapid: VAPID(key: webPush.vapidKey, subject: webPush.subject),
+                    configuration: webPush.provider,
+                    logger: vendorLogger
+                )
+                add(provider, app: app.app.name, service: .webpush) { await provider.shutdown() }
+            }
+        }
+    }
+
+    private mutating func add(_ provider: any PushProvider, app: String, service: PushService, shutdown: @escaping @Sendable () async -> Void) {
+        providers[app: app, service: service] = provider
+        loaded[app, default: []].append(service.rawValue)
+        shutdowns.append(shutdown)
+    }
+
+    func shutdown() async {
         for shutdown in shutdowns { await shutdown() }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldAdmin
 import HeraldCore
 import Logging
 import XMLStream
@@ -20,9 +21,16 @@ public struct HeraldConfiguration: Sendable {
     public var registrationPolicy: RegistrationPolicy { registrationSettings.policy }
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
+    /// The admin HTTP server (`admin`); nil when `admin.enabled` is false.
+    public var admin: AdminConfiguration?
 
-    /// Reads the file at `path` (if any) and lays the environment over it.
-    public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> HeraldConfiguration {
+    /// Reads the file at `path` (if any), lays the environment over it, then the command line's
+    /// settings: file < environment < flags.
+    public static func load(
+        path: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        overrides: [(key: String, value: String)] = []
+    ) throws(ConfigurationError) -> HeraldConfiguration {
         var tree = ConfigTree()
         if let path {
             guard let data = FileManager.default.contents(atPath: path) else {
@@ -31,6 +39,7 @@ public struct HeraldConfiguration: Sendable {
             tree = try ConfigTree(yaml: String(decoding: data, as: UTF8.self))
         }
         tree.applyEnvironment(environment)
+        tree.applyOverrides(overrides)
         return try HeraldConfiguration(tree: tree)
     }
 
@@ -87,6 +96,21 @@ public struct HeraldConfiguration: Sendable {
         let level = try log.oneOf("level", Logger.Level.allCases.map(\.rawValue), default: "info")
         logLevel = Logger.Level(rawValue: level) ?? .info
         logFormat = LogFormat(rawValue: try log.oneOf("format", ["text", "json"], default: "text")) ?? .text
+
+        let admin = try root.section("admin")
+        if try admin.bool("enabled", default: true) {
+            let token = try admin.string("token")
+            if let token, token.count < 16 {
+                throw ConfigurationError(key: admin.path + ".token", problem: "is shorter than 16 characters", fix: "use a long random value, e.g. from `openssl rand -base64 32`")
+            }
+            self.admin = AdminConfiguration(
+                host: try admin.string("host", default: "127.0.0.1"),
+                port: try admin.int("port", default: 8480, range: 0...65535),
+                token: token
+            )
+        } else {
+            self.admin = nil
+        }
     }
 }
 

@@ -132,6 +132,7 @@ struct PathBenchmark: AsyncParsableCommand {
             "HERALD_APPS__0__APNS__SANDBOX_URL": "https://127.0.0.1:\(mockPort)",
             "HERALD_APPS__0__APNS__CA_FILE": ExampleKeys.tlsCertificatePath,
             "HERALD_STORAGE__PATH": database,
+            "HERALD_ADMIN__PORT": "0",
             // Every publish goes to the vendor: coalescing is measured by its own scenario.
             "HERALD_DELIVERY__COALESCING_WINDOW": scenario.burst ? "1s" : "0s",
             "HERALD_LOG__LEVEL": "warning",

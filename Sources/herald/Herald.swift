@@ -8,7 +8,7 @@ struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",
         abstract: "An XMPP push app server: XEP-0357 publishes in, APNs / FCM / Web Push out.",
-        subcommands: [Serve.self, Check.self, Registrations.self, MockVendor.self, Keys.self],
+        subcommands: [Serve.self, Check.self, Registrations.self, PushTest.self, Health.self, MockVendor.self, Keys.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -17,9 +17,43 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "The YAML configuration file. Every key can also be set as a HERALD_* environment variable.")
     var config: String?
 
+    @Option(name: .customLong("set"), help: ArgumentHelp(
+        "Set a configuration key, over the file and the environment (repeatable).",
+        valueName: "key=value"
+    ))
+    var settings: [String] = []
+
+    @Option(help: "The log level (log.level): trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+
+    @Option(help: "The SQLite database file (storage.path).")
+    var database: String?
+
+    @Option(help: "The admin server's port (admin.port).")
+    var adminPort: Int?
+
+    /// Flags as configuration keys; they win over the file and the environment.
+    var overrides: [(key: String, value: String)] {
+        get throws {
+            var overrides: [(key: String, value: String)] = []
+            for setting in settings {
+                let parts = setting.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, !parts[0].isEmpty else {
+                    throw ValidationError("--set takes key=value, e.g. --set admin.port=9000; got '\(setting)'")
+                }
+                overrides.append((String(parts[0]), String(parts[1])))
+            }
+            if let logLevel { overrides.append(("log.level", logLevel)) }
+            if let database { overrides.append(("storage.path", database)) }
+            if let adminPort { overrides.append(("admin.port", String(adminPort))) }
+            return overrides
+        }
+    }
+
     func load() throws -> HeraldConfiguration {
+        let overrides = try overrides
         do {
-            return try HeraldConfiguration.load(path: config)
+            return try HeraldConfiguration.load(path: config, overrides: overrides)
         } catch {
             FileHandle.standardError.write(Data("herald: configuration error: \(error)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG
@@ -46,7 +80,13 @@ struct Serve: AsyncParsableCommand {
                 return handler
             }
         }
-        let application = try HeraldApplication(configuration: configuration, logger: Logger(label: "herald"))
+        let path = options.config
+        let overrides = try options.overrides
+        let application = try HeraldApplication(
+            configuration: configuration,
+            logger: Logger(label: "herald"),
+            reloadConfiguration: { try HeraldConfiguration.load(path: path, overrides: overrides) }
+        )
         try await application.run()
     }
 }
@@ -58,6 +98,17 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let configuration = try options.load()
+        if let admin = configuration.admin, admin.port != 0 {
+            guard PortProbe.isFree(host: admin.host, port: admin.port) else {
+                FileHandle.standardError.write(Data("herald: configuration error: admin.port: \(admin.host):\(admin.port) is in use (stop what listens there, or set admin.port / HERALD_ADMIN__PORT to a free port)\n".utf8))
+                throw ExitCode(78)
+            }
+        }
+        let storageDirectory = URL(fileURLWithPath: configuration.databasePath).deletingLastPathComponent().path
+        guard FileManager.default.isWritableFile(atPath: storageDirectory) else {
+            FileHandle.standardError.write(Data("herald: configuration error: storage.path: cannot write in \(storageDirectory) (create it, or point storage.path elsewhere)\n".utf8))
+            throw ExitCode(78)
+        }
         print("configuration OK: \(configuration.components.count) component(s): \(configuration.components.map(\.domain).joined(separator: ", "))")
     }
 }

@@ -21,6 +21,7 @@ import Testing
                 "HERALD_XMPP__PORT": "\(prosody.componentPort)",
                 "HERALD_COMPONENTS__0__DOMAIN": "push.localhost",
                 "HERALD_COMPONENTS__0__SECRET": "one",
+                "HERALD_ADMIN__PORT": "0",
                 "HERALD_COMPONENTS__1__DOMAIN": "push2.localhost",
                 "HERALD_COMPONENTS__1__SECRET": "two",
             ]

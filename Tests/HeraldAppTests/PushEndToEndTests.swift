@@ -56,6 +56,7 @@ import XMPPComponent
             "HERALD_XMPP__PORT": "\(prosody.componentPort)",
             "HERALD_COMPONENTS__0__DOMAIN": "push.localhost",
             "HERALD_COMPONENTS__0__SECRET": Self.secret,
+            "HERALD_ADMIN__PORT": "0",
             "HERALD_APPS__0__NAME": "chat",
             "HERALD_APPS__0__APNS__TOPIC": "org.example.chat",
             "HERALD_APPS__0__APNS__KEY_FILE": ExampleKeys.apnsKeyPath,

@@ -25,6 +25,7 @@ import XMPPComponent
             "HERALD_APPS__0__NAME": "chat",
             "HERALD_APPS__0__FCM__SERVICE_ACCOUNT_FILE": ExampleKeys.fcmServiceAccountPath,
             "HERALD_STORAGE__PATH": database,
+            "HERALD_ADMIN__PORT": "0",
         ]
     }
 

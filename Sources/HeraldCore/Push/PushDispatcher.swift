@@ -26,11 +26,13 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
     }
 
     private let store: any RegistrationStore
-    private let providers: PushProviders
+    /// Swapped whole when credentials are reloaded; a push in flight keeps the provider it started with.
+    private let providers: Mutex<PushProviders>
     private let contentPolicies: [String: ContentPolicy]
     public let policy: DeliveryPolicy
     private let clock: C
     private let logger: Logger
+    private let metrics: HeraldMetrics
     private let state: Mutex<State>
     private let schedule: AsyncStream<(node: String, generation: Int)>.Continuation
     private let scheduled: AsyncStream<(node: String, generation: Int)>
@@ -41,10 +43,12 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
         contentPolicies: [String: ContentPolicy] = [:],
         policy: DeliveryPolicy = .init(),
         clock: C,
-        logger: Logger
+        logger: Logger,
+        metrics: HeraldMetrics = .disabled
     ) {
         self.store = store
-        self.providers = providers
+        self.providers = Mutex(providers)
+        self.metrics = metrics
         self.contentPolicies = contentPolicies
         self.policy = policy
         self.clock = clock
@@ -56,9 +60,57 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
     /// Pushes waiting to be retried or sent at the end of a burst.
     public var queuedPushes: Int { state.withLock { $0.delayed.count } }
 
+    /// Replaces every vendor client (credential reload). Pushes already on their way finish with the old ones.
+    public func replaceProviders(_ newProviders: PushProviders) {
+        providers.withLock { $0 = newProviders }
+    }
+
+    private func provider(for registration: Registration) -> (any PushProvider)? {
+        providers.withLock { $0[app: registration.app, service: registration.service] }
+    }
+
     // MARK: Publishing
 
     public func publish(_ publish: Publish) async -> PublishOutcome {
+        let start = clock.now
+        let outcome = await handle(publish)
+        metrics.publishAnswered(outcome, duration: start.duration(to: clock.now))
+        return outcome
+    }
+
+    /// Sends a test push to one registration now, through its real vendor client, bypassing the
+    /// secret (the operator asks, not a publisher) and coalescing. Nil when no such node is registered.
+    public func sendTestPush(node: String) async throws -> PushOutcome? {
+        guard let registration = try await store.registration(node: node) else { return nil }
+        guard let provider = provider(for: registration) else {
+            return .credentials(reason: "\(registration.service.rawValue) is not configured for \(registration.app)")
+        }
+        let publish = Publish(
+            node: node,
+            publisherDomain: registration.accountDomain ?? "",
+            summary: .init(messageCount: 1, lastMessageBody: "Test push from Herald")
+        )
+        let push = PushRequest(
+            registration: registration,
+            publish: publish,
+            pushClass: .alert,
+            content: contentPolicies[registration.app] ?? ContentPolicy()
+        )
+        let outcome = await send(push, through: provider)
+        if case .deadToken(let reason) = outcome {
+            await removeIfUnchanged(registration, reason: reason)
+        }
+        return outcome
+    }
+
+    private func send(_ push: PushRequest, through provider: any PushProvider) async -> PushOutcome {
+        let start = clock.now
+        let outcome = await provider.send(push)
+        metrics.vendorRequest(push.registration.service, outcome: outcome, duration: start.duration(to: clock.now))
+        return outcome
+    }
+
+    private func handle(_ publish: Publish) async -> PublishOutcome {
         let registration: Registration
         do {
             guard let found = try await store.registration(node: publish.node) else { return .unknownNode }
@@ -68,7 +120,7 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
             return .failed(reason: "store unavailable")
         }
         guard authorize(publish, registration) else { return .forbidden }
-        guard providers[app: registration.app, service: registration.service] != nil else {
+        guard provider(for: registration) != nil else {
             logger.error("no provider for a registration's app and vendor", metadata: [
                 "push.app": "\(registration.app)", "push.service": "\(registration.service.rawValue)",
             ])
@@ -137,10 +189,10 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
     }
 
     private func deliver(_ push: PushRequest, attempt: Int, deadline: C.Instant) async -> PublishOutcome {
-        guard let provider = providers[app: push.registration.app, service: push.registration.service] else {
+        guard let provider = provider(for: push.registration) else {
             return .failed(reason: "no provider")
         }
-        let outcome = await provider.send(push)
+        let outcome = await send(push, through: provider)
         switch outcome {
         case .delivered:
             return .delivered
@@ -188,6 +240,7 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
         do {
             guard let current = try await store.registration(node: registration.node), current.token == registration.token else { return }
             try await store.delete(node: registration.node)
+            metrics.tokenRemoved(registration.service)
             logger.info("registration removed: token is dead", metadata: [
                 "push.node": "\(Redaction.fingerprint(registration.node))", LogKey.reason: "\(reason)",
             ])

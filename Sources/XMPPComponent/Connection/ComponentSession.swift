@@ -194,6 +194,9 @@ final class ComponentSession: Sendable {
     private func drainWhenAsked(channel: any Channel) async {
         for await _ in drainRequests {
             let deadline = ContinuousClock.now + configuration.drainTimeout
+            logger.info("draining: new requests get wait, finishing those in flight", metadata: [
+                "requests": "\(inFlight.load(ordering: .relaxed))",
+            ])
             // Polling is bounded by the drain deadline and happens only once, at shutdown.
             while inFlight.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(10))
