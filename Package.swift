@@ -278,7 +278,8 @@ let package = Package(
         .testTarget(
             name: "HeraldAppTests",
             dependencies: [
-                "HeraldApp", "HeraldTesting", "HeraldSQLite", "HeraldCore", "XMPPComponent", "XMLStream", "FCM", "VendorSupport",
+                "HeraldApp", "HeraldAdmin", "HeraldTesting", "HeraldSQLite", "HeraldCore", "XMPPComponent", "XMLStream", "FCM", "VendorSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldAdmin
 import HeraldCore
 import Testing
 
@@ -160,5 +161,48 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
     @Test func environmentVariableNamesFollowTheKeyPath() {
         #expect(ConfigTree.environmentName(for: "components[0].secret") == "HERALD_COMPONENTS__0__SECRET")
         #expect(ConfigTree.environmentName(for: "xmpp.max_stanza_size") == "HERALD_XMPP__MAX_STANZA_SIZE")
+    }
+}
+
+@Suite struct ConfigurationPrecedenceTests {
+    private func file(_ yaml: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("herald-\(UUID().uuidString).yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func flagsWinOverTheEnvironmentWhichWinsOverTheFile() throws {
+        let path = try file(minimal + "\nxmpp:\n  port: 5348\n  keepalive: 10s\nlog:\n  level: error\nadmin:\n  port: 9001\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let configuration = try HeraldConfiguration.load(
+            path: path,
+            environment: ["HERALD_XMPP__PORT": "6000", "HERALD_LOG__LEVEL": "debug", "HERALD_ADMIN__PORT": "9002"],
+            overrides: [("xmpp.port", "7000"), ("components.0.secret", "from-flag"), ("admin.port", "9003")]
+        )
+        #expect(configuration.components[0].port == 7000, "flag over environment over file")
+        #expect(configuration.components[0].secret == "from-flag", "flag over file")
+        #expect(configuration.admin?.port == 9003)
+        #expect(configuration.logLevel == .debug, "environment over file where no flag is given")
+        #expect(configuration.components[0].keepaliveInterval == .seconds(10), "file over default")
+        #expect(configuration.components[0].handshakeTimeout == .seconds(10), "default where nothing is given")
+    }
+
+    @Test func flagsUseTheSameKeyPathsAsTheFileIncludingListIndexes() throws {
+        let configuration = try HeraldConfiguration.load(
+            path: nil,
+            environment: [:],
+            overrides: [("components[0].domain", "push.example.org"), ("components.0.secret", "x"), ("storage.path", "/tmp/h.sqlite")]
+        )
+        #expect(configuration.components.map(\.domain) == ["push.example.org"])
+        #expect(configuration.databasePath == "/tmp/h.sqlite")
+    }
+
+    @Test func adminServerDefaultsToLoopbackAndCanBeTurnedOff() throws {
+        let defaults = try load(minimal)
+        #expect(defaults.admin == AdminConfiguration(host: "127.0.0.1", port: 8480, token: nil))
+        #expect(try load(minimal + "\nadmin:\n  enabled: false\n").admin == nil)
+        let error = configurationError(minimal + "\nadmin:\n  token: short\n")
+        #expect(error?.key == "admin.token")
+        #expect(error?.fix?.contains("openssl rand") == true)
     }
 }

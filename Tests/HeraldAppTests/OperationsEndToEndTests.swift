@@ -1,0 +1,229 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HeraldCore
+import HeraldSQLite
+import HeraldTesting
+import Testing
+import XMLStream
+
+/// The `herald` binary run as an operator runs it: a configuration file, signals, the admin server and
+/// the commands that talk to it, against a scripted XMPP server and the mock APNs.
+@Suite(.serialized) struct OperationsEndToEndTests {
+    static let componentSecret = "component-secret"
+    static let adminToken = "admin-token-0123456789abcdef"
+    static let deviceToken = String(repeating: "ab", count: 32)
+
+    /// A workspace with a database holding one APNs registration, and the configuration around it.
+    final class Workspace: Sendable {
+        let directory: URL
+        let server: FakeComponentServer
+        let apns: MockAPNsServer
+        let adminPort: Int
+        let registration: Registration
+
+        var configPath: String { directory.appendingPathComponent("herald.yaml").path }
+        var logPath: String { directory.appendingPathComponent("herald.log").path }
+        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+        init(apnsCredentials: MockAPNsServer.Credentials) async throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-ops-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            server = try await FakeComponentServer.start(secret: OperationsEndToEndTests.componentSecret)
+            apns = try await MockAPNsServer.start(
+                certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, credentials: apnsCredentials
+            )
+            adminPort = try ProsodyServer.freePort()
+            registration = Registration(
+                node: "node-ops-1", secret: "publish-secret-1", app: "chat", service: .apns, dialect: .p2,
+                token: OperationsEndToEndTests.deviceToken, environment: .production, accountDomain: "example.org",
+                accountKey: "account-1", deviceKey: "device-1", createdAt: Date()
+            )
+            let store = try SQLiteRegistrationStore(path: directory.appendingPathComponent("herald.sqlite").path)
+            try await store.save(registration)
+        }
+
+        func writeConfiguration(keyFile: String = ExampleKeys.apnsKeyPath, keyID: String = ExampleKeys.apnsKeyID, extra: String = "") throws {
+            let yaml = """
+                xmpp:
+                  port: \(server.port)
+                  reconnect_initial_delay: 50ms
+                components:
+                  - domain: push.localhost
+                    secret: \(OperationsEndToEndTests.componentSecret)
+                apps:
+                  - name: chat
+                    apns:
+                      topic: org.example.chat
+                      key_file: \(keyFile)
+                      key_id: \(keyID)
+                      team_id: \(ExampleKeys.apnsTeamID)
+                      production_url: \(apns.url)
+                      sandbox_url: \(apns.url)
+                      ca_file: \(ExampleKeys.tlsCertificatePath)
+                storage:
+                  path: \(directory.appendingPathComponent("herald.sqlite").path)
+                admin:
+                  port: \(adminPort)
+                  token: \(OperationsEndToEndTests.adminToken)
+                delivery:
+                  coalescing_window: 0s
+                \(extra)
+                """
+            try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+        }
+
+        func startHerald() throws -> ChildProcess {
+            try ChildProcess(path: HeraldBinary.path, arguments: ["serve", "--config", configPath], logPath: logPath)
+        }
+
+        /// Runs a `herald` command against this workspace's configuration; its exit status and output.
+        func herald(_ arguments: [String]) throws -> (status: Int32, output: String) {
+            let output = directory.appendingPathComponent("command-\(UUID().uuidString).log").path
+            let child = try ChildProcess(path: HeraldBinary.path, arguments: arguments + ["--config", configPath], logPath: output)
+            let status = child.waitForExit(timeout: .seconds(30)) ?? -1
+            return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+        }
+
+        func get(_ path: String) async throws -> (status: UInt, body: String) {
+            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(adminPort)\(path)"), timeout: .seconds(10))
+            return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 20)))
+        }
+
+        func publish(id: String) -> String {
+            """
+            <iq type='set' from='example.org' to='push.localhost' id='\(id)'><pubsub xmlns='http://jabber.org/protocol/pubsub'>\
+            <publish node='\(registration.node)'><item><notification xmlns='urn:xmpp:push:0'><x xmlns='jabber:x:data' type='form'>\
+            <field var='FORM_TYPE'><value>urn:xmpp:push:summary</value></field><field var='message-count'><value>1</value></field>\
+            </x></notification></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'>\
+            <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
+            <field var='secret'><value>\(registration.secret ?? "")</value></field></x></publish-options></pubsub></iq>
+            """
+        }
+
+        func stop() async {
+            await server.stop()
+            await apns.stop()
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    @Test func sighupReloadsCredentialsWithoutDroppingTheComponentAndPushTestGoesThroughTheRealPath() async throws {
+        // The mock accepts only a key Herald does not have yet: pushes fail until the reload.
+        let newKey = P256.Signing.PrivateKey()
+        let newKeyID = "NEWKEY0001"
+        let workspace = try await Workspace(apnsCredentials: .init(keyID: newKeyID, teamID: ExampleKeys.apnsTeamID, publicKey: newKey.publicKey))
+        defer { Task { await workspace.stop() } }
+        let newKeyPath = workspace.directory.appendingPathComponent("AuthKey_\(newKeyID).p8").path
+        try newKey.pemRepresentation.write(toFile: newKeyPath, atomically: true, encoding: .utf8)
+        try workspace.writeConfiguration()
+
+        let herald = try workspace.startHerald()
+        defer { herald.stop() }
+        #expect(await eventually(timeout: .seconds(20)) { workspace.server.successfulHandshakes == 1 }, "\(workspace.log)")
+        #expect(await eventually { (try? await workspace.get("/ready"))?.status == 200 }, "\(workspace.log)")
+        let ready = try workspace.herald(["health", "--ready"])
+        #expect(ready.status == 0, "\(ready.output)")
+        #expect(ready.output.contains("\"ready\":true"))
+
+        let refused = try workspace.herald(["push-test", workspace.registration.node])
+        #expect(refused.status == 1)
+        #expect(refused.output.contains("credentials_refused"), "\(refused.output)")
+        #expect(refused.output.contains("InvalidProviderToken"))
+
+        // A broken key file is refused and the clients in use are kept.
+        let brokenKeyPath = workspace.directory.appendingPathComponent("broken.p8").path
+        try "not a key".write(toFile: brokenKeyPath, atomically: true, encoding: .utf8)
+        try workspace.writeConfiguration(keyFile: brokenKeyPath, keyID: newKeyID)
+        herald.send(SIGHUP)
+        #expect(await eventually { workspace.log.contains("credentials not reloaded") }, "\(workspace.log)")
+        #expect(workspace.log.contains("apps[0].apns.key_file"))
+        #expect(herald.isRunning)
+
+        try workspace.writeConfiguration(keyFile: newKeyPath, keyID: newKeyID)
+        herald.send(SIGHUP)
+        #expect(await eventually { workspace.log.contains("credentials reloaded") }, "\(workspace.log)")
+        let delivered = try workspace.herald(["push-test", workspace.registration.node])
+        #expect(delivered.status == 0, "\(delivered.output)")
+        #expect(delivered.output.contains("\"outcome\":\"delivered\""))
+        #expect(workspace.apns.requests.map(\.status) == [403, 200])
+        #expect(workspace.apns.requests.last?.deviceToken == Self.deviceToken)
+
+        #expect(workspace.server.acceptedConnections == 1, "the component connection stays up across reloads")
+        let metrics = try await workspace.get("/metrics")
+        #expect(metrics.body.contains(#"herald_vendor_requests_total{vendor="apns",status="credentials",reason="InvalidProviderToken"} 1"#), "\(metrics.body)")
+        #expect(metrics.body.contains(#"herald_vendor_requests_total{vendor="apns",status="delivered",reason="delivered"} 1"#))
+        #expect(metrics.body.contains(#"herald_component_connected{domain="push.localhost"} 1"#))
+        #expect(metrics.body.contains("herald_registrations 1"))
+
+        herald.send(SIGTERM)
+        #expect(herald.waitForExit(timeout: .seconds(20)) == 0)
+        #expect(!workspace.log.contains(Self.deviceToken), "no device token in the log")
+        #expect(!workspace.log.contains(Self.adminToken), "no admin token in the log")
+    }
+
+    @Test func sigtermAnswersThePublishBeingDeliveredAndTurnsNewOnesAwayWithWait() async throws {
+        let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
+        defer { Task { await workspace.stop() } }
+        workspace.apns.scriptDefault(.slow(milliseconds: 1500))
+        try workspace.writeConfiguration()
+        let herald = try workspace.startHerald()
+        defer { herald.stop() }
+        #expect(await eventually(timeout: .seconds(20)) { workspace.server.successfulHandshakes == 1 }, "\(workspace.log)")
+
+        try await workspace.server.sendRaw(workspace.publish(id: "in-flight"))
+        #expect(await eventually { workspace.apns.requestCount == 1 }, "the vendor has the push: \(workspace.log)")
+        herald.send(SIGTERM)
+        #expect(await eventually { workspace.log.contains("draining") }, "\(workspace.log)")
+        try await workspace.server.sendRaw(workspace.publish(id: "after-sigterm"))
+
+        let late = try await workspace.server.inbox.next("the late publish's answer") { $0[attribute: "id"] == "after-sigterm" }
+        #expect(late[attribute: "type"] == "error")
+        #expect(late.child("error")?[attribute: "type"] == "wait")
+        let delivered = try await workspace.server.inbox.next("the in-flight publish's answer") { $0[attribute: "id"] == "in-flight" }
+        #expect(delivered[attribute: "type"] == "result", "a publish already being delivered is answered with its result")
+        #expect(herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
+        #expect(workspace.apns.requestCount == 1, "the late publish never reached the vendor")
+    }
+
+    @Test(arguments: [
+        ("key_file", "/nonexistent/AuthKey.p8", "apps[0].apns.key_file", "cannot read"),
+        ("key_file", "BROKEN", "apps[0].apns.key_file", "is not an APNs authentication key"),
+        ("key_id", "abc", "apps[0].apns.key_id", "is not 10 capital letters or digits"),
+        ("topic", "", "apps[0].apns.topic", "is required"),
+    ])
+    func checkNamesTheKeyAndTheFix(key: String, value: String, expectedKey: String, problem: String) async throws {
+        let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
+        defer { Task { await workspace.stop() } }
+        try workspace.writeConfiguration()
+        var yaml = try String(contentsOfFile: workspace.configPath, encoding: .utf8)
+        let brokenKey = workspace.directory.appendingPathComponent("broken.p8").path
+        try "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".write(toFile: brokenKey, atomically: true, encoding: .utf8)
+        let replacement = value == "BROKEN" ? brokenKey : value
+        yaml = yaml.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.trimmingCharacters(in: .whitespaces).hasPrefix("\(key):") ? "      \(key): \"\(replacement)\"" : String(line)
+        }.joined(separator: "\n")
+        try yaml.write(toFile: workspace.configPath, atomically: true, encoding: .utf8)
+
+        let result = try workspace.herald(["check"])
+        #expect(result.status == 78, "\(result.output)")
+        #expect(result.output.contains(expectedKey), "\(result.output)")
+        #expect(result.output.contains(problem), "\(result.output)")
+        #expect(result.output.contains("("), "a fix follows the problem: \(result.output)")
+    }
+
+    @Test func checkFindsTheAdminPortInUseAndPassesAGoodConfiguration() async throws {
+        let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
+        defer { Task { await workspace.stop() } }
+        try workspace.writeConfiguration()
+        let good = try workspace.herald(["check"])
+        #expect(good.status == 0, "\(good.output)")
+        #expect(good.output.contains("configuration OK"))
+
+        // The fake XMPP server's port is taken: point the admin server at it.
+        let taken = try workspace.herald(["check", "--admin-port", "\(workspace.server.port)"])
+        #expect(taken.status == 78, "\(taken.output)")
+        #expect(taken.output.contains("admin.port"))
+        #expect(taken.output.contains("is in use"))
+    }
+}
