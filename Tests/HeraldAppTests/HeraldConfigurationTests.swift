@@ -1,6 +1,7 @@
 import Foundation
 import HeraldAdmin
 import HeraldCore
+import HeraldTesting
 import Testing
 
 @testable import HeraldApp
@@ -204,5 +205,40 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         let error = configurationError(minimal + "\nadmin:\n  token: short\n")
         #expect(error?.key == "admin.token")
         #expect(error?.fix?.contains("openssl rand") == true)
+    }
+}
+
+/// The configuration files shipped in deploy/ stay valid as Herald's keys evolve.
+@Suite struct ShippedConfigurationTests {
+    static let repository = ExampleKeys.root.deletingLastPathComponent()
+
+    @Test func exampleConfigurationLoadsOnceItsFilesExist() throws {
+        let secret = FileManager.default.temporaryDirectory.appendingPathComponent("herald-secret-\(UUID().uuidString)").path
+        try "0123456789abcdef0123456789abcdef".write(toFile: secret, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: secret) }
+        let configuration = try HeraldConfiguration.load(
+            path: Self.repository.appendingPathComponent("deploy/herald.example.yaml").path,
+            environment: [:],
+            overrides: [
+                ("components.0.secret_file", secret), ("registrations.hash_key_file", secret), ("admin.token_file", secret),
+                ("apps.0.apns.key_file", ExampleKeys.apnsKeyPath),
+                ("apps.0.fcm.service_account_file", ExampleKeys.fcmServiceAccountPath),
+                ("apps.0.webpush.vapid_private_key_file", ExampleKeys.vapidKeyPath),
+            ]
+        )
+        #expect(configuration.components.map(\.domain) == ["push.example.com"])
+        #expect(configuration.apps.first?.app.services == [.apns, .fcm, .webpush])
+        #expect(configuration.admin?.host == "127.0.0.1")
+    }
+
+    @Test func composeConfigurationLoadsWithTheExampleKeys() throws {
+        let path = Self.repository.appendingPathComponent("deploy/compose/herald.yaml").path
+        let yaml = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "/etc/herald/keys", with: ExampleKeys.root.path)
+        var tree = try ConfigTree(yaml: yaml)
+        tree.applyEnvironment(["HERALD_COMPONENTS__0__SECRET": "from-compose-env"])
+        let configuration = try HeraldConfiguration(tree: tree)
+        #expect(configuration.components.first?.host == "prosody")
+        #expect(configuration.components.first?.secret == "from-compose-env")
+        #expect(configuration.admin?.host == "0.0.0.0")
     }
 }

@@ -1,0 +1,39 @@
+import HeraldTesting
+import Testing
+import XMLStream
+import XMPPComponent
+
+// What an XMPP client does to get pushes, shared by the end-to-end tests (in process and in a container).
+
+/// Logs in, registers a device (APNs the p2 way unless told otherwise), and enables push on
+/// Prosody with the node and secret it got.
+func registerAndEnable(
+    _ user: String,
+    token: String,
+    prosody: ProsodyServer,
+    resource: String = "phone",
+    command: String = "register-push-apns",
+    fields: [(String, String)]? = nil
+) async throws -> (TestXMPPClient, String) {
+    let client = try await TestXMPPClient.connect(port: prosody.clientPort, username: user, domain: "localhost", password: "pass", resource: resource)
+    let reply = try await client.execute(
+        command: command, at: "push.localhost",
+        fields: fields ?? [("token", token), ("device-id", "\(user)-device")]
+    )
+    let node = try #require(reply.commandForm?["node"])
+    let secret = try #require(reply.commandForm?["secret"])
+    let enable = XMLStream.XMLElement("enable", namespace: "urn:xmpp:push:0", ["jid": "push.localhost", "node": node])
+        .appending(DataForm(type: "submit", fields: [
+            .init("FORM_TYPE", value: "http://jabber.org/protocol/pubsub#publish-options"),
+            .init("secret", value: secret),
+        ]).element)
+    let enabled = try await client.request(type: "set", to: nil, payload: enable)
+    #expect(enabled.stanzaType == "result")
+    return (client, node)
+}
+
+func sendMessage(to user: String, prosody: ProsodyServer) async throws {
+    let juliet = try await TestXMPPClient.connect(port: prosody.clientPort, username: "juliet", domain: "localhost", password: "pass", resource: "desk")
+    try await juliet.write("<message to='\(user)@localhost' type='chat' id='m1'><body>Wherefore art thou?</body></message>")
+    await juliet.close()
+}
