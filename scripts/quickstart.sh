@@ -17,9 +17,13 @@ component_port="${QUICKSTART_COMPONENT_PORT:-15347}"
 mock_port="${QUICKSTART_MOCK_PORT:-15443}"
 fcm_port="${QUICKSTART_FCM_PORT:-15444}"
 webpush_port="${QUICKSTART_WEBPUSH_PORT:-15445}"
+admin_port="${QUICKSTART_ADMIN_PORT:-15480}"
 secret_file="$work/component.secret"
 [ -s "$secret_file" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$secret_file"
 secret="$(cat "$secret_file")"
+admin_token_file="$work/admin.token"
+[ -s "$admin_token_file" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$admin_token_file"
+admin_token="$(cat "$admin_token_file")"
 
 cat > "$work/prosody.cfg.lua" <<LUA
 daemonize = false
@@ -78,6 +82,9 @@ apps:
       ca_file: $root/keys.example/tls/mock-vendor.crt
 storage:
   path: $work/herald.sqlite
+admin:
+  port: $admin_port
+  token_file: $admin_token_file
 log:
   level: info
 YAML
@@ -95,8 +102,27 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-stop_all() { kill "$prosody_pid" "$mock_pid" 2>/dev/null; wait "$prosody_pid" "$mock_pid" 2>/dev/null || true; }
+"$herald" serve --config "$work/herald.yaml" &
+herald_pid=$!
+stop_all() { kill -TERM "$herald_pid" 2>/dev/null; wait "$herald_pid" 2>/dev/null; kill "$prosody_pid" "$mock_pid" 2>/dev/null; wait "$prosody_pid" "$mock_pid" 2>/dev/null || true; }
 trap stop_all EXIT
+trap 'exit 0' INT TERM
+
+# Wait (at most 30 s) until Herald is ready: connected to Prosody, store open, credentials loaded.
+for _ in $(seq 1 150); do
+    curl -fsS "http://127.0.0.1:$admin_port/ready" >/dev/null 2>&1 && break
+    sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$admin_port/ready" >/dev/null || { echo "Herald did not become ready: see the log above" >&2; exit 1; }
+
+# A demonstration device, registered over the HTTP API, and a test push through the real path.
+registered="$(curl -fsS -X POST "http://127.0.0.1:$admin_port/v1/registrations" \
+    -H "Authorization: Bearer $admin_token" -H "Content-Type: application/json" \
+    -d '{"service":"apns","token":"0123456789abcdef","account":"alice@localhost","device":"quickstart-demo","environment":"sandbox"}')"
+node="$(echo "$registered" | sed -n 's/.*"node":"\([^"]*\)".*/\1/p')"
+echo
+echo "Test push to the demonstration device (node $node):"
+"$herald" push-test "$node" --config "$work/herald.yaml" || true
 
 cat <<INFO
 
@@ -104,15 +130,15 @@ Herald quickstart
   Prosody:  c2s 127.0.0.1:$c2s_port (users alice / alice-password, bob / bob-password on "localhost"),
             component port 127.0.0.1:$component_port, log $work/prosody.log
   Herald:   component push.localhost, configuration $work/herald.yaml, database $work/herald.sqlite
+            admin http://127.0.0.1:$admin_port (/health, /ready, /metrics; /v1 with the token in $admin_token_file)
   Vendors:  no Apple or Google account needed: mock APNs (port $mock_port), FCM ($fcm_port) and
             Web Push ($webpush_port) check every push (log $work/mock-vendor.log)
-  Try it:   log in as alice with any XMPP client, run push.localhost's register-push-apns command
-            (token: any hex string), enable push with the node and secret it returns, log out,
-            and send alice a message as bob: the push shows up at the mock.
+  Try it:   $herald push-test $node --config $work/herald.yaml
+            curl -s http://127.0.0.1:$admin_port/metrics | grep herald_
+            Or the XMPP way: log in as alice with any XMPP client, run push.localhost's
+            register-push-apns command (token: any hex string), enable push with the node and secret
+            it returns, log out, and send alice a message as bob: the push shows up at the mock.
   Stop:     Ctrl-C
 
 INFO
-"$herald" serve --config "$work/herald.yaml" &
-herald_pid=$!
-trap 'kill -TERM "$herald_pid" 2>/dev/null; wait "$herald_pid"; exit 0' INT TERM
 wait "$herald_pid"
