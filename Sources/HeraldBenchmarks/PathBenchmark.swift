@@ -73,6 +73,8 @@ struct PathBenchmark: AsyncParsableCommand {
                 format(row["p50_ms"] as? Double ?? 0, decimals: 2), format(row["p90_ms"] as? Double ?? 0, decimals: 2),
                 format(row["p99_ms"] as? Double ?? 0, decimals: 2), format(row["max_ms"] as? Double ?? 0, decimals: 1),
                 format(row["herald_cpu_us_per_publish"] as? Double ?? 0, decimals: 1),
+                format(row["mock_cpu_us_per_publish"] as? Double ?? 0, decimals: 1),
+                format(row["generator_cpu_us_per_publish"] as? Double ?? 0, decimals: 1),
                 format(row["herald_peak_rss_mb"] as? Double ?? 0, decimals: 1),
                 row["replies"] as? String ?? "",
             ])
@@ -87,7 +89,7 @@ struct PathBenchmark: AsyncParsableCommand {
     }
 
     private func printTable(_ table: [[String]]) {
-        let header = ["scenario", "publishes/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "CPU µs/publish", "peak RSS MB", "replies"]
+        let header = ["scenario", "publishes/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "Herald CPU µs", "mock CPU µs", "generator CPU µs", "peak RSS MB", "replies"]
         let rows = [header] + table
         let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         print("")
@@ -150,15 +152,22 @@ struct PathBenchmark: AsyncParsableCommand {
         // Warm up connections, caches and the JIT-less code paths before measuring.
         _ = try await generator.run(.init(publishes: min(2000, scenario.publishes), window: 100, registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(60)))
         let before = ProcessStats(pid: herald.pid)
+        let mockBefore = ProcessStats(pid: mock.pid)
+        let generatorBefore = ProcessStats(pid: getpid())
         let result = try await generator.run(.init(
             publishes: scenario.publishes, window: scenario.window, rate: scenario.rate,
             registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(120)
         ))
         let after = ProcessStats(pid: herald.pid)
+        let mockAfter = ProcessStats(pid: mock.pid)
+        let generatorAfter = ProcessStats(pid: getpid())
         // Percentiles reports in milliseconds when fed microseconds.
         let latencies = Percentiles(result.latenciesNanoseconds.map { $0 / 1000 })
         let replies = result.results + result.errors.values.reduce(0, +)
         let cpu = (after.cpuSeconds - before.cpuSeconds) / Double(max(1, replies)) * 1e6
+        // Where the machine's CPU went: all three processes share the cores.
+        let mockCPU = (mockAfter.cpuSeconds - mockBefore.cpuSeconds) / Double(max(1, replies)) * 1e6
+        let generatorCPU = (generatorAfter.cpuSeconds - generatorBefore.cpuSeconds) / Double(max(1, replies)) * 1e6
         var summary = "\(result.results) ok"
         for (condition, count) in result.errors.sorted(by: { $0.key < $1.key }) { summary += ", \(count) \(condition)" }
         if replies < result.sent { summary += ", \(result.sent - replies) unanswered" }
@@ -170,6 +179,8 @@ struct PathBenchmark: AsyncParsableCommand {
             "p50_ms": latencies.value(0.5), "p90_ms": latencies.value(0.9),
             "p99_ms": latencies.value(0.99), "max_ms": latencies.value(1.0),
             "herald_cpu_us_per_publish": cpu,
+            "mock_cpu_us_per_publish": mockCPU,
+            "generator_cpu_us_per_publish": generatorCPU,
             "herald_peak_rss_mb": after.peakMB,
             "herald_idle_rss_mb": idleRSS,
             "startup_to_connected_seconds": startup,
