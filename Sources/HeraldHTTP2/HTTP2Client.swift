@@ -75,7 +75,11 @@ public final class HTTP2Client: Sendable {
 
     private struct Connection: Sendable {
         let channel: any Channel
-        let multiplexer: NIOHTTP2Handler.StreamMultiplexer
+        let streams: NIOLoopBound<HTTP2StreamTable>
+        /// Set once the server sent GOAWAY or stream ids ran out: new requests go to a new connection.
+        let retiring: RetiringFlag
+
+        var isUsable: Bool { channel.isActive && !retiring.value }
     }
 
     private enum Slot: Sendable {
@@ -112,16 +116,12 @@ public final class HTTP2Client: Sendable {
         let limit = configuration.maximumResponseBytes
         let authority = configuration.port == 443 ? configuration.host : "\(configuration.host):\(configuration.port)"
         return connection(at: index).flatMap { connection in
+            // flatMap runs on the connection's event loop, where the stream table lives.
             let promise = connection.channel.eventLoop.makePromise(of: HTTP2Response.self)
-            connection.multiplexer.createStreamChannel { stream in
-                stream.eventLoop.makeCompletedFuture {
-                    let exchange = HTTP2Exchange(request: request, authority: authority, promise: promise, timeout: timeout, limit: limit)
-                    try stream.pipeline.syncOperations.addHandler(exchange)
-                }
-            }.whenFailure { error in promise.fail(error) }
+            connection.streams.value.start(request, authority: authority, timeout: timeout, limit: limit, promise: promise)
             return promise.futureResult.flatMapErrorThrowing { error in
                 // A dead connection is replaced on next use; the caller decides whether to retry.
-                if !connection.channel.isActive { self.resetSlot(index, ifHolding: connection.channel) }
+                if !connection.isUsable { self.resetSlot(index, ifHolding: connection.channel) }
                 throw error
             }
         }
@@ -143,7 +143,7 @@ public final class HTTP2Client: Sendable {
         if isShutDown.load(ordering: .relaxed) { return eventLoop.makeFailedFuture(HTTP2ClientError.shutDown) }
         return slots.withLock { slots in
             switch slots[index] {
-            case .connected(let connection) where connection.channel.isActive:
+            case .connected(let connection) where connection.isUsable:
                 return connection.channel.eventLoop.makeSucceededFuture(connection)
             case .connecting(let future):
                 return future
@@ -175,26 +175,31 @@ public final class HTTP2Client: Sendable {
         // The whole pipeline is built before the channel becomes active: were HTTP/2 added after
         // connect() returns, a TLS handshake finishing in between would hand the server's first frames
         // to a pipeline with nothing to read them, and requests would wait for answers that never come.
-        let multiplexer = eventLoop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
+        let retiring = RetiringFlag()
+        let streams = eventLoop.makePromise(of: NIOLoopBound<HTTP2StreamTable>.self)
         let connected = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    // The table is handed out only once HTTP/2 has seen the channel become active and
+                    // sent its preface: the connect future completes before that.
+                    let table = HTTP2StreamTable(retiring: retiring) { table in
+                        streams.succeed(NIOLoopBound(table, eventLoop: channel.eventLoop))
+                    }
                     try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                     try sync.addHandler(FlushCoalescingHandler())
-                    multiplexer.succeed(
-                        try sync.configureHTTP2Pipeline(mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
-                            stream.eventLoop.makeSucceededVoidFuture()
-                        }
-                    )
+                    try sync.addHandler(NIOHTTP2Handler(mode: .client))
+                    try sync.addHandler(table)
                 }
             }
             .connect(host: host, port: configuration.port)
-        connected.whenFailure { multiplexer.fail($0) }
-        return connected.and(multiplexer.futureResult).map { channel, multiplexer in
-            Connection(channel: channel, multiplexer: multiplexer)
+        connected.whenFailure { streams.fail($0) }
+        // A channel that closes before becoming active never hands out its table.
+        connected.whenSuccess { channel in channel.closeFuture.whenComplete { _ in streams.fail(HTTP2ClientError.streamClosed) } }
+        return connected.and(streams.futureResult).map { channel, streams in
+            Connection(channel: channel, streams: streams, retiring: retiring)
         }
     }
 
@@ -227,50 +232,74 @@ final class FlushCoalescingHandler: ChannelOutboundHandler, RemovableChannelHand
     }
 }
 
-/// One request/response exchange on its own HTTP/2 stream.
-private final class HTTP2Exchange: ChannelDuplexHandler {
-    typealias InboundIn = HTTP2Frame.FramePayload
+final class RetiringFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var value: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
+}
+
+/// Every request on one connection, each on its own stream, handled at the frame level.
+///
+/// NIO's stream multiplexer would give each request a child channel with its own pipeline; at tens of
+/// thousands of requests a second that setup was the largest single cost in the client. Requests
+/// here are a table entry keyed by stream id, and responses are matched by the frame's stream id.
+final class HTTP2StreamTable: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame
     typealias OutboundIn = Never
-    typealias OutboundOut = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame
 
-    private let request: HTTP2Request
-    private let authority: String
-    private let promise: EventLoopPromise<HTTP2Response>
-    private let timeout: TimeAmount
-    private let limit: Int
-    private var status: Int?
-    private var headers = HPACKHeaders()
-    private var body = ByteBuffer()
-    private var sent = false
-    private var finished = false
-    private var timer: Scheduled<Void>?
+    private struct Exchange {
+        var promise: EventLoopPromise<HTTP2Response>
+        var timer: Scheduled<Void>?
+        var limit: Int
+        var status: Int?
+        var headers = HPACKHeaders()
+        var body: ByteBuffer?
+    }
 
-    init(request: HTTP2Request, authority: String, promise: EventLoopPromise<HTTP2Response>, timeout: TimeAmount, limit: Int) {
-        self.request = request
-        self.authority = authority
-        self.promise = promise
-        self.timeout = timeout
-        self.limit = limit
+    private let retiring: RetiringFlag
+    private var onActive: ((HTTP2StreamTable) -> Void)?
+    private var context: ChannelHandlerContext?
+    private var exchanges: [HTTP2StreamID: Exchange] = [:]
+    private var nextStreamID: Int32 = 1
+    private var failure: (any Error)?
+
+    init(retiring: RetiringFlag, onActive: @escaping (HTTP2StreamTable) -> Void) {
+        self.retiring = retiring
+        self.onActive = onActive
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { send(context: context) }
+        self.context = context
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        send(context: context)
         context.fireChannelActive()
+        onActive?(self)
+        onActive = nil
     }
 
-    private func send(context: ChannelHandlerContext) {
-        guard !sent else { return }
-        sent = true
-        let channel = context.channel
-        let exchange = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: timeout) {
-            exchange.value.finish(.failure(HTTP2ClientError.timedOut))
-            channel.close(promise: nil)
+    func handlerRemoved(context: ChannelHandlerContext) {
+        failAll(HTTP2ClientError.streamClosed)
+        self.context = nil
+    }
+
+    /// Opens a stream for `request`; `promise` completes with the response, an error, or a timeout.
+    func start(_ request: HTTP2Request, authority: String, timeout: TimeAmount, limit: Int, promise: EventLoopPromise<HTTP2Response>) {
+        guard let context, failure == nil, context.channel.isActive else {
+            return promise.fail(failure ?? HTTP2ClientError.streamClosed)
         }
+        let streamID = HTTP2StreamID(nextStreamID)
+        // Client stream ids are odd and only grow; near the end of the range the connection retires.
+        nextStreamID += 2
+        if nextStreamID > Int32.max - 2 { retiring.set() }
+
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let timer = context.eventLoop.scheduleTask(in: timeout) {
+            bound.value.cancel(streamID, error: HTTP2ClientError.timedOut)
+        }
+        exchanges[streamID] = Exchange(promise: promise, timer: timer, limit: limit)
+
         var headers = HPACKHeaders()
         headers.reserveCapacity(request.headers.count + 4)
         headers.add(name: ":method", value: request.method)
@@ -278,51 +307,94 @@ private final class HTTP2Exchange: ChannelDuplexHandler {
         headers.add(name: ":authority", value: authority)
         headers.add(name: ":path", value: request.path)
         for (name, value) in request.headers { headers.add(name: name, value: value) }
-        let hasBody = (request.body?.readableBytes ?? 0) > 0
-        context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: !hasBody))), promise: nil)
-        if hasBody, let body = request.body {
-            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
+        let body = request.body.flatMap { $0.readableBytes > 0 ? $0 : nil }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: headers, endStream: body == nil)))),
+                      promise: body == nil ? written : nil)
+        if let body {
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .data(.init(data: .byteBuffer(body), endStream: true)))),
+                          promise: written)
         }
+        written.futureResult.whenFailure { error in bound.value.finish(streamID, .failure(error)) }
         context.flush()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .headers(let frame):
-            if status == nil, let value = frame.headers.first(name: ":status"), let code = Int(value) {
-                status = code
-                headers = frame.headers
+        let frame = unwrapInboundIn(data)
+        switch frame.payload {
+        case .headers(let payload):
+            guard var exchange = exchanges[frame.streamID] else { return }
+            if exchange.status == nil, let value = payload.headers.first(name: ":status"), let code = Int(value) {
+                exchange.status = code
+                exchange.headers = payload.headers
             }
-            if frame.endStream { complete() }
-        case .data(let frame):
-            if case .byteBuffer(var buffer) = frame.data, body.readableBytes < limit {
-                body.writeBuffer(&buffer)
+            exchanges[frame.streamID] = exchange
+            if payload.endStream { complete(frame.streamID) }
+        case .data(let payload):
+            guard var exchange = exchanges[frame.streamID] else { return }
+            if case .byteBuffer(var buffer) = payload.data, (exchange.body?.readableBytes ?? 0) < exchange.limit {
+                if exchange.body == nil {
+                    exchange.body = buffer
+                } else {
+                    exchange.body!.writeBuffer(&buffer)
+                }
             }
-            if frame.endStream { complete() }
+            exchanges[frame.streamID] = exchange
+            if payload.endStream { complete(frame.streamID) }
+        case .rstStream:
+            finish(frame.streamID, .failure(HTTP2ClientError.streamClosed))
+        case .goAway(let lastStreamID, _, _):
+            // Streams above lastStreamID were never processed: the caller may retry them elsewhere.
+            retiring.set()
+            for streamID in exchanges.keys where streamID > lastStreamID {
+                finish(streamID, .failure(HTTP2ClientError.streamClosed))
+            }
         default:
             break
         }
     }
 
-    private func complete() {
-        guard let status else { return finish(.failure(HTTP2ClientError.malformedResponse)) }
-        finish(.success(HTTP2Response(status: status, headers: headers, body: body)))
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
-        finish(.failure(HTTP2ClientError.streamClosed))
+        failAll(HTTP2ClientError.streamClosed)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        finish(.failure(error))
+        // Stream-level errors name their stream; anything else ends the connection.
+        if let streamError = error as? NIOHTTP2Errors.StreamError {
+            finish(streamError.streamID, .failure(streamError.baseError))
+            return
+        }
+        failAll(error)
         context.close(promise: nil)
     }
 
-    private func finish(_ result: Result<HTTP2Response, any Error>) {
-        guard !finished else { return }
-        finished = true
-        timer?.cancel()
-        promise.completeWith(result)
+    private func complete(_ streamID: HTTP2StreamID) {
+        guard let exchange = exchanges[streamID] else { return }
+        guard let status = exchange.status else { return finish(streamID, .failure(HTTP2ClientError.malformedResponse)) }
+        finish(streamID, .success(HTTP2Response(status: status, headers: exchange.headers, body: exchange.body ?? ByteBuffer())))
+    }
+
+    /// Gives up on a stream (timeout) and tells the server so.
+    private func cancel(_ streamID: HTTP2StreamID, error: any Error) {
+        guard exchanges[streamID] != nil else { return }
+        finish(streamID, .failure(error))
+        context?.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .rstStream(.cancel))), promise: nil)
+    }
+
+    private func finish(_ streamID: HTTP2StreamID, _ result: Result<HTTP2Response, any Error>) {
+        guard let exchange = exchanges.removeValue(forKey: streamID) else { return }
+        exchange.timer?.cancel()
+        exchange.promise.completeWith(result)
+    }
+
+    private func failAll(_ error: any Error) {
+        if failure == nil { failure = error }
+        let pending = exchanges
+        exchanges.removeAll()
+        for exchange in pending.values {
+            exchange.timer?.cancel()
+            exchange.promise.fail(error)
+        }
     }
 }

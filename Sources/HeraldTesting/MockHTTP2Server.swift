@@ -20,12 +20,15 @@ public struct MockHTTPResponse: Sendable {
     public var headers: [(String, String)]
     public var body: Data
     public var delayMilliseconds: Int
+    /// Drops the whole TCP connection instead of answering (a vendor host going away mid-request).
+    public var dropsConnection: Bool
 
-    public init(status: Int, headers: [(String, String)] = [], body: Data = Data(), delayMilliseconds: Int = 0) {
+    public init(status: Int, headers: [(String, String)] = [], body: Data = Data(), delayMilliseconds: Int = 0, dropsConnection: Bool = false) {
         self.status = status
         self.headers = headers
         self.body = body
         self.delayMilliseconds = delayMilliseconds
+        self.dropsConnection = dropsConnection
     }
 
     public static func json(_ status: Int, _ text: String, headers: [(String, String)] = []) -> MockHTTPResponse {
@@ -125,6 +128,11 @@ private final class MockHTTP2Stream: ChannelInboundHandler {
             body: Data(body.readableBytesView)
         )
         let response = handler(request)
+        if response.dropsConnection {
+            // The stream's parent is the TCP connection.
+            context.channel.parent?.close(promise: nil)
+            return
+        }
         var responseHeaders = HPACKHeaders([(":status", String(response.status))])
         for (name, value) in response.headers { responseHeaders.add(name: name, value: value) }
         let payload: ByteBuffer? = response.body.isEmpty ? nil : ByteBuffer(bytes: response.body)
