@@ -1,5 +1,8 @@
+import Foundation
 import Hummingbird
 import Logging
+import NIOCore
+import ServiceLifecycle
 
 /// Where the admin server listens and the token that guards its registration API.
 public struct AdminConfiguration: Sendable, Hashable {
@@ -15,15 +18,27 @@ public struct AdminConfiguration: Sendable, Hashable {
     }
 }
 
-public enum AdminServer {
-    /// The admin HTTP server as a service for Herald's service group.
-    public static func application(
+/// The admin server could not start; says where and what to change.
+public struct AdminServerError: Error, CustomStringConvertible {
+    public var address: String
+    public var reason: String
+    public var description: String {
+        "admin server cannot listen on \(address): \(reason) (stop what listens there, or set admin.port / HERALD_ADMIN__PORT, or admin.enabled: false)"
+    }
+}
+
+/// The admin HTTP server as a service for Herald's service group.
+public struct AdminServer: Service {
+    private let application: any Service
+    private let address: String
+
+    public init(
         dependencies: AdminDependencies,
         configuration: AdminConfiguration,
         logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
-        Application(
+    ) {
+        application = Application(
             router: AdminRoutes.router(dependencies, token: configuration.token),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "herald"),
             onServerRunning: { channel in
@@ -33,5 +48,14 @@ public enum AdminServer {
             },
             logger: logger
         )
+        address = "\(configuration.host):\(configuration.port)"
+    }
+
+    public func run() async throws {
+        do {
+            try await application.run()
+        } catch let error as IOError {
+            throw AdminServerError(address: address, reason: error.errnoCode == EADDRINUSE ? "address in use" : "\(error)")
+        }
     }
 }

@@ -169,7 +169,7 @@ public struct HeraldApplication: Sendable {
     public func serviceGroup(signals: Bool = true, onAdminListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let admin = configuration.admin {
-            services.append(.init(service: AdminServer.application(
+            services.append(.init(service: AdminServer(
                 dependencies: adminDependencies, configuration: admin, logger: logger, onListening: onAdminListening
             )))
         }

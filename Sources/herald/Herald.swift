@@ -87,7 +87,12 @@ struct Serve: AsyncParsableCommand {
             logger: Logger(label: "herald"),
             reloadConfiguration: { try HeraldConfiguration.load(path: path, overrides: overrides) }
         )
-        try await application.run()
+        do {
+            try await application.run()
+        } catch {
+            FileHandle.standardError.write(Data("herald: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
     }
 }
 

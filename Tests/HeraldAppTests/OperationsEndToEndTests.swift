@@ -226,4 +226,19 @@ import XMLStream
         #expect(taken.output.contains("admin.port"))
         #expect(taken.output.contains("is in use"))
     }
+
+    @Test func serveStopsWithAClearMessageWhenTheAdminPortIsTaken() async throws {
+        let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
+        defer { Task { await workspace.stop() } }
+        try workspace.writeConfiguration()
+        // The fake XMPP server's port is taken: point the admin server at it.
+        let herald = try ChildProcess(
+            path: HeraldBinary.path,
+            arguments: ["serve", "--config", workspace.configPath, "--admin-port", "\(workspace.server.port)"],
+            logPath: workspace.logPath
+        )
+        defer { herald.stop() }
+        #expect(herald.waitForExit(timeout: .seconds(20)) == 1, "\(workspace.log)")
+        #expect(workspace.log.contains("admin server cannot listen on 127.0.0.1:\(workspace.server.port): address in use"), "\(workspace.log)")
+    }
 }
