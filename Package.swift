@@ -181,6 +181,7 @@ let package = Package(
                 "HeraldXMPP",
                 "HeraldAdmin",
                 "XMPPComponent",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

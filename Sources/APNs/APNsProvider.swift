@@ -52,10 +52,26 @@ public final class APNsProvider: PushProvider {
             self.pkcs12File = pkcs12File
             self.pkcs12Password = pkcs12Password
         }
+
+        /// The client certificate chain and key for certificate authentication, read from the files;
+        /// nil with token authentication. Throws what is wrong with the files.
+        public func clientIdentity() throws -> (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey)? {
+            if let pkcs12File {
+                let bundle = try NIOSSLPKCS12Bundle(file: pkcs12File, passphrase: Array((pkcs12Password ?? "").utf8))
+                return (bundle.certificateChain, bundle.privateKey)
+            }
+            if let certificateFile, let privateKeyFile {
+                let chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
+                guard !chain.isEmpty else { throw APNsConfigurationError(message: "\(certificateFile) holds no certificate") }
+                return (chain, try NIOSSLPrivateKey(file: privateKeyFile, format: .pem))
+            }
+            return nil
+        }
     }
 
     private let configuration: Configuration
     private let authentication: Authentication
+
     private let production: HTTP2Client
     private let sandbox: HTTP2Client
     private let logger: Logger
@@ -71,13 +87,9 @@ public final class APNsProvider: PushProvider {
         if let trustRootsFile = configuration.trustRootsFile {
             tls.trustRoots = .file(trustRootsFile)
         }
-        if let pkcs12File = configuration.pkcs12File {
-            let bundle = try NIOSSLPKCS12Bundle(file: pkcs12File, passphrase: Array((configuration.pkcs12Password ?? "").utf8))
-            tls.certificateChain = bundle.certificateChain.map { .certificate($0) }
-            tls.privateKey = .privateKey(bundle.privateKey)
-        } else if let certificateFile = configuration.certificateFile, let privateKeyFile = configuration.privateKeyFile {
-            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
-            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: privateKeyFile, format: .pem))
+        if let identity = try configuration.clientIdentity() {
+            tls.certificateChain = identity.chain.map { .certificate($0) }
+            tls.privateKey = .privateKey(identity.key)
         }
         func client(_ url: String) throws -> HTTP2Client {
             guard let components = URLComponents(string: url), components.scheme == "https", let host = components.host else {

@@ -3,6 +3,7 @@ import Crypto
 import FCM
 import Foundation
 import HeraldCore
+import NIOSSL
 import WebPush
 
 /// `apps[].apns`: the bundle id, and token (`.p8`) or certificate credentials.
@@ -53,6 +54,15 @@ public struct APNsAppConfiguration: Sendable {
             try Self.readable(p12, key: section.path + ".p12_file")
             configuration.pkcs12File = p12
             configuration.pkcs12Password = try section.string("p12_password")
+            do {
+                _ = try NIOSSLPKCS12Bundle(file: p12, passphrase: Array((configuration.pkcs12Password ?? "").utf8))
+            } catch {
+                throw ConfigurationError(
+                    key: section.path + ".p12_file",
+                    problem: "is not a PKCS#12 bundle that p12_password opens",
+                    fix: "export the push certificate with its private key from Keychain Access as .p12, and set p12_password"
+                )
+            }
             credentials = .certificate
         } else if let certificate = try section.string("certificate_file") {
             try Self.readable(certificate, key: section.path + ".certificate_file")
@@ -60,6 +70,20 @@ public struct APNsAppConfiguration: Sendable {
             try Self.readable(privateKey, key: section.path + ".private_key_file")
             configuration.certificateFile = certificate
             configuration.privateKeyFile = privateKey
+            guard let chain = try? NIOSSLCertificate.fromPEMFile(certificate), !chain.isEmpty else {
+                throw ConfigurationError(
+                    key: section.path + ".certificate_file",
+                    problem: "holds no PEM certificate",
+                    fix: "the push certificate from the Apple Developer account, converted with `openssl x509 -inform der -in aps.cer -out aps.pem`"
+                )
+            }
+            guard (try? NIOSSLPrivateKey(file: privateKey, format: .pem)) != nil else {
+                throw ConfigurationError(
+                    key: section.path + ".private_key_file",
+                    problem: "holds no PEM private key",
+                    fix: "the key the certificate signing request was made with, in PEM without a passphrase"
+                )
+            }
             credentials = .certificate
         } else {
             throw ConfigurationError(

@@ -16,6 +16,11 @@ public enum ExampleKeys {
     }
 
     public static var apnsKeyPath: String { root.appendingPathComponent("apns/AuthKey_\(apnsKeyID).p8").path }
+    /// A fake APNs push certificate (self-signed) for certificate authentication, as PEM and as .p12.
+    public static var apnsCertificatePath: String { root.appendingPathComponent("apns/fake-push-certificate.pem").path }
+    public static var apnsCertificateKeyPath: String { root.appendingPathComponent("apns/fake-push-certificate.key").path }
+    public static var apnsPKCS12Path: String { root.appendingPathComponent("apns/fake-push-certificate.p12").path }
+    public static let apnsPKCS12Password = "herald-example"
     public static var tlsCertificatePath: String { root.appendingPathComponent("tls/mock-vendor.crt").path }
     public static var tlsKeyPath: String { root.appendingPathComponent("tls/mock-vendor.key").path }
 

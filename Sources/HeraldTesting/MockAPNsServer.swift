@@ -63,18 +63,21 @@ public final class MockAPNsServer: Sendable {
     private let server: MockHTTP2Server
     public let credentials: Credentials?
 
-    /// Starts on 127.0.0.1 at a free port. `credentials` nil accepts any token (certificate-style).
+    /// Starts on 127.0.0.1 at a free port. `credentials` nil accepts any token (certificate-style);
+    /// `clientCertificateTrustRoots` makes TLS require a client certificate that chains to them.
     public static func start(
         certificateFile: String,
         privateKeyFile: String,
         credentials: Credentials?,
+        clientCertificateTrustRoots: String? = nil,
         host: String = "127.0.0.1",
         port: Int = 0,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> MockAPNsServer {
         let state = State()
         let server = try await MockHTTP2Server.start(
-            certificateFile: certificateFile, privateKeyFile: privateKeyFile, host: host, port: port, group: group
+            certificateFile: certificateFile, privateKeyFile: privateKeyFile, host: host, port: port, group: group,
+            clientCertificateTrustRoots: clientCertificateTrustRoots
         ) { request in
             MockAPNsLogic.answer(request, state: state, credentials: credentials)
         }

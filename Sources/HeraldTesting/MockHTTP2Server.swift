@@ -48,6 +48,7 @@ public final class MockHTTP2Server: Sendable {
         host: String = "127.0.0.1",
         port: Int = 0,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        clientCertificateTrustRoots: String? = nil,
         handler: @escaping @Sendable (MockHTTPRequest) -> MockHTTPResponse
     ) async throws -> MockHTTP2Server {
         var tls = TLSConfiguration.makeServerConfiguration(
@@ -55,6 +56,11 @@ public final class MockHTTP2Server: Sendable {
             privateKey: .privateKey(try NIOSSLPrivateKey(file: privateKeyFile, format: .pem))
         )
         tls.applicationProtocols = ["h2"]
+        if let clientCertificateTrustRoots {
+            // As APNs does for certificate authentication: no client certificate, no connection.
+            tls.certificateVerification = .noHostnameVerification
+            tls.trustRoots = .file(clientCertificateTrustRoots)
+        }
         let sslContext = try NIOSSLContext(configuration: tls)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -272,3 +272,65 @@ private struct Fixture {
         #expect(status == 0, "PyJWT: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 }
+
+/// Certificate authentication against a mock that, like APNs, refuses connections without a client
+/// certificate it trusts.
+@Suite(.timeLimit(.minutes(1))) struct APNsCertificateAuthenticationTests {
+    static func provider(_ configure: (inout APNsProvider.Configuration) -> Void, mock: MockAPNsServer) throws -> APNsProvider {
+        var configuration = APNsProvider.Configuration(
+            topic: "org.example.chat", productionURL: mock.url, sandboxURL: mock.url, trustRootsFile: ExampleKeys.tlsCertificatePath
+        )
+        configure(&configuration)
+        return try APNsProvider(configuration: configuration, authentication: .certificate, logger: Logger(label: "test"))
+    }
+
+    static func mock() async throws -> MockAPNsServer {
+        try await MockAPNsServer.start(
+            certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
+            credentials: nil, clientCertificateTrustRoots: ExampleKeys.apnsCertificatePath
+        )
+    }
+
+    @Test func pemCertificateAndKeyAreAccepted() async throws {
+        let mock = try await Self.mock()
+        let provider = try Self.provider({
+            $0.certificateFile = ExampleKeys.apnsCertificatePath
+            $0.privateKeyFile = ExampleKeys.apnsCertificateKeyPath
+        }, mock: mock)
+        let outcome = await provider.send(push(.alert))
+        guard case .delivered = outcome else { Issue.record("not delivered: \(outcome)"); return }
+        #expect(mock.requests.first?.headers["authorization"] == nil, "certificate auth sends no provider token")
+        await provider.shutdown()
+        await mock.stop()
+    }
+
+    @Test func pkcs12BundleIsAccepted() async throws {
+        let mock = try await Self.mock()
+        let provider = try Self.provider({
+            $0.pkcs12File = ExampleKeys.apnsPKCS12Path
+            $0.pkcs12Password = ExampleKeys.apnsPKCS12Password
+        }, mock: mock)
+        let outcome = await provider.send(push(.alert))
+        guard case .delivered = outcome else { Issue.record("not delivered: \(outcome)"); return }
+        #expect(mock.requestCount == 1)
+        await provider.shutdown()
+        await mock.stop()
+    }
+
+    @Test func withoutAClientCertificateTheConnectionIsRefusedAndThePushKept() async throws {
+        let mock = try await Self.mock()
+        let provider = try Self.provider({ _ in }, mock: mock)
+        let outcome = await provider.send(push(.alert))
+        guard case .retry = outcome else { Issue.record("expected a retry, got \(outcome)"); return }
+        #expect(mock.requestCount == 0)
+        await provider.shutdown()
+        await mock.stop()
+    }
+
+    @Test func aWrongPKCS12PasswordIsAConfigurationError() throws {
+        var configuration = APNsProvider.Configuration(topic: "org.example.chat")
+        configuration.pkcs12File = ExampleKeys.apnsPKCS12Path
+        configuration.pkcs12Password = "wrong"
+        #expect(throws: (any Error).self) { _ = try configuration.clientIdentity() }
+    }
+}

@@ -242,3 +242,28 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         #expect(configuration.admin?.host == "0.0.0.0")
     }
 }
+
+@Suite struct APNsCertificateConfigurationTests {
+    private func apns(_ lines: String) -> String {
+        minimal + "\napps:\n  - name: chat\n    apns:\n      topic: org.example.chat\n" + lines
+    }
+
+    @Test func pemAndPKCS12CertificatesLoad() throws {
+        let pem = try load(apns("      certificate_file: \(ExampleKeys.apnsCertificatePath)\n      private_key_file: \(ExampleKeys.apnsCertificateKeyPath)\n"))
+        #expect(pem.apps.first?.apns?.provider.certificateFile == ExampleKeys.apnsCertificatePath)
+        let p12 = try load(apns("      p12_file: \(ExampleKeys.apnsPKCS12Path)\n      p12_password: \(ExampleKeys.apnsPKCS12Password)\n"))
+        #expect(p12.apps.first?.apns?.provider.pkcs12File == ExampleKeys.apnsPKCS12Path)
+    }
+
+    @Test(arguments: [
+        ("      p12_file: \(ExampleKeys.apnsPKCS12Path)\n      p12_password: wrong\n", "apps[0].apns.p12_file"),
+        ("      p12_file: \(ExampleKeys.apnsCertificatePath)\n", "apps[0].apns.p12_file"),
+        ("      certificate_file: \(ExampleKeys.apnsCertificateKeyPath)\n      private_key_file: \(ExampleKeys.apnsCertificateKeyPath)\n", "apps[0].apns.certificate_file"),
+        ("      certificate_file: \(ExampleKeys.apnsCertificatePath)\n      private_key_file: \(ExampleKeys.apnsCertificatePath)\n", "apps[0].apns.private_key_file"),
+    ])
+    func unusableCertificateFilesNameTheirKey(lines: String, key: String) {
+        let error = configurationError(apns(lines))
+        #expect(error?.key == key, "\(String(describing: error))")
+        #expect(error?.fix != nil)
+    }
+}
