@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A real Prosody (Debian's package) started for a test: its own folder, loopback ports chosen at run
 /// time, no s2s, no TLS. Stopped by PID.
@@ -162,9 +163,13 @@ public final class ProsodyServer: @unchecked Sendable {
     /// A port that was free a moment ago on 127.0.0.1, chosen below the ephemeral range (32768 and up
     /// on Linux): a port the kernel handed out for binding port 0 can be taken by any outgoing
     /// connection before the server that is meant to have it binds it.
+    ///
+    /// A port is handed out once per process: tests run concurrently, and two of them picking the same
+    /// free port before either binds it had one test's Herald talk XMPP to another test's HTTP server.
     public static func freePort() throws -> Int {
         for _ in 0..<100 {
             let port = Int.random(in: 20_000..<32_000)
+            guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
             if let channel = try? ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .bind(host: "127.0.0.1", port: port).wait()
             {
@@ -174,6 +179,8 @@ public final class ProsodyServer: @unchecked Sendable {
         }
         throw Failure(description: "no free port between 20000 and 32000")
     }
+
+    private static let handedOutPorts = Mutex<Set<Int>>([])
 
     static func accepts(port: Int) async -> Bool {
         do {
