@@ -349,6 +349,7 @@ final class HTTP2StreamTable: ChannelDuplexHandler {
             for streamID in exchanges.keys where streamID > lastStreamID {
                 finish(streamID, .failure(HTTP2ClientError.streamClosed))
             }
+            if exchanges.isEmpty { context.close(promise: nil) }
         default:
             break
         }
@@ -386,6 +387,8 @@ final class HTTP2StreamTable: ChannelDuplexHandler {
         guard let exchange = exchanges.removeValue(forKey: streamID) else { return }
         exchange.timer?.cancel()
         exchange.promise.completeWith(result)
+        // A retiring connection gets no new requests; once its last one is answered it is closed.
+        if retiring.value, exchanges.isEmpty { context?.close(promise: nil) }
     }
 
     private func failAll(_ error: any Error) {

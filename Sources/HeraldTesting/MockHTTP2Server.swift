@@ -22,13 +22,23 @@ public struct MockHTTPResponse: Sendable {
     public var delayMilliseconds: Int
     /// Drops the whole TCP connection instead of answering (a vendor host going away mid-request).
     public var dropsConnection: Bool
+    /// Answers, then sends GOAWAY naming this stream as the last one processed (a graceful restart).
+    public var goesAway: Bool
 
-    public init(status: Int, headers: [(String, String)] = [], body: Data = Data(), delayMilliseconds: Int = 0, dropsConnection: Bool = false) {
+    public init(
+        status: Int,
+        headers: [(String, String)] = [],
+        body: Data = Data(),
+        delayMilliseconds: Int = 0,
+        dropsConnection: Bool = false,
+        goesAway: Bool = false
+    ) {
         self.status = status
         self.headers = headers
         self.body = body
         self.delayMilliseconds = delayMilliseconds
         self.dropsConnection = dropsConnection
+        self.goesAway = goesAway
     }
 
     public static func json(_ status: Int, _ text: String, headers: [(String, String)] = []) -> MockHTTPResponse {
@@ -141,11 +151,17 @@ private final class MockHTTP2Stream: ChannelInboundHandler {
         }
         var responseHeaders = HPACKHeaders([(":status", String(response.status))])
         for (name, value) in response.headers { responseHeaders.add(name: name, value: value) }
+        // Which TCP connection answered (the client's port), so tests can tell connections apart.
+        responseHeaders.add(name: "x-mock-connection", value: String(context.channel.parent?.remoteAddress?.port ?? 0))
         let payload: ByteBuffer? = response.body.isEmpty ? nil : ByteBuffer(bytes: response.body)
         let write = {
             context.write(self.wrapOutboundOut(.headers(.init(headers: responseHeaders, endStream: payload == nil))), promise: nil)
             if let payload { context.write(self.wrapOutboundOut(.data(.init(data: .byteBuffer(payload), endStream: true))), promise: nil) }
             context.flush()
+            if response.goesAway, let streamID = try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID) {
+                let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: streamID, errorCode: .noError, opaqueData: nil))
+                context.channel.parent?.writeAndFlush(goAway, promise: nil)
+            }
         }
         if response.delayMilliseconds > 0 {
             let bound = NIOLoopBound(write, eventLoop: context.eventLoop)

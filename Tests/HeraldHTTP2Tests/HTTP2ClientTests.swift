@@ -102,6 +102,25 @@ final class ArrivalFlag: Sendable {
         await server.stop()
     }
 
+    @Test func afterGoAwayTheNextRequestGoesToANewConnection() async throws {
+        let server = try await Self.server { request in MockHTTPResponse(status: 200, goesAway: request.path == "/bye") }
+        let client = try Self.client(port: server.port, connections: 1)
+        let last = try await client.execute(HTTP2Request(path: "/bye"))
+        #expect(last.status == 200, "the stream GOAWAY names as processed is answered")
+        let before = try #require(last.headers.first(name: "x-mock-connection"))
+        // The client learns of GOAWAY from the frame after the answer; give it the moment it takes.
+        var after = before
+        let moved = await eventually(timeout: .seconds(5)) {
+            guard let response = try? await client.execute(HTTP2Request(path: "/next")) else { return false }
+            #expect(response.status == 200)
+            after = response.headers.first(name: "x-mock-connection") ?? before
+            return after != before
+        }
+        #expect(moved, "requests after GOAWAY use a new connection")
+        await client.shutdown()
+        await server.stop()
+    }
+
     @Test func aServerThatIsNotThereFailsPromptly() async throws {
         let server = try await Self.server { _ in MockHTTPResponse(status: 200) }
         let port = server.port
