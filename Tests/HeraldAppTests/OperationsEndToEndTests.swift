@@ -81,6 +81,7 @@ import XMLStream
         func herald(_ arguments: [String]) throws -> (status: Int32, output: String) {
             let output = directory.appendingPathComponent("command-\(UUID().uuidString).log").path
             let child = try ChildProcess(path: HeraldBinary.path, arguments: arguments + ["--config", configPath], logPath: output)
+            defer { child.stop() }
             let status = child.waitForExit(timeout: .seconds(30)) ?? -1
             return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
         }

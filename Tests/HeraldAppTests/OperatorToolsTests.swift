@@ -52,6 +52,7 @@ final class LineSink: Sendable {
         func herald(_ arguments: [String]) throws -> (Int32, String) {
             let log = directory.appendingPathComponent("out-\(UUID().uuidString)").path
             let child = try ChildProcess(path: HeraldBinary.path, arguments: arguments, environment: environment, logPath: log)
+            defer { child.stop() }
             let status = child.waitForExit(timeout: .seconds(30)) ?? -1
             return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
         }

@@ -85,21 +85,28 @@ import XMPPComponent
 
         func startHerald() async throws -> ChildProcess {
             let herald = try ChildProcess(path: HeraldBinary.path, arguments: ["serve"], environment: environment, logPath: log)
-            // Connected when a client can reach its disco#info through Prosody.
-            let probe = try await TestXMPPClient.connect(port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass", resource: "probe")
-            defer { Task { await probe.close() } }
-            let up = await eventually(timeout: .seconds(20)) {
-                let reply = try? await probe.request(
-                    type: "get", to: JID(domain: "push.localhost"),
-                    payload: XMLStream.XMLElement("ping", namespace: Namespace.ping), timeout: .milliseconds(500)
-                )
-                return reply?.stanzaType == "result"
+            do {
+                // Connected when a client can reach its disco#info through Prosody.
+                let probe = try await TestXMPPClient.connect(port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass", resource: "probe")
+                defer { Task { await probe.close() } }
+                let up = await eventually(timeout: .seconds(20)) {
+                    let reply = try? await probe.request(
+                        type: "get", to: JID(domain: "push.localhost"),
+                        payload: XMLStream.XMLElement("ping", namespace: Namespace.ping), timeout: .milliseconds(500)
+                    )
+                    return reply?.stanzaType == "result"
+                }
+                #expect(up, "herald log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+                return herald
+            } catch {
+                herald.stop()
+                throw error
             }
-            #expect(up, "herald log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-            return herald
         }
 
         let first = try await startHerald()
+        // Stops it should the test end early; after the SIGKILL below this does nothing.
+        defer { first.stop() }
         let client = try await TestXMPPClient.connect(port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass")
         var registered: [(node: String, secret: String)] = []
         for index in 0..<20 {
