@@ -163,6 +163,8 @@ let package = Package(
             name: "HeraldAdmin",
             dependencies: [
                 "HeraldCore",
+                // For JID: accounts registered over HTTP are read as the XMPP commands read them.
+                "XMPPComponent",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

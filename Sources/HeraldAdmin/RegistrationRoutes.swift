@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import Hummingbird
+import XMPPComponent
 
 /// The registration API for apps that register over HTTPS instead of XEP-0050, and the operator's
 /// lookup, delete and test push. Errors are mapped to HTTP statuses in `httpError(for:)` only.
@@ -86,7 +87,7 @@ struct RegistrationRoutes: Sendable {
         guard let app = dependencies.apps.select(body.app) else {
             throw HTTPError(.notFound, message: "No such app; name one of: \(dependencies.apps.apps.map(\.name).joined(separator: ", ")).")
         }
-        guard !body.token.isEmpty, !body.device.isEmpty, let domain = Self.domain(ofAccount: body.account) else {
+        guard !body.token.isEmpty, !body.device.isEmpty, let account = Self.account(body.account) else {
             throw HTTPError(.badRequest, message: "token and device must not be empty; account must be a JID such as user@example.org.")
         }
         var webPushKeys: WebPushKeys?
@@ -105,8 +106,8 @@ struct RegistrationRoutes: Sendable {
                 voipToken: body.voipToken,
                 webPushKeys: webPushKeys,
                 environment: body.environment,
-                account: body.account.lowercased(),
-                accountDomain: domain,
+                account: account.description,
+                accountDomain: account.domainpart,
                 deviceID: body.device
             ))
         }
@@ -139,12 +140,11 @@ struct RegistrationRoutes: Sendable {
         return try AdminRoutes.jsonResponse(result, status: .ok)
     }
 
-    /// `user@example.org[/resource]` → `example.org`.
-    static func domain(ofAccount account: String) -> String? {
-        let bare = account.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
-        let parts = bare.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, !parts[1].contains(" ") else { return nil }
-        return parts[1].lowercased()
+    /// The account as the XMPP commands see it (the bare JID), so a device counts against the same
+    /// account whichever way it registers; nil unless it is a user's JID.
+    static func account(_ text: String) -> JID? {
+        guard let jid = JID(text), jid.localpart != nil else { return nil }
+        return jid.bare
     }
 
     static func label(_ outcome: PushOutcome) -> String {

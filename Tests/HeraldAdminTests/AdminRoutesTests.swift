@@ -123,6 +123,12 @@ import Testing
             #expect(stored.token == "0a1b2c3d4e5f")
             #expect(stored.dialect == .http)
             #expect(stored.accountDomain == "example.org")
+            // The same account as the XMPP commands see it (bare JID, domain lowercased): one device limit.
+            let overXMPP = try await fixture.registrations.register(RegistrationRequest(
+                app: Self.chat, service: .apns, dialect: .p2, token: "ff", account: "Alice@example.org",
+                accountDomain: "example.org", deviceID: "phone-2"
+            ))
+            #expect(overXMPP.accountKey == stored.accountKey)
 
             // The same device registering again keeps its node.
             try await client.execute(uri: "/v1/registrations", method: .post, headers: Self.authorized, body: ByteBuffer(string: Self.apnsBody)) { response throws in
@@ -233,11 +239,11 @@ import Testing
         }
     }
 
-    @Test func accountDomainsComeFromBareOrFullJIDs() {
-        #expect(RegistrationRoutes.domain(ofAccount: "alice@Example.org/phone") == "example.org")
-        #expect(RegistrationRoutes.domain(ofAccount: "alice@example.org") == "example.org")
-        #expect(RegistrationRoutes.domain(ofAccount: "example.org") == nil)
-        #expect(RegistrationRoutes.domain(ofAccount: "@example.org") == nil)
-        #expect(RegistrationRoutes.domain(ofAccount: "a@b@c") == nil)
+    @Test func accountsAreBareUserJIDsWithTheDomainLowercased() {
+        #expect(RegistrationRoutes.account("alice@Example.org/phone")?.description == "alice@example.org")
+        #expect(RegistrationRoutes.account("alice@example.org")?.domainpart == "example.org")
+        #expect(RegistrationRoutes.account("example.org") == nil)
+        #expect(RegistrationRoutes.account("@example.org") == nil)
+        #expect(RegistrationRoutes.account("a@b@c") == nil)
     }
 }
