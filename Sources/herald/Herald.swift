@@ -109,11 +109,32 @@ struct Check: ParsableCommand {
                 throw ExitCode(78)
             }
         }
-        let storageDirectory = URL(fileURLWithPath: configuration.databasePath).deletingLastPathComponent().path
-        guard FileManager.default.isWritableFile(atPath: storageDirectory) else {
-            FileHandle.standardError.write(Data("herald: configuration error: storage.path: cannot write in \(storageDirectory) (create it, or point storage.path elsewhere)\n".utf8))
+        let storageDirectory = URL(fileURLWithPath: configuration.databasePath).deletingLastPathComponent()
+        guard StorageProbe.canCreateFiles(in: storageDirectory) else {
+            FileHandle.standardError.write(Data("herald: configuration error: storage.path: cannot create the database in \(storageDirectory.path) (give Herald's user write access there, or point storage.path elsewhere)\n".utf8))
             throw ExitCode(78)
         }
         print("configuration OK: \(configuration.components.count) component(s): \(configuration.components.map(\.domain).joined(separator: ", "))")
+    }
+}
+
+/// Whether the database can be created where configured (for `check`), found by trying: permission
+/// bits do not tell for root or for special file systems. serve creates missing folders, so this does
+/// too, and removes what it created.
+enum StorageProbe {
+    static func canCreateFiles(in directory: URL) -> Bool {
+        let files = FileManager.default
+        var missing: [URL] = []
+        var existing = directory
+        while !files.fileExists(atPath: existing.path), existing.path != "/" {
+            missing.append(existing)
+            existing.deleteLastPathComponent()
+        }
+        defer { for folder in missing { try? files.removeItem(at: folder) } }
+        guard (try? files.createDirectory(at: directory, withIntermediateDirectories: true)) != nil else { return false }
+        let probe = directory.appendingPathComponent(".herald-check-\(UUID().uuidString)")
+        guard files.createFile(atPath: probe.path, contents: Data()) else { return false }
+        try? files.removeItem(at: probe)
+        return true
     }
 }

@@ -213,6 +213,21 @@ import XMLStream
         #expect(result.output.contains("("), "a fix follows the problem: \(result.output)")
     }
 
+    @Test func checkAcceptsADatabaseFolderServeWillCreateAndRefusesOneItCannot() async throws {
+        let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
+        defer { Task { await workspace.stop() } }
+        try workspace.writeConfiguration()
+        let creatable = workspace.directory.appendingPathComponent("not/yet/there/herald.sqlite").path
+        let fine = try workspace.herald(["check", "--database", creatable])
+        #expect(fine.status == 0, "\(fine.output)")
+        #expect(!FileManager.default.fileExists(atPath: workspace.directory.appendingPathComponent("not").path), "check leaves nothing behind")
+        // Nothing, not even root, can create folders in /proc.
+        let impossible = try workspace.herald(["check", "--database", "/proc/herald-check/herald.sqlite"])
+        #expect(impossible.status == 78, "\(impossible.output)")
+        #expect(impossible.output.contains("storage.path"))
+        #expect(impossible.output.contains("cannot create the database in /proc/herald-check"))
+    }
+
     @Test func checkFindsTheAdminPortInUseAndPassesAGoodConfiguration() async throws {
         let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
         defer { Task { await workspace.stop() } }
