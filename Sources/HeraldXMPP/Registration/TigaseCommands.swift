@@ -19,11 +19,7 @@ public struct TigaseRegisterCommand: AdHocCommand {
 
     public func execute(_ request: AdHocCommandRequest, context component: ComponentContext) async throws(StanzaError) -> AdHocCommandResult {
         let form = request.form
-        let provider = try Fields.required(form, "provider")
-        guard let (app, service) = context.apps.app(forTigaseProvider: provider) else {
-            throw StanzaError(.cancel, "item-not-found", text: "unknown provider \(provider)")
-        }
-        let token = try Fields.token(try Fields.required(form, "device-token"), service: service, field: "device-token")
+        let (app, service, token) = try tigaseDevice(form, apps: context.apps)
         let voipToken = try form?["device-second-token"].map { (value: String) throws(StanzaError) in
             try Fields.token(value, service: service, field: "device-second-token")
         }
@@ -62,12 +58,7 @@ public struct TigaseUnregisterCommand: AdHocCommand {
     }
 
     public func execute(_ request: AdHocCommandRequest, context component: ComponentContext) async throws(StanzaError) -> AdHocCommandResult {
-        let form = request.form
-        let provider = try Fields.required(form, "provider")
-        guard let (app, service) = context.apps.app(forTigaseProvider: provider) else {
-            throw StanzaError(.cancel, "item-not-found", text: "unknown provider \(provider)")
-        }
-        let token = try Fields.token(try Fields.required(form, "device-token"), service: service, field: "device-token")
+        let (app, _, token) = try tigaseDevice(request.form, apps: context.apps)
         return try await registering {
             try await context.registrations.unregister(
                 app: app, dialect: .tigase, account: request.requester.bare.description, deviceID: token
@@ -75,4 +66,13 @@ public struct TigaseUnregisterCommand: AdHocCommand {
             return AdHocCommandResult()
         }
     }
+}
+
+/// The app and vendor a Tigase `provider` names, and the checked `device-token`: what both commands read.
+private func tigaseDevice(_ form: DataForm?, apps: AppDirectory) throws(StanzaError) -> (App, PushService, String) {
+    let provider = try Fields.required(form, "provider")
+    guard let (app, service) = apps.app(forTigaseProvider: provider) else {
+        throw StanzaError(.cancel, "item-not-found", text: "unknown provider \(provider)")
+    }
+    return (app, service, try Fields.token(try Fields.required(form, "device-token"), service: service, field: "device-token"))
 }
