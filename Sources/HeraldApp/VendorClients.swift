@@ -8,13 +8,13 @@ import UnixSignals
 /// are closed once the pushes already on them have had time to finish.
 final class VendorClients: Service, Sendable {
     /// How long a replaced client stays open for the requests still on it (above every request timeout).
-    static let retirementDelay: Duration = .seconds(30)
-
+    private let retirementDelay: Duration
     private let state: Mutex<(current: VendorSet, retiring: [VendorSet])>
     private let retirements: AsyncStream<Void>.Continuation
     private let retirementSignals: AsyncStream<Void>
 
-    init(initial: VendorSet) {
+    init(initial: VendorSet, retirementDelay: Duration = .seconds(30)) {
+        self.retirementDelay = retirementDelay
         state = Mutex((initial, []))
         (retirementSignals, retirements) = AsyncStream.makeStream(of: Void.self)
     }
@@ -33,7 +33,7 @@ final class VendorClients: Service, Sendable {
         await withDiscardingTaskGroup { group in
             for await _ in retirementSignals.cancelOnGracefulShutdown() {
                 group.addTask {
-                    try? await Task.sleep(for: Self.retirementDelay)
+                    try? await Task.sleep(for: self.retirementDelay)
                     let retired: VendorSet? = self.state.withLock { $0.retiring.isEmpty ? nil : $0.retiring.removeFirst() }
                     await retired?.shutdown()
                 }
