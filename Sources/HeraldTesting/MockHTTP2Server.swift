@@ -4,6 +4,7 @@ import NIOHPACK
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// A request as a mock vendor sees it.
 public struct MockHTTPRequest: Sendable {
@@ -51,6 +52,14 @@ public struct MockHTTPResponse: Sendable {
 public final class MockHTTP2Server: Sendable {
     public let port: Int
     private let channel: any Channel
+    private let connections: ConnectionCount
+
+    /// TCP connections open right now.
+    public var openConnections: Int { connections.value.load(ordering: .relaxed) }
+
+    final class ConnectionCount: Sendable {
+        let value = Atomic<Int>(0)
+    }
 
     public static func start(
         certificateFile: String,
@@ -72,11 +81,14 @@ public final class MockHTTP2Server: Sendable {
             tls.trustRoots = .file(clientCertificateTrustRoots)
         }
         let sslContext = try NIOSSLContext(configuration: tls)
+        let connections = ConnectionCount()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                connections.value.add(1, ordering: .relaxed)
+                channel.closeFuture.whenComplete { _ in connections.value.subtract(1, ordering: .relaxed) }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                 }.flatMap {
                     channel.configureHTTP2Pipeline(
@@ -93,12 +105,13 @@ public final class MockHTTP2Server: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
-        return MockHTTP2Server(port: channel.localAddress?.port ?? port, channel: channel)
+        return MockHTTP2Server(port: channel.localAddress?.port ?? port, channel: channel, connections: connections)
     }
 
-    private init(port: Int, channel: any Channel) {
+    private init(port: Int, channel: any Channel, connections: ConnectionCount) {
         self.port = port
         self.channel = channel
+        self.connections = connections
     }
 
     public var url: String { "https://127.0.0.1:\(port)" }

@@ -117,6 +117,7 @@ final class ArrivalFlag: Sendable {
             return after != before
         }
         #expect(moved, "requests after GOAWAY use a new connection")
+        #expect(await eventually { server.openConnections == 1 }, "the retired connection is closed once its requests are answered")
         await client.shutdown()
         await server.stop()
     }
