@@ -28,6 +28,8 @@ public final class APNsProvider: PushProvider {
         public var privateKeyFile: String?
         public var pkcs12File: String?
         public var pkcs12Password: String?
+        /// How the vendor connections connect, ping and retire (shared by every vendor).
+        public var connection: HTTP2ConnectionSettings
 
         public init(
             topic: String,
@@ -39,7 +41,8 @@ public final class APNsProvider: PushProvider {
             certificateFile: String? = nil,
             privateKeyFile: String? = nil,
             pkcs12File: String? = nil,
-            pkcs12Password: String? = nil
+            pkcs12Password: String? = nil,
+            connection: HTTP2ConnectionSettings = .init()
         ) {
             self.topic = topic
             self.productionURL = productionURL
@@ -51,6 +54,7 @@ public final class APNsProvider: PushProvider {
             self.privateKeyFile = privateKeyFile
             self.pkcs12File = pkcs12File
             self.pkcs12Password = pkcs12Password
+            self.connection = connection
         }
 
         /// The client certificate chain and key for certificate authentication, read from the files;
@@ -95,9 +99,9 @@ public final class APNsProvider: PushProvider {
             guard let components = URLComponents(string: url), components.scheme == "https", let host = components.host else {
                 throw APNsConfigurationError(message: "\(url) is not an https URL")
             }
-            return try HTTP2Client(configuration: .init(
+            return try HTTP2Client(configuration: configuration.connection.clientConfiguration(
                 host: host, port: components.port ?? 443, tls: tls,
-                connections: configuration.connectionsPerHost, requestTimeout: configuration.requestTimeout
+                connections: configuration.connectionsPerHost, requestTimeout: configuration.requestTimeout, logger: logger
             ))
         }
         production = try client(configuration.productionURL)
@@ -122,7 +126,7 @@ public final class APNsProvider: PushProvider {
             logger.debug("apns answered", metadata: ["apns.id": "\(apnsID)", "push.outcome": "\(outcome.reason)"])
             return outcome
         } catch let error as HTTP2ClientError {
-            return .retry(reason: "\(error)", retryAfter: nil)
+            return error.mayHaveBeenProcessed ? .unconfirmed(reason: "\(error)") : .retry(reason: "\(error)", retryAfter: nil)
         } catch let error as APNsConfigurationError {
             return .credentials(reason: error.message)
         } catch {

@@ -17,6 +17,8 @@ public final class FCMProvider: PushProvider {
         public var trustRootsFile: String?
         /// Add a visible notification block to important pushes.
         public var notification: Bool
+        /// How the vendor connections connect, ping and retire (shared by every vendor).
+        public var connection: HTTP2ConnectionSettings
 
         public init(
             endpoint: String = "https://fcm.googleapis.com",
@@ -25,7 +27,8 @@ public final class FCMProvider: PushProvider {
             connections: Int = 2,
             requestTimeout: Duration = .seconds(10),
             trustRootsFile: String? = nil,
-            notification: Bool = false
+            notification: Bool = false,
+            connection: HTTP2ConnectionSettings = .init()
         ) {
             self.endpoint = endpoint
             self.tokenURI = tokenURI
@@ -34,6 +37,7 @@ public final class FCMProvider: PushProvider {
             self.requestTimeout = requestTimeout
             self.trustRootsFile = trustRootsFile
             self.notification = notification
+            self.connection = connection
         }
     }
 
@@ -52,9 +56,9 @@ public final class FCMProvider: PushProvider {
             guard let components = URLComponents(string: url), components.scheme == "https", let host = components.host else {
                 throw ServiceAccount.Invalid(description: "\(url) is not an https URL")
             }
-            let client = try HTTP2Client(configuration: .init(
+            let client = try HTTP2Client(configuration: configuration.connection.clientConfiguration(
                 host: host, port: components.port ?? 443, tls: tls,
-                connections: configuration.connections, requestTimeout: configuration.requestTimeout
+                connections: configuration.connections, requestTimeout: configuration.requestTimeout, logger: logger
             ))
             return (client, components.path.isEmpty ? "/" : components.path)
         }
@@ -73,21 +77,39 @@ public final class FCMProvider: PushProvider {
     public func send(_ push: PushRequest) async -> PushOutcome {
         let body = FCMMessage.body(for: push, notification: notification)
         do {
-            var token = try await tokens.token()
+            var token = try await accessToken()
             var (status, response, retryAfter) = try await post(body, token: token)
             // An access token FCM refuses is replaced once; a second refusal is a credential problem.
             if status == 401 {
                 tokens.invalidate(token)
-                token = try await tokens.token()
+                token = try await accessToken()
                 (status, response, retryAfter) = try await post(body, token: token)
             }
             let outcome = FCMResponse.outcome(status: status, body: response, retryAfter: retryAfter)
             logger.debug("fcm answered", metadata: ["push.outcome": "\(outcome.reason)"])
             return outcome
-        } catch let error as FCMAccessTokens.Failure {
-            return .credentials(reason: error.description)
+        } catch let outcome as Unsent {
+            return outcome.outcome
+        } catch let error as HTTP2ClientError {
+            return error.mayHaveBeenProcessed ? .unconfirmed(reason: "\(error)") : .retry(reason: "\(error)", retryAfter: nil)
         } catch {
             return .retry(reason: "connection failed", retryAfter: nil)
+        }
+    }
+
+    /// A push that did not go out because no access token could be had.
+    private struct Unsent: Error {
+        var outcome: PushOutcome
+    }
+
+    private func accessToken() async throws(Unsent) -> String {
+        do {
+            return try await tokens.token()
+        } catch let error as FCMAccessTokens.Failure {
+            throw Unsent(outcome: .credentials(reason: error.description))
+        } catch {
+            // The token endpoint was out of reach; the push itself was never sent.
+            throw Unsent(outcome: .retry(reason: "token endpoint unavailable", retryAfter: nil))
         }
     }
 

@@ -152,6 +152,7 @@ struct RegistrationRoutes: Sendable {
         case .delivered: "delivered"
         case .deadToken: "token_removed"
         case .retry: "vendor_unavailable"
+        case .unconfirmed: "unconfirmed"
         case .credentials: "credentials_refused"
         case .rejected: "rejected"
         }

@@ -74,6 +74,7 @@ extension PushOutcome {
         case .delivered: "delivered"
         case .deadToken: "dead_token"
         case .retry: "retry"
+        case .unconfirmed: "unconfirmed"
         case .credentials: "credentials"
         case .rejected: "rejected"
         }
@@ -81,7 +82,7 @@ extension PushOutcome {
 }
 
 extension PublishOutcome {
-    static let metricLabels = ["delivered", "coalesced", "unknown_node", "forbidden", "token_removed", "retrying", "overloaded", "failed"]
+    static let metricLabels = ["delivered", "coalesced", "unknown_node", "forbidden", "token_removed", "retrying", "unconfirmed", "overloaded", "failed"]
 
     var metricLabel: String {
         switch self {
@@ -91,6 +92,7 @@ extension PublishOutcome {
         case .forbidden: "forbidden"
         case .tokenRemoved: "token_removed"
         case .retrying: "retrying"
+        case .unconfirmed: "unconfirmed"
         case .overloaded: "overloaded"
         case .failed: "failed"
         }

@@ -41,6 +41,8 @@ public enum PublishOutcome: Sendable, Hashable {
     case tokenRemoved(reason: String)
     /// A transient failure; Herald keeps retrying in the background.
     case retrying(reason: String)
+    /// Sent to the vendor, which gave no verdict; not sent again, since it may have been shown.
+    case unconfirmed(reason: String)
     /// Herald cannot take more work right now.
     case overloaded
     /// Our credentials, configuration or request are wrong: not the publisher's problem.

@@ -222,6 +222,11 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
             }
             if let generation { schedule.yield((push.publish.node, generation)) }
             return .retrying(reason: reason)
+        case .unconfirmed(let reason):
+            logger.warning("vendor gave no verdict on a push; not sending it again", metadata: [
+                "push.service": "\(push.registration.service.rawValue)", LogKey.reason: "\(reason)",
+            ])
+            return .unconfirmed(reason: reason)
         case .credentials(let reason):
             logger.error("vendor refused our credentials: check the app's keys", metadata: [
                 "push.service": "\(push.registration.service.rawValue)", "push.app": "\(push.registration.app)", LogKey.reason: "\(reason)",

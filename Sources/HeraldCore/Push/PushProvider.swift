@@ -42,8 +42,12 @@ public enum PushOutcome: Sendable, Hashable {
     case delivered(id: String?)
     /// The token will never work again: remove the registration.
     case deadToken(reason: String)
-    /// Worth trying again later (429, 5xx, timeouts, connection loss), after `retryAfter` if the vendor said.
+    /// Worth trying again later (429, 5xx, no connection to the vendor), after `retryAfter` if the
+    /// vendor said: the vendor did not take the push.
     case retry(reason: String, retryAfter: Duration?)
+    /// Sent, but no verdict came (timeout, connection lost mid-request): the vendor may have taken it,
+    /// so sending it again could show the notification twice.
+    case unconfirmed(reason: String)
     /// Our credentials or configuration are wrong; retrying will not help until an operator acts.
     case credentials(reason: String)
     /// The vendor refused the request itself (our bug, or a payload it cannot take); do not retry as is.
@@ -52,7 +56,7 @@ public enum PushOutcome: Sendable, Hashable {
     public var reason: String {
         switch self {
         case .delivered: "delivered"
-        case .deadToken(let reason), .retry(let reason, _), .credentials(let reason), .rejected(let reason): reason
+        case .deadToken(let reason), .retry(let reason, _), .unconfirmed(let reason), .credentials(let reason), .rejected(let reason): reason
         }
     }
 }

@@ -47,6 +47,8 @@ public struct PublishHandler: IQHandler {
             StanzaError(.cancel, "item-not-found", text: "device token is no longer valid (\(reason))")
         case .retrying(let reason):
             StanzaError(.wait, "internal-server-error", text: "push vendor unavailable (\(reason)); retrying")
+        case .unconfirmed(let reason):
+            StanzaError(.wait, "internal-server-error", text: "push vendor did not confirm delivery (\(reason))")
         case .overloaded:
             StanzaError(.wait, "resource-constraint", text: "push service is busy")
         case .failed:
@@ -62,6 +64,7 @@ public struct PublishHandler: IQHandler {
         case .forbidden: "forbidden"
         case .tokenRemoved: "token-removed"
         case .retrying: "retrying"
+        case .unconfirmed: "unconfirmed"
         case .overloaded: "overloaded"
         case .failed: "failed"
         }

@@ -1,0 +1,227 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// Drives `ClientConnectionStateMachine` for one connection: turns frames, NIO's window events and
+/// timers into its events, and carries out the actions it returns. Sits after `NIOHTTP2Handler`,
+/// without a stream multiplexer: a request is a table entry, not a child channel (at tens of
+/// thousands of requests a second, child-channel setup was the client's largest single cost).
+final class ClientConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundIn = Never
+    typealias OutboundOut = HTTP2Frame
+
+    struct Pending {
+        var request: HTTP2Request
+        var promise: EventLoopPromise<HTTP2Response>
+        var timer: Scheduled<Void>?
+    }
+
+    struct Liveness: Sendable {
+        /// A connection that heard nothing for this long is sent a PING.
+        var idlePingInterval: TimeAmount
+        /// An unanswered PING retires the connection after this long.
+        var pingTimeout: TimeAmount
+    }
+
+    typealias StateMachine = ClientConnectionStateMachine<Pending>
+
+    private var state: StateMachine
+    private let liveness: Liveness
+    private let authority: String
+    private var onReady: ((ClientConnectionHandler) -> Void)?
+    private let onRetire: (HTTP2RetireReason) -> Void
+    private let onPingTimeout: () -> Void
+    private var context: ChannelHandlerContext?
+    private var nextRequestID: StateMachine.RequestID = 0
+    private var idleTimer: RepeatedTask?
+    private var pingTimer: Scheduled<Void>?
+
+    init(
+        configuration: StateMachine.Configuration,
+        liveness: Liveness,
+        authority: String,
+        onReady: @escaping (ClientConnectionHandler) -> Void,
+        onRetire: @escaping (HTTP2RetireReason) -> Void,
+        onPingTimeout: @escaping () -> Void
+    ) {
+        self.state = StateMachine(configuration: configuration)
+        self.liveness = liveness
+        self.authority = authority
+        self.onReady = onReady
+        self.onRetire = onRetire
+        self.onPingTimeout = onPingTimeout
+    }
+
+    /// The SETTINGS `NIOHTTP2Handler` must send in its preface.
+    static func initialSettings(_ configuration: StateMachine.Configuration) -> HTTP2Settings {
+        StateMachine(configuration: configuration).initialSettings
+    }
+
+    var isAcceptingRequests: Bool { state.isAcceptingRequests }
+
+    // MARK: Requests
+
+    /// Sends `request`; `promise` completes with the response, an `HTTP2ClientError`, or
+    /// `RequestNotProcessed` when the request should go to another connection.
+    func start(_ request: HTTP2Request, deadline: NIODeadline, promise: EventLoopPromise<HTTP2Response>) {
+        guard let context else { return promise.fail(RequestNotProcessed()) }
+        let id = nextRequestID
+        nextRequestID += 1
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            bound.value.perform(bound.value.state.timedOut(id))
+        }
+        perform(state.start(id, Pending(request: request, promise: promise, timer: timer)))
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        perform(state.connectionLost())
+        stopTimers()
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // NIOHTTP2Handler, earlier in the pipeline, has written the preface by now.
+        context.fireChannelActive()
+        perform(state.prefaceSent())
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: liveness.idlePingInterval, delay: liveness.idlePingInterval) { _ in
+            bound.value.perform(bound.value.state.idleCheck())
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        perform(state.connectionLost())
+        stopTimers()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        state.receivedFrame()
+        switch frame.payload {
+        case .headers(let payload):
+            perform(state.receivedHeaders(frame.streamID, payload.headers, endStream: payload.endStream))
+        case .data(let payload):
+            guard case .byteBuffer(let buffer) = payload.data else { return }
+            perform(state.receivedData(frame.streamID, buffer, endStream: payload.endStream))
+        case .rstStream(let code):
+            perform(state.receivedReset(frame.streamID, code))
+        case .goAway(let lastStreamID, _, _):
+            perform(state.receivedGoAway(lastStreamID: lastStreamID))
+        case .settings(.settings(let settings)):
+            perform(state.receivedSettings(settings))
+        case .ping(let data, let ack):
+            state.receivedPing(data.integer, ack: ack)
+        default:
+            break
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? NIOHTTP2WindowUpdatedEvent, let size = event.inboundWindowSize {
+            perform(state.inboundWindowChanged(event.streamID, size: size))
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Stream-level errors name their stream; anything else ends the connection.
+        if let streamError = error as? NIOHTTP2Errors.StreamError {
+            perform(state.receivedReset(streamError.streamID, .protocolError))
+        } else {
+            perform(state.connectionLost())
+        }
+    }
+
+    // MARK: Actions
+
+    private func perform(_ actions: [StateMachine.Action]) {
+        guard !actions.isEmpty else { return }
+        var wrote = false
+        for action in actions {
+            switch action {
+            case .send(_, let streamID, let pending):
+                write(pending.request, on: streamID)
+                wrote = true
+            case .succeed(_, let pending, let response):
+                pending.timer?.cancel()
+                pending.promise.succeed(response)
+            case .fail(_, let pending, let failure):
+                pending.timer?.cancel()
+                switch failure {
+                case .notProcessed: pending.promise.fail(RequestNotProcessed())
+                case .lost(let error): pending.promise.fail(error)
+                }
+            case .resetStream(let streamID):
+                context?.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .rstStream(.cancel))), promise: nil)
+                wrote = true
+            case .windowUpdate(let streamID, let increment):
+                context?.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .windowUpdate(windowSizeIncrement: increment))), promise: nil)
+                wrote = true
+            case .ping(let data):
+                context?.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .ping(HTTP2PingData(withInteger: data), ack: false))), promise: nil)
+                wrote = true
+                schedulePingTimeout(data)
+            case .retire(let reason):
+                onRetire(reason)
+            case .close:
+                stopTimers()
+                context?.close(promise: nil)
+            case .ready:
+                onReady?(self)
+                onReady = nil
+            }
+        }
+        if wrote { context?.flush() }
+    }
+
+    private func write(_ request: HTTP2Request, on streamID: HTTP2StreamID) {
+        guard let context else { return }
+        var headers = HPACKHeaders()
+        headers.reserveCapacity(request.headers.count + 4)
+        headers.add(name: ":method", value: request.method)
+        headers.add(name: ":scheme", value: "https")
+        headers.add(name: ":authority", value: authority)
+        headers.add(name: ":path", value: request.path)
+        for (name, value) in request.headers { headers.add(name: name, value: value) }
+        let body = request.body.flatMap { $0.readableBytes > 0 ? $0 : nil }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        let headersFrame = HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: headers, endStream: body == nil)))
+        context.write(wrapOutboundOut(headersFrame), promise: body == nil ? written : nil)
+        if let body {
+            // NIOHTTP2Handler splits and holds DATA to fit the server's frame size and send windows.
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .data(.init(data: .byteBuffer(body), endStream: true)))), promise: written)
+        }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        written.futureResult.whenFailure { _ in
+            bound.value.perform(bound.value.state.receivedReset(streamID, .internalError))
+        }
+    }
+
+    private func schedulePingTimeout(_ data: UInt64) {
+        guard let context else { return }
+        pingTimer?.cancel()
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        pingTimer = context.eventLoop.scheduleTask(in: liveness.pingTimeout) {
+            let handler = bound.value
+            let actions = handler.state.pingTimedOut(data)
+            if !actions.isEmpty { handler.onPingTimeout() }
+            handler.perform(actions)
+        }
+    }
+
+    private func stopTimers() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        pingTimer?.cancel()
+        pingTimer = nil
+    }
+}

@@ -1,0 +1,16 @@
+import NIOCore
+
+/// One request to a vendor host: method, path, regular headers and an optional body.
+public struct HTTP2Request: Sendable {
+    public var method: String
+    public var path: String
+    public var headers: [(String, String)]
+    public var body: ByteBuffer?
+
+    public init(method: String = "POST", path: String, headers: [(String, String)] = [], body: ByteBuffer? = nil) {
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = body
+    }
+}
