@@ -263,7 +263,14 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldHTTP2Tests",
-            dependencies: ["HeraldHTTP2", "HeraldTesting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: [
+                "HeraldHTTP2", "HeraldTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HeraldSQLiteTests", dependencies: ["HeraldSQLite", "HeraldTesting"], swiftSettings: swiftSettings),

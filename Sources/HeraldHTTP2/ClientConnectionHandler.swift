@@ -119,7 +119,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case .settings(.settings(let settings)):
             perform(state.receivedSettings(settings))
         case .ping(let data, let ack):
-            state.receivedPing(data.integer, ack: ack)
+            perform(state.receivedPing(data.integer, ack: ack))
         default:
             break
         }

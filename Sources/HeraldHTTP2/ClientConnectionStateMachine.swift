@@ -84,6 +84,9 @@ struct ClientConnectionStateMachine<Pending> {
     private var maximumConcurrentStreams = Int.max
     private var consecutiveTimeouts = 0
     private var outstandingPing: UInt64?
+    /// A request timed out and its PING is unanswered: new requests wait unsent until the peer shows
+    /// it is alive, so that if it is not they move to another connection instead of being lost with it.
+    private var suspect = false
     private var nextPingData: UInt64 = 1
     private var sawFrameSinceIdleCheck = false
 
@@ -121,7 +124,7 @@ struct ClientConnectionStateMachine<Pending> {
 
     mutating func start(_ id: RequestID, _ pending: Pending) -> [Action] {
         guard isAcceptingRequests else { return [.fail(id, pending, .notProcessed)] }
-        if lifecycle == .starting || open.count >= maximumConcurrentStreams {
+        if lifecycle == .starting || suspect || open.count >= maximumConcurrentStreams {
             queued.append((id, pending))
             return []
         }
@@ -145,7 +148,7 @@ struct ClientConnectionStateMachine<Pending> {
     /// pool when the connection can no longer take them.
     private mutating func drainQueue() -> [Action] {
         var actions: [Action] = []
-        while !queued.isEmpty, lifecycle == .active, open.count < maximumConcurrentStreams {
+        while !queued.isEmpty, lifecycle == .active, !suspect, open.count < maximumConcurrentStreams {
             let (id, pending) = queued.removeFirst()
             actions += openStream(id, pending)
         }
@@ -173,6 +176,7 @@ struct ClientConnectionStateMachine<Pending> {
         } else if outstandingPing == nil, lifecycle == .active {
             // A timeout may mean a dead peer: ask, and retire the connection if it does not answer.
             actions.append(sendPing())
+            suspect = true
         }
         return actions + drainQueue() + closeIfIdle()
     }
@@ -264,8 +268,11 @@ struct ClientConnectionStateMachine<Pending> {
         return actions + failQueued() + closeIfIdle()
     }
 
-    mutating func receivedPing(_ data: UInt64, ack: Bool) {
-        if ack, data == outstandingPing { outstandingPing = nil }
+    mutating func receivedPing(_ data: UInt64, ack: Bool) -> [Action] {
+        guard ack, data == outstandingPing else { return [] }
+        outstandingPing = nil
+        suspect = false
+        return drainQueue()
     }
 
     // MARK: Liveness
@@ -281,6 +288,7 @@ struct ClientConnectionStateMachine<Pending> {
     mutating func pingTimedOut(_ data: UInt64) -> [Action] {
         guard outstandingPing == data, lifecycle != .closed else { return [] }
         outstandingPing = nil
+        suspect = false
         return retire(.pingTimeout) + connectionLost()
     }
 

@@ -18,6 +18,8 @@ public final class HTTP2Client: Sendable {
     private let slots: Mutex<[Slot]>
     private let nextSlot = Atomic<Int>(0)
     private let isShutDown = Atomic<Bool>(false)
+    /// Completed by `shutdown()`: connection attempts still under way give up and close.
+    private let shutdownSignal: EventLoopPromise<Void>
 
     private enum Slot: Sendable {
         case idle
@@ -42,7 +44,13 @@ public final class HTTP2Client: Sendable {
             liveness: .init(idlePingInterval: TimeAmount(configuration.idlePingInterval), pingTimeout: TimeAmount(configuration.pingTimeout))
         )
         self.eventLoopGroup = eventLoopGroup
+        self.shutdownSignal = eventLoopGroup.any().makePromise(of: Void.self)
         self.slots = Mutex(Array(repeating: .idle, count: configuration.connections))
+    }
+
+    deinit {
+        // NIO reports a promise dropped unfulfilled; a client released without shutdown() fulfils it here.
+        shutdownSignal.succeed()
     }
 
     /// Sends a request and collects the response, within the configured request timeout.
@@ -79,6 +87,7 @@ public final class HTTP2Client: Sendable {
     /// Closes every connection; requests on them fail.
     public func shutdown() async {
         isShutDown.store(true, ordering: .relaxed)
+        shutdownSignal.succeed()
         let connections = slots.withLock { slots in
             defer { slots = Array(repeating: .idle, count: slots.count) }
             return slots.compactMap { if case .connected(let connection) = $0 { connection } else { nil } }
@@ -142,6 +151,7 @@ public final class HTTP2Client: Sendable {
         return HTTP2Connection.connect(
             connectionSettings,
             on: eventLoop,
+            cancelled: shutdownSignal.futureResult,
             onRetire: { reason in
                 configuration.onEvent?(.retired(reason))
                 configuration.logger.info("vendor connection retired", metadata: [

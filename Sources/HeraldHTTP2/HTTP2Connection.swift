@@ -34,6 +34,7 @@ struct HTTP2Connection: Sendable {
     static func connect(
         _ settings: Settings,
         on eventLoop: any EventLoop,
+        cancelled: EventLoopFuture<Void>,
         onRetire: @escaping @Sendable (HTTP2RetireReason) -> Void,
         onPingTimeout: @escaping @Sendable () -> Void
     ) -> EventLoopFuture<HTTP2Connection> {
@@ -76,6 +77,8 @@ struct HTTP2Connection: Sendable {
             ready.fail(HTTP2ClientError.unavailable)
         }
         connected.whenFailure { ready.fail($0) }
+        // The client shut down while this was connecting.
+        cancelled.whenSuccess { ready.fail(HTTP2ClientError.shutDown) }
         connected.whenSuccess { channel in
             channel.closeFuture.whenComplete { _ in ready.fail(HTTP2ClientError.unavailable) }
         }

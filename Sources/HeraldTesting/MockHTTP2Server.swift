@@ -25,6 +25,13 @@ public struct MockHTTPResponse: Sendable {
     public var dropsConnection: Bool
     /// Answers, then sends GOAWAY naming this stream as the last one processed (a graceful restart).
     public var goesAway: Bool
+    /// Answers RST_STREAM(REFUSED_STREAM) instead: the server did nothing with the request.
+    public var refusesStream: Bool
+    /// Sends a 100 (Continue) informational answer before the final one.
+    public var informational: Bool
+    /// Never answers, and the whole connection goes silent from now on: no frame is read any more, so
+    /// PINGs go unanswered too (a vendor host that hangs).
+    public var silencesConnection: Bool
 
     public init(
         status: Int,
@@ -32,7 +39,10 @@ public struct MockHTTPResponse: Sendable {
         body: Data = Data(),
         delayMilliseconds: Int = 0,
         dropsConnection: Bool = false,
-        goesAway: Bool = false
+        goesAway: Bool = false,
+        refusesStream: Bool = false,
+        informational: Bool = false,
+        silencesConnection: Bool = false
     ) {
         self.status = status
         self.headers = headers
@@ -40,6 +50,9 @@ public struct MockHTTPResponse: Sendable {
         self.delayMilliseconds = delayMilliseconds
         self.dropsConnection = dropsConnection
         self.goesAway = goesAway
+        self.refusesStream = refusesStream
+        self.informational = informational
+        self.silencesConnection = silencesConnection
     }
 
     public static func json(_ status: Int, _ text: String, headers: [(String, String)] = []) -> MockHTTPResponse {
@@ -68,6 +81,10 @@ public final class MockHTTP2Server: Sendable {
         port: Int = 0,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         clientCertificateTrustRoots: String? = nil,
+        settings: HTTP2Settings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 16384),
+        ],
         handler: @escaping @Sendable (MockHTTPRequest) -> MockHTTPResponse
     ) async throws -> MockHTTP2Server {
         var tls = TLSConfiguration.makeServerConfiguration(
@@ -90,14 +107,9 @@ public final class MockHTTP2Server: Sendable {
                 channel.closeFuture.whenComplete { _ in connections.value.subtract(1, ordering: .relaxed) }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+                    try channel.pipeline.syncOperations.addHandler(SilenceHandler())
                 }.flatMap {
-                    channel.configureHTTP2Pipeline(
-                        mode: .server,
-                        initialLocalSettings: [
-                            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
-                            HTTP2Setting(parameter: .maxHeaderListSize, value: 16384),
-                        ]
-                    ) { stream in
+                    channel.configureHTTP2Pipeline(mode: .server, initialLocalSettings: settings) { stream in
                         stream.eventLoop.makeCompletedFuture {
                             try stream.pipeline.syncOperations.addHandler(MockHTTP2Stream(handler: handler))
                         }
@@ -162,12 +174,23 @@ private final class MockHTTP2Stream: ChannelInboundHandler {
             context.channel.parent?.close(promise: nil)
             return
         }
+        if response.silencesConnection {
+            try? context.channel.parent?.pipeline.syncOperations.handler(type: SilenceHandler.self).silence()
+            return
+        }
+        if response.refusesStream {
+            context.writeAndFlush(wrapOutboundOut(.rstStream(.refusedStream)), promise: nil)
+            return
+        }
         var responseHeaders = HPACKHeaders([(":status", String(response.status))])
         for (name, value) in response.headers { responseHeaders.add(name: name, value: value) }
         // Which TCP connection answered (the client's port), so tests can tell connections apart.
         responseHeaders.add(name: "x-mock-connection", value: String(context.channel.parent?.remoteAddress?.port ?? 0))
         let payload: ByteBuffer? = response.body.isEmpty ? nil : ByteBuffer(bytes: response.body)
         let write = {
+            if response.informational {
+                context.write(self.wrapOutboundOut(.headers(.init(headers: HPACKHeaders([(":status", "100")])))), promise: nil)
+            }
             context.write(self.wrapOutboundOut(.headers(.init(headers: responseHeaders, endStream: payload == nil))), promise: nil)
             if let payload { context.write(self.wrapOutboundOut(.data(.init(data: .byteBuffer(payload), endStream: true))), promise: nil) }
             context.flush()
@@ -176,11 +199,32 @@ private final class MockHTTP2Stream: ChannelInboundHandler {
                 context.channel.parent?.writeAndFlush(goAway, promise: nil)
             }
         }
+        // Written from a task of its own, never from inside the read: NIO's stream multiplexer holds a
+        // stream's flush while its connection is reading, until the read completes, and under load a
+        // read was seen to end without that completion, leaving answers unsent until the next read.
+        let bound = NIOLoopBound(write, eventLoop: context.eventLoop)
         if response.delayMilliseconds > 0 {
-            let bound = NIOLoopBound(write, eventLoop: context.eventLoop)
             context.eventLoop.scheduleTask(in: .milliseconds(Int64(response.delayMilliseconds))) { bound.value() }
         } else {
-            write()
+            context.eventLoop.execute { bound.value() }
         }
+    }
+}
+
+/// Sits under HTTP/2 on a mock connection; once silenced it drops every byte the client sends, so
+/// nothing on the connection is answered again, PINGs included.
+final class SilenceHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private var silenced = false
+
+    func silence() {
+        silenced = true
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !silenced else { return }
+        context.fireChannelRead(data)
     }
 }

@@ -200,7 +200,7 @@ import Testing
         let ping = Self.pings(first)
         #expect(ping.count == 1, "a timeout asks whether the peer is alive")
         #expect(Self.pings(machine.timedOut(1)).isEmpty, "one PING at a time")
-        machine.receivedPing(ping[0], ack: true)
+        _ = machine.receivedPing(ping[0], ack: true)
         #expect(Self.retired(machine.timedOut(2)) == [.requestTimeouts])
         #expect(!machine.isAcceptingRequests)
     }
@@ -233,7 +233,7 @@ import Testing
         #expect(Self.pings(machine.idleCheck()).isEmpty, "a frame arrived since the last check")
         let ping = Self.pings(machine.idleCheck())
         #expect(ping.count == 1)
-        machine.receivedPing(ping[0], ack: true)
+        _ = machine.receivedPing(ping[0], ack: true)
         #expect(machine.pingTimedOut(ping[0]).isEmpty)
         #expect(machine.isAcceptingRequests)
     }
@@ -255,5 +255,19 @@ import Testing
         #expect(Self.retired(actions) == [.closed])
         #expect(Self.failed(actions).count == 2)
         #expect(machine.connectionLost().isEmpty)
+    }
+
+    @Test func afterATimeoutNewRequestsWaitUnsentUntilThePeerAnswersItsPing() {
+        var machine = Self.active()
+        _ = machine.start(0, "slow")
+        let ping = Self.pings(machine.timedOut(0))
+        #expect(Self.sent(machine.start(1, "next")).isEmpty, "not written to a connection that may be dead")
+        #expect(Self.sent(machine.receivedPing(ping[0], ack: true)) == [3], "the peer is alive: it goes out")
+
+        var dead = Self.active()
+        _ = dead.start(0, "slow")
+        let unanswered = Self.pings(dead.timedOut(0))
+        _ = dead.start(1, "next")
+        #expect(Self.failed(dead.pingTimedOut(unanswered[0])).map(\.1) == [.notProcessed], "moves to another connection")
     }
 }

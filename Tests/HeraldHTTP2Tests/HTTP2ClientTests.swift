@@ -2,6 +2,8 @@ import Foundation
 import HeraldHTTP2
 import HeraldTesting
 import NIOCore
+import NIOHTTP2
+import NIOPosix
 import NIOSSL
 import Synchronization
 import Testing
@@ -15,14 +17,45 @@ final class ArrivalFlag: Sendable {
 /// The vendor HTTP/2 client against a real HTTP/2-over-TLS server: stream bookkeeping, timeouts, and
 /// what happens when the server goes away.
 @Suite(.timeLimit(.minutes(1))) struct HTTP2ClientTests {
-    static func client(port: Int, connections: Int = 2, timeout: Duration = .seconds(10)) throws -> HTTP2Client {
+    static func client(
+        port: Int,
+        connections: Int = 2,
+        timeout: Duration = .seconds(10),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        _ configure: (inout HTTP2Client.Configuration) -> Void = { _ in }
+    ) throws -> HTTP2Client {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file(ExampleKeys.tlsCertificatePath)
-        return try HTTP2Client(configuration: .init(host: "127.0.0.1", port: port, tls: tls, connections: connections, requestTimeout: timeout))
+        var configuration = HTTP2Client.Configuration(host: "127.0.0.1", port: port, tls: tls, connections: connections, requestTimeout: timeout)
+        configure(&configuration)
+        return try HTTP2Client(configuration: configuration, eventLoopGroup: group)
     }
 
-    static func server(_ answer: @escaping @Sendable (MockHTTPRequest) -> MockHTTPResponse) async throws -> MockHTTP2Server {
-        try await MockHTTP2Server.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, handler: answer)
+    /// Runs a volume test on an event-loop thread of its own: on the shared loops its traffic would
+    /// delay the timing-sensitive tests running beside it.
+    static func withOwnEventLoop<T>(_ body: (any EventLoopGroup) async throws -> T) async throws -> T {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            let result = try await body(group)
+            try await group.shutdownGracefully()
+            return result
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    static func server(
+        settings: HTTP2Settings? = nil,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        _ answer: @escaping @Sendable (MockHTTPRequest) -> MockHTTPResponse
+    ) async throws -> MockHTTP2Server {
+        if let settings {
+            return try await MockHTTP2Server.start(
+                certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, group: group, settings: settings, handler: answer
+            )
+        }
+        return try await MockHTTP2Server.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, group: group, handler: answer)
     }
 
     @Test func concurrentRequestsEachGetTheirOwnAnswer() async throws {
@@ -63,7 +96,9 @@ final class ArrivalFlag: Sendable {
             MockHTTPResponse(status: 200, body: Data("ok".utf8), delayMilliseconds: request.path == "/slow" ? 20_000 : 0)
         }
         // Long enough that a loaded machine answers /fast in time, far shorter than /slow's delay.
-        let client = try Self.client(port: server.port, connections: 1, timeout: .seconds(2))
+        let client = try Self.client(port: server.port, connections: 1, timeout: .seconds(5))
+        // Connected first, so /slow is written at once and its whole timeout is spent waiting for the answer.
+        #expect(try await client.execute(HTTP2Request(path: "/warm-up")).status == 200)
         await #expect(throws: HTTP2ClientError.timedOut) {
             _ = try await client.execute(HTTP2Request(path: "/slow"))
         }
@@ -81,7 +116,7 @@ final class ArrivalFlag: Sendable {
             case "/drop": return MockHTTPResponse(status: 200, dropsConnection: true)
             case "/waiting":
                 waitingArrived.set()
-                return MockHTTPResponse(status: 200, delayMilliseconds: 5_000)
+                return MockHTTPResponse(status: 200, delayMilliseconds: 20_000)
             default: return MockHTTPResponse(status: 200)
             }
         }
@@ -96,7 +131,7 @@ final class ArrivalFlag: Sendable {
         await #expect(throws: (any Error).self, "a request in flight on the lost connection fails too") {
             _ = try await waiting.value
         }
-        #expect(ContinuousClock.now - started < .seconds(4), "failed when the connection dropped, not when the answer was due")
+        #expect(ContinuousClock.now - started < .seconds(10), "failed when the connection dropped, not when the answer was due (20 s)")
         #expect(try await client.execute(HTTP2Request(path: "/after")).status == 200, "a new connection replaces the lost one")
         await client.shutdown()
         await server.stop()
@@ -144,4 +179,246 @@ final class ArrivalFlag: Sendable {
         }
         await server.stop()
     }
+
+    // MARK: Volume: windows, limits, refusals
+
+    @Test func tenMegabytesOfResponseBodiesOverOneConnection() async throws {
+        // Each connection could once receive 65,535 bytes of bodies in its whole life.
+        try await Self.withOwnEventLoop { group in
+        let answer = Data(repeating: UInt8(ascii: "x"), count: 16 * 1024)
+        let server = try await Self.server(group: group) { _ in MockHTTPResponse(status: 200, body: answer) }
+        let client = try Self.client(port: server.port, connections: 1, group: group)
+        let requests = 640  // 10 MiB
+        let (bytes, connections) = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            var bytes = 0
+            var connections: Set<String> = []
+            for index in 0..<requests {
+                // At most 100 in flight: the volume moves through the windows, not around them.
+                if index >= 100, let (size, connection) = try await group.next() {
+                    bytes += size
+                    connections.insert(connection)
+                }
+                group.addTask {
+                    let response = try await client.execute(HTTP2Request(path: "/\(index)"))
+                    return (response.body.readableBytes, response.headers.first(name: "x-mock-connection") ?? "")
+                }
+            }
+            for try await (size, connection) in group {
+                bytes += size
+                connections.insert(connection)
+            }
+            return (bytes, connections)
+        }
+        #expect(bytes == requests * answer.count)
+        #expect(connections.count == 1, "all on one connection")
+        await client.shutdown()
+        await server.stop()
+        }
+    }
+
+    @Test func aBodyLargerThanTheStreamWindowArrives() async throws {
+        // 3 MB on one stream: the stream window (1 MiB) must be given back while it arrives.
+        let server = try await Self.server { request in
+            MockHTTPResponse(status: 200, body: Data(repeating: 0x61, count: request.path == "/big" ? 3_000_000 : 2))
+        }
+        let client = try Self.client(port: server.port, connections: 1)
+        let big = try await client.execute(HTTP2Request(path: "/big"))
+        #expect(big.status == 200)
+        #expect(big.body.readableBytes == 64 * 1024, "kept up to the response limit")
+        #expect(try await client.execute(HTTP2Request(path: "/small")).body.readableBytes == 2, "the connection goes on")
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func requestBodiesFitASmallServerWindow() async throws {
+        // A 5 KB VoIP payload against a server that grants 1,000 bytes at a time.
+        let server = try await Self.server(settings: [
+            HTTP2Setting(parameter: .initialWindowSize, value: 1_000),
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
+        ]) { request in
+            MockHTTPResponse(status: 200, body: Data("\(request.body.count):\(request.body.allSatisfy { $0 == 0x76 })".utf8))
+        }
+        let client = try Self.client(port: server.port, connections: 1)
+        let answers = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    let body = ByteBuffer(repeating: 0x76, count: 5_000)
+                    return String(buffer: try await client.execute(HTTP2Request(path: "/voip", body: body)).body)
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(answers == Array(repeating: "5000:true", count: 20))
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func theServersStreamLimitIsHonoured() async throws {
+        // A server allowing one stream at a time: more would be a protocol violation it refuses.
+        let server = try await Self.server(settings: [HTTP2Setting(parameter: .maxConcurrentStreams, value: 1)]) { _ in
+            MockHTTPResponse(status: 200, delayMilliseconds: 1)
+        }
+        // Answered one after another: the timeout allows for a machine busy with other tests.
+        let client = try Self.client(port: server.port, connections: 1, timeout: .seconds(30))
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<30 { group.addTask { try await client.execute(HTTP2Request(path: "/\(index)")).status } }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(statuses == Array(repeating: 200, count: 30))
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aRefusedStreamIsSentAgainOnAnotherConnection() async throws {
+        let attempts = Counter()
+        let server = try await Self.server { _ in
+            attempts.increment() == 1 ? MockHTTPResponse(status: 200, refusesStream: true) : MockHTTPResponse(status: 200, body: Data("ok".utf8))
+        }
+        let events = EventLog()
+        let client = try Self.client(port: server.port, connections: 2) { $0.onEvent = { events.append($0) } }
+        let response = try await client.execute(HTTP2Request(path: "/once"))
+        #expect(String(buffer: response.body) == "ok")
+        #expect(attempts.value == 2, "refused once, answered once")
+        #expect(events.count(of: .requestRerouted) == 1)
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func informationalAnswersAreNotTakenAsFinal() async throws {
+        let server = try await Self.server { _ in MockHTTPResponse(status: 410, body: Data(#"{"reason":"Unregistered"}"#.utf8), informational: true) }
+        let client = try Self.client(port: server.port, connections: 1)
+        let response = try await client.execute(HTTP2Request(path: "/"))
+        #expect(response.status == 410)
+        #expect(String(buffer: response.body).contains("Unregistered"))
+        await client.shutdown()
+        await server.stop()
+    }
+
+    // MARK: Liveness
+
+    static func silencingServer() async throws -> MockHTTP2Server {
+        try await Self.server { request in
+            request.path.hasPrefix("/hang") ? MockHTTPResponse(status: 200, silencesConnection: true) : MockHTTPResponse(status: 200, body: Data("ok".utf8))
+        }
+    }
+
+    @Test func afterOneTimeoutOnASilentConnectionRequestsMoveToANewOne() async throws {
+        let server = try await Self.silencingServer()
+        let events = EventLog()
+        let client = try Self.client(port: server.port, connections: 1, timeout: .seconds(6)) {
+            $0.pingTimeout = .seconds(1)
+            $0.onEvent = { events.append($0) }
+        }
+        let first = try await client.execute(HTTP2Request(path: "/before"))
+        await #expect(throws: HTTP2ClientError.timedOut) {
+            _ = try await client.execute(HTTP2Request(path: "/hang"))
+        }
+        // Sent while the PING that followed the timeout is unanswered: it waits unsent, then moves.
+        let started = ContinuousClock.now
+        let next = try await client.execute(HTTP2Request(path: "/next"))
+        #expect(String(buffer: next.body) == "ok")
+        #expect(ContinuousClock.now - started < .seconds(5), "moved after the PING timeout (1 s), not after a request timeout (6 s)")
+        #expect(next.headers.first(name: "x-mock-connection") != first.headers.first(name: "x-mock-connection"), "a new connection")
+        #expect(events.count(of: .pingTimedOut) == 1)
+        #expect(events.count(of: .retired(.pingTimeout)) == 1)
+        #expect(events.count(of: .requestRerouted) == 1)
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func everyRequestOnAHungConnectionEndsByItsDeadline() async throws {
+        let server = try await Self.silencingServer()
+        let events = EventLog()
+        let client = try Self.client(port: server.port, connections: 1, timeout: .seconds(6)) {
+            $0.pingTimeout = .seconds(60)
+            $0.onEvent = { events.append($0) }
+        }
+        _ = try await client.execute(HTTP2Request(path: "/before"))
+        let started = ContinuousClock.now
+        // The first silences the connection; the rest are on it already.
+        let errors = await withTaskGroup(of: HTTP2ClientError?.self) { group in
+            for index in 0..<6 {
+                group.addTask {
+                    do { _ = try await client.execute(HTTP2Request(path: "/hang-\(index)")); return nil } catch { return error as? HTTP2ClientError }
+                }
+            }
+            return await group.reduce(into: [HTTP2ClientError?]()) { $0.append($1) }
+        }
+        #expect(errors == Array(repeating: .timedOut, count: 6))
+        #expect(ContinuousClock.now - started < .seconds(9), "none outlives its 6 s timeout by much")
+        #expect(events.count(of: .retired(.requestTimeouts)) == 1, "three timeouts in a row retire it, long before its PING's deadline")
+        #expect(String(buffer: try await client.execute(HTTP2Request(path: "/after")).body) == "ok")
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aStalledHandshakeFailsWithinTheConnectTimeout() async throws {
+        let stages: [StalledServer.Stage] = [
+            .beforeTLS,
+            .afterTLS(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath),
+        ]
+        for stage in stages {
+            let server = try await StalledServer.start(stage)
+            let client = try Self.client(port: server.port, connections: 1, timeout: .seconds(20)) { $0.connectTimeout = .milliseconds(500) }
+            let started = ContinuousClock.now
+            await #expect(throws: HTTP2ClientError.unavailable, "\(stage)") {
+                _ = try await client.execute(HTTP2Request(path: "/"))
+            }
+            #expect(ContinuousClock.now - started < .seconds(10), "\(stage): failed at the connect deadline (0.5 s), not the request's (20 s)")
+            await client.shutdown()
+            await server.stop()
+        }
+    }
+
+    @Test func aHungConnectHoldsNoRequestPastItsTimeout() async throws {
+        let server = try await StalledServer.start(.beforeTLS)
+        let client = try Self.client(port: server.port, connections: 1, timeout: .milliseconds(500)) { $0.connectTimeout = .seconds(60) }
+        let started = ContinuousClock.now
+        await #expect(throws: HTTP2ClientError.unavailable) {
+            _ = try await client.execute(HTTP2Request(path: "/"))
+        }
+        #expect(ContinuousClock.now - started < .seconds(10), "at the request's deadline (0.5 s), not the connect's (60 s)")
+        await client.shutdown()
+        await server.stop()
+    }
+
+    // MARK: Stream ids
+
+    @Test func connectionsRetireAtTheirLastStreamIDAndRequestsMoveToNewOnes() async throws {
+        try await Self.withOwnEventLoop { group in
+        let server = try await Self.server(group: group) { _ in MockHTTPResponse(status: 200) }
+        let events = EventLog()
+        // Eleven streams per connection (ids 1...21).
+        let client = try Self.client(port: server.port, connections: 2, group: group) {
+            $0.lastStreamID = 21
+            $0.onEvent = { events.append($0) }
+        }
+        let connections = try await withThrowingTaskGroup(of: String.self) { group in
+            var seen: Set<String> = []
+            for index in 0..<300 {
+                if index >= 20, let connection = try await group.next() { seen.insert(connection) }
+                group.addTask { try await client.execute(HTTP2Request(path: "/\(index)")).headers.first(name: "x-mock-connection") ?? "" }
+            }
+            for try await connection in group { seen.insert(connection) }
+            return seen
+        }
+        #expect(connections.count >= 300 / 11, "every connection served at most eleven requests")
+        #expect(events.count(of: .retired(.streamIDsExhausted)) >= 300 / 11 - 2)
+        await client.shutdown()
+        await server.stop()
+        }
+    }
+}
+
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    /// Adds one; returns the new count.
+    func increment() -> Int { count.wrappingAdd(1, ordering: .relaxed).newValue }
+    var value: Int { count.load(ordering: .relaxed) }
+}
+
+final class EventLog: Sendable {
+    private let events = Mutex<[HTTP2ConnectionEvent]>([])
+    func append(_ event: HTTP2ConnectionEvent) { events.withLock { $0.append(event) } }
+    func count(of event: HTTP2ConnectionEvent) -> Int { events.withLock { $0.filter { $0 == event }.count } }
 }
