@@ -182,6 +182,7 @@ let package = Package(
                 "HeraldSQLite",
                 "HeraldXMPP",
                 "HeraldAdmin",
+                "HeraldHTTP2",
                 "XMPPComponent",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),

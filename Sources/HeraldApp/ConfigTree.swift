@@ -220,10 +220,20 @@ public struct ConfigSection: Sendable {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (unit, seconds) in units where text.hasSuffix(unit) {
             if let number = Double(text.dropLast(unit.count)), number >= 0 {
+                // A year at most: larger values (1e300s, inf) would not fit a Duration.
+                guard number.isFinite, number * seconds <= 366 * 86_400 else {
+                    throw ConfigurationError(key: key(name), problem: "is longer than a year: '\(text)'")
+                }
                 return .milliseconds(Int64((number * seconds * 1000).rounded()))
             }
         }
         throw ConfigurationError(key: key(name), problem: "must be a duration such as 500ms, 10s, 5m or 1h, not '\(text)'")
+    }
+
+    public func positiveDuration(_ name: String, default defaultValue: Duration) throws(ConfigurationError) -> Duration {
+        let value = try duration(name, default: defaultValue)
+        guard value > .zero else { throw ConfigurationError(key: key(name), problem: "must be greater than zero") }
+        return value
     }
 
     public func bool(_ name: String, default defaultValue: Bool) throws(ConfigurationError) -> Bool {

@@ -2,6 +2,7 @@ import APNs
 import FCM
 import HeraldAdmin
 import HeraldCore
+import HeraldHTTP2
 import HeraldSQLite
 import HeraldXMPP
 import Logging
@@ -52,7 +53,7 @@ public struct HeraldApplication: Sendable {
         ]
         let metrics = HeraldMetrics(factory: metricsFactory)
 
-        let vendors = try VendorSet(apps: configuration.apps, logger: logger)
+        let vendors = try VendorSet(apps: configuration.apps, logger: logger, metrics: metrics)
         self.vendorClients = VendorClients(initial: vendors)
         let dispatcher = PushDispatcher(
             store: store,
@@ -150,7 +151,7 @@ public struct HeraldApplication: Sendable {
             if Set(fresh.apps.map(\.app.name)) != known || fresh.components.map(\.domain) != configuration.components.map(\.domain) {
                 logger.warning("apps or components changed: they take effect after a restart; reloading credentials only")
             }
-            let vendors = try VendorSet(apps: fresh.apps.filter { known.contains($0.app.name) }, logger: logger)
+            let vendors = try VendorSet(apps: fresh.apps.filter { known.contains($0.app.name) }, logger: logger, metrics: metrics)
             dispatcher.replaceProviders(vendors.providers)
             vendorClients.replace(with: vendors)
             logger.info("credentials reloaded", metadata: ["apps": "\(vendors.loaded.keys.sorted().joined(separator: ","))"])
@@ -202,10 +203,12 @@ struct VendorSet: Sendable {
 
     init() {}
 
-    init(apps: [AppConfiguration], logger: Logger) throws {
-        for app in apps {
+    init(apps: [AppConfiguration], logger: Logger, metrics: HeraldMetrics) throws {
+        for var app in apps {
             var vendorLogger = logger
             vendorLogger[metadataKey: "push.app"] = "\(app.app.name)"
+            app.apns?.provider.connection.onEvent = Self.recorder(.apns, metrics)
+            app.fcm?.provider.connection.onEvent = Self.recorder(.fcm, metrics)
             if let apns = app.apns {
                 let authentication: APNsProvider.Authentication = switch apns.credentials {
                 case .token(let key, let keyID, let teamID): .token(APNsTokenManager(key: key, keyID: keyID, teamID: teamID))
@@ -225,6 +228,18 @@ struct VendorSet: Sendable {
                     logger: vendorLogger
                 )
                 add(provider, app: app.app.name, service: .webpush) { await provider.shutdown() }
+            }
+        }
+    }
+
+    private static func recorder(_ service: PushService, _ metrics: HeraldMetrics) -> @Sendable (HTTP2ConnectionEvent) -> Void {
+        { event in
+            switch event {
+            case .opened: metrics.vendorConnection(service, event: .opened)
+            case .connectFailed: metrics.vendorConnection(service, event: .connectFailed)
+            case .retired(let reason): metrics.vendorConnection(service, event: .retired(reason: reason.rawValue))
+            case .pingTimedOut: metrics.vendorConnection(service, event: .pingTimedOut)
+            case .requestRerouted: metrics.vendorConnection(service, event: .requestRerouted)
             }
         }
     }

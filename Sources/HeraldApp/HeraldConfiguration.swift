@@ -1,6 +1,7 @@
 import Foundation
 import HeraldAdmin
 import HeraldCore
+import HeraldHTTP2
 import Logging
 import XMLStream
 import XMPPComponent
@@ -18,6 +19,8 @@ public struct HeraldConfiguration: Sendable {
     public var databasePath: String
     var registrationSettings: RegistrationSettings
     public var delivery: DeliveryPolicy
+    /// How vendor connections (APNs, FCM) connect, check liveness and retire (`vendors`).
+    public var vendorConnections: HTTP2ConnectionSettings
     public var registrationPolicy: RegistrationPolicy { registrationSettings.policy }
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
@@ -74,6 +77,17 @@ public struct HeraldConfiguration: Sendable {
                 throw ConfigurationError(key: section.path + ".name", problem: "repeats \(app.app.name)", fix: "app names must be unique")
             }
             apps.append(app)
+        }
+        let vendors = try root.section("vendors")
+        vendorConnections = HTTP2ConnectionSettings(
+            connectTimeout: try vendors.positiveDuration("connect_timeout", default: .seconds(10)),
+            idlePingInterval: try vendors.positiveDuration("ping_interval", default: .seconds(60)),
+            pingTimeout: try vendors.positiveDuration("ping_timeout", default: .seconds(5)),
+            retireAfterTimeouts: try vendors.int("retire_after_timeouts", default: 3, range: 1...1000)
+        )
+        for index in apps.indices {
+            apps[index].apns?.provider.connection = vendorConnections
+            apps[index].fcm?.provider.connection = vendorConnections
         }
         self.apps = apps
         var defaultApps: [String: String] = [:]

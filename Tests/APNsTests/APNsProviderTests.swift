@@ -170,6 +170,21 @@ private struct Fixture {
         await provider.shutdown()
     }
 
+    @Test func aPushTheVendorDidNotAnswerIsUnconfirmedNotRetried() async throws {
+        // Written, then no verdict: APNs may have taken it, so it must not be queued to go again.
+        let mock = try await MockAPNsServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, credentials: nil)
+        mock.scriptDefault(.slow(milliseconds: 30_000))
+        let tokens = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: ExampleKeys.apnsKeyID, teamID: ExampleKeys.apnsTeamID)
+        let provider = try APNsProvider(
+            configuration: .init(topic: "t", productionURL: mock.url, sandboxURL: mock.url, requestTimeout: .seconds(3), trustRootsFile: ExampleKeys.tlsCertificatePath),
+            authentication: .token(tokens), logger: Logger(label: "test")
+        )
+        let outcome = await provider.send(push())
+        #expect(outcome == .unconfirmed(reason: "timedOut"))
+        await provider.shutdown()
+        await mock.stop()
+    }
+
     @Test func manyConcurrentPushesAreAllDelivered() async throws {
         let fixture = try await Fixture.make()
         await withTaskGroup(of: Void.self) { group in

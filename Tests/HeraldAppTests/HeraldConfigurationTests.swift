@@ -44,6 +44,39 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         #expect(configuration.logFormat == .text)
     }
 
+    @Test func vendorConnectionSettingsReachEveryVendorClient() throws {
+        let defaults = try load(minimal)
+        #expect(defaults.vendorConnections.idlePingInterval == .seconds(60))
+        #expect(defaults.vendorConnections.pingTimeout == .seconds(5))
+        #expect(defaults.vendorConnections.connectTimeout == .seconds(10))
+        #expect(defaults.vendorConnections.retireAfterTimeouts == 3)
+        let yaml = minimal + """
+
+            vendors:
+              connect_timeout: 3s
+              ping_interval: 20s
+              ping_timeout: 2s
+              retire_after_timeouts: 5
+            apps:
+              - name: chat
+                apns:
+                  topic: org.example.chat
+                  key_file: \(ExampleKeys.apnsKeyPath)
+                  key_id: \(ExampleKeys.apnsKeyID)
+                  team_id: \(ExampleKeys.apnsTeamID)
+                fcm:
+                  service_account_file: \(ExampleKeys.fcmServiceAccountPath)
+            """
+        let configuration = try load(yaml)
+        let app = try #require(configuration.apps.first)
+        for connection in [try #require(app.apns).provider.connection, try #require(app.fcm).provider.connection] {
+            #expect(connection.connectTimeout == .seconds(3))
+            #expect(connection.idlePingInterval == .seconds(20))
+            #expect(connection.pingTimeout == .seconds(2))
+            #expect(connection.retireAfterTimeouts == 5)
+        }
+    }
+
     @Test func environmentOverridesTheFile() throws {
         let configuration = try load(
             minimal + "\nxmpp:\n  port: 5348\n",
@@ -134,6 +167,12 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         ("log:\n  format: xml\n", "log.format"),
         ("xmpp:\n  reconnect_initial_delay: 10s\n  reconnect_max_delay: 1s\n", "xmpp.reconnect_max_delay"),
         ("xmpp: [1, 2]\n", "xmpp"),
+        ("xmpp:\n  keepalive: 1e300s\n", "xmpp.keepalive"),
+        ("xmpp:\n  drain_timeout: infs\n", "xmpp.drain_timeout"),
+        ("vendors:\n  ping_interval: 0s\n", "vendors.ping_interval"),
+        ("vendors:\n  ping_timeout: 400d\n", "vendors.ping_timeout"),
+        ("vendors:\n  connect_timeout: 0ms\n", "vendors.connect_timeout"),
+        ("vendors:\n  retire_after_timeouts: 0\n", "vendors.retire_after_timeouts"),
     ])
     func invalidValuesNameTheirKey(extra: String, key: String) {
         #expect(configurationError(minimal + "\n" + extra)?.key == key)

@@ -110,6 +110,18 @@ private struct Fixture {
         #expect(await fixture.dispatcher.publish(publish()) == .delivered)
     }
 
+    @Test func aPushTheVendorMayHaveTakenIsNotSentAgain() async throws {
+        let fixture = Fixture()
+        fixture.provider.answer(.unconfirmed(reason: "timedOut"))
+        try await fixture.running {
+            #expect(await fixture.dispatcher.publish(publish()) == .unconfirmed(reason: "timedOut"))
+            #expect(fixture.dispatcher.queuedPushes == 0, "nothing queued: a second copy could show twice")
+            fixture.clock.advance(by: .seconds(600))
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(fixture.provider.pushes.count == 1)
+        }
+    }
+
     @Test func transientFailureIsRetriedWithBackoff() async throws {
         let fixture = Fixture()
         fixture.provider.answer(.retry(reason: "ServiceUnavailable", retryAfter: nil), .retry(reason: "ServiceUnavailable", retryAfter: nil))

@@ -153,6 +153,7 @@ private final class FixedDispatcher: PublishProcessing {
         (.tokenRemoved(reason: "Unregistered"), "cancel", "item-not-found"),
         (.forbidden, "auth", "forbidden"),
         (.retrying(reason: "ServiceUnavailable"), "wait", "internal-server-error"),
+        (.unconfirmed(reason: "timedOut"), "wait", "internal-server-error"),
         (.failed(reason: "InvalidProviderToken"), "wait", "internal-server-error"),
         (.overloaded, "wait", "resource-constraint"),
     ])
@@ -161,8 +162,13 @@ private final class FixedDispatcher: PublishProcessing {
     }
 
     @Test func onlyDeadOrUnknownNodesGetANonWaitErrorOtherThanForbidden() {
-        let outcomes: [PublishOutcome] = [.retrying(reason: "x"), .failed(reason: "x"), .overloaded]
+        let outcomes: [PublishOutcome] = [.retrying(reason: "x"), .unconfirmed(reason: "x"), .failed(reason: "x"), .overloaded]
         #expect(outcomes.allSatisfy { PublishHandler.reply(to: $0)?.type == .wait })
+    }
+
+    @Test func onlyAQueuedRetrySaysRetrying() {
+        #expect(PublishHandler.reply(to: .retrying(reason: "x"))?.text?.contains("retrying") == true)
+        #expect(PublishHandler.reply(to: .unconfirmed(reason: "timedOut"))?.text?.contains("retrying") == false)
     }
 
     @Test func drainingTurnsPublishesAwayWithWait() async throws {

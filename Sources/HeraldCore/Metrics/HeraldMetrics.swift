@@ -40,6 +40,28 @@ public struct HeraldMetrics: Sendable {
             .recordNanoseconds(duration.nanoseconds)
     }
 
+    /// A vendor connection opened, failed to connect, retired (with its reason), timed out a PING, or
+    /// gave a request back unprocessed for another connection.
+    public func vendorConnection(_ service: PushService, event: VendorConnectionEvent) {
+        let vendor = ("vendor", service.rawValue)
+        switch event {
+        case .opened:
+            Counter(label: "herald_vendor_connections_opened_total", dimensions: [vendor], factory: factory).increment()
+        case .connectFailed:
+            Counter(label: "herald_vendor_connect_failures_total", dimensions: [vendor], factory: factory).increment()
+        case .retired(let reason):
+            Counter(label: "herald_vendor_connections_retired_total", dimensions: [vendor, ("reason", reason)], factory: factory).increment()
+        case .pingTimedOut:
+            Counter(label: "herald_vendor_pings_timed_out_total", dimensions: [vendor], factory: factory).increment()
+        case .requestRerouted:
+            Counter(label: "herald_vendor_requests_rerouted_total", dimensions: [vendor], factory: factory).increment()
+        }
+    }
+
+    public enum VendorConnectionEvent: Sendable, Hashable {
+        case opened, connectFailed, retired(reason: String), pingTimedOut, requestRerouted
+    }
+
     /// A registration removed because its vendor declared the token dead.
     public func tokenRemoved(_ service: PushService) {
         Counter(label: "herald_tokens_removed_total", dimensions: [("vendor", service.rawValue)], factory: factory).increment()
