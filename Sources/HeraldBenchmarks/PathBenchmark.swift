@@ -20,6 +20,7 @@ struct PathBenchmark: AsyncParsableCommand {
     @Option(help: "Publishes per throughput scenario.") var publishes = 50_000
     @Option(help: "Seconds of the fixed-rate latency scenarios.") var rateSeconds = 10
     @Option(help: "Registrations in the large scenarios.") var largeRegistrations = 1_000_000
+    @Option(help: "Publishes in the sustained FCM scenario.") var sustainedPublishes = 200_000
     @Option(help: "Run only scenarios whose name contains this.") var only: String?
     @Flag(help: "A small, quick run (CI smoke test).") var quick = false
     @Option(help: "Write the JSON report here too.") var json: String?
@@ -33,6 +34,7 @@ struct PathBenchmark: AsyncParsableCommand {
         var deadPercent = 0
         var delayMilliseconds = 0
         var burst = false
+        var vendor = PushService.apns
     }
 
     func run() async throws {
@@ -54,6 +56,11 @@ struct PathBenchmark: AsyncParsableCommand {
             Scenario(name: "window 100, 5% dead tokens", registrations: small, window: 100, publishes: count, deadPercent: 5),
             Scenario(name: "window 1000, vendor answers after 20 ms", registrations: small, window: 1000, publishes: count, delayMilliseconds: 20),
             Scenario(name: "window 100, burst on one node", registrations: small, window: 100, publishes: count, burst: true),
+            // Vendor connections under sustained traffic: FCM answers every success with a body.
+            Scenario(
+                name: "sustained FCM, 5% dead tokens, window 100", registrations: quick ? 1_000 : 10_000, window: 100,
+                publishes: quick ? 5_000 : sustainedPublishes, deadPercent: 5, vendor: .fcm
+            ),
         ]
         if let only { scenarios = scenarios.filter { $0.name.contains(only) } }
 
@@ -104,24 +111,29 @@ struct PathBenchmark: AsyncParsableCommand {
     // MARK: One scenario
 
     private func measure(_ scenario: Scenario, binary: String, workspace: URL) async throws -> [String: Any] {
-        let database = workspace.appendingPathComponent("regs-\(scenario.registrations)-\(scenario.deadPercent).sqlite").path
+        let database = workspace.appendingPathComponent("regs-\(scenario.vendor.rawValue)-\(scenario.registrations)-\(scenario.deadPercent).sqlite").path
         if !FileManager.default.fileExists(atPath: database) || scenario.deadPercent > 0 {
             try? FileManager.default.removeItem(atPath: database)
-            try await fill(database: database, registrations: scenario.registrations, deadPercent: scenario.deadPercent)
+            try await fill(database: database, registrations: scenario.registrations, deadPercent: scenario.deadPercent, service: scenario.vendor)
         }
         let mockPortFile = workspace.appendingPathComponent("mock.port").path
-        try? FileManager.default.removeItem(atPath: mockPortFile)
+        let fcmPortFile = workspace.appendingPathComponent("fcm.port").path
+        let statsFile = workspace.appendingPathComponent("mock-stats.json").path
+        for file in [mockPortFile, fcmPortFile, statsFile] { try? FileManager.default.removeItem(atPath: file) }
         var mockArguments = [
             "mock-vendor", "--quiet", "--port-file", mockPortFile, "--apns-key", ExampleKeys.apnsKeyPath, "--dead-token-prefix", "dead",
+            "--fcm-dead-token-prefix", "dead", "--fcm-port-file", fcmPortFile, "--stats-file", statsFile,
         ]
         if scenario.delayMilliseconds > 0 { mockArguments += ["--delay-ms", String(scenario.delayMilliseconds)] }
         let mock = try ChildProcess(path: binary, arguments: mockArguments, logPath: workspace.appendingPathComponent("mock.log").path)
         defer { mock.stop() }
-        guard let mockPort = await waitForFile(mockPortFile).flatMap({ Int($0) }) else { throw BenchmarkError("mock vendor did not start") }
+        guard let mockPort = await waitForFile(mockPortFile).flatMap({ Int($0) }),
+            let fcmPort = await waitForFile(fcmPortFile).flatMap({ Int($0) })
+        else { throw BenchmarkError("mock vendor did not start") }
 
         let generator = try await LoadGenerator.start(secret: "bench-component-secret", publishSecret: "bench-publish-secret")
         defer { Task { await generator.stop() } }
-        let environment = [
+        var environment = [
             "HERALD_XMPP__PORT": String(generator.port),
             "HERALD_COMPONENTS__0__DOMAIN": "push.bench",
             "HERALD_COMPONENTS__0__SECRET": generator.secret,
@@ -139,6 +151,12 @@ struct PathBenchmark: AsyncParsableCommand {
             "HERALD_DELIVERY__COALESCING_WINDOW": scenario.burst ? "1s" : "0s",
             "HERALD_LOG__LEVEL": "warning",
         ]
+        if scenario.vendor == .fcm {
+            environment["HERALD_APPS__0__FCM__SERVICE_ACCOUNT_FILE"] = ExampleKeys.fcmServiceAccountPath
+            environment["HERALD_APPS__0__FCM__ENDPOINT"] = "https://127.0.0.1:\(fcmPort)"
+            environment["HERALD_APPS__0__FCM__TOKEN_URI"] = "https://127.0.0.1:\(fcmPort)/token"
+            environment["HERALD_APPS__0__FCM__CA_FILE"] = ExampleKeys.tlsCertificatePath
+        }
         let launched = ContinuousClock.now
         let herald = try ChildProcess(path: binary, arguments: ["serve"], environment: environment, logPath: workspace.appendingPathComponent("herald.log").path)
         defer { herald.stop() }
@@ -150,13 +168,13 @@ struct PathBenchmark: AsyncParsableCommand {
         let idleRSS = ProcessStats(pid: herald.pid).residentMB
 
         // Warm up connections, caches and the JIT-less code paths before measuring.
-        _ = try await generator.run(.init(publishes: min(2000, scenario.publishes), window: 100, registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(60)))
+        let warmUp = try await generator.run(.init(publishes: min(2000, scenario.publishes), window: 100, registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(60)))
         let before = ProcessStats(pid: herald.pid)
         let mockBefore = ProcessStats(pid: mock.pid)
         let generatorBefore = ProcessStats(pid: getpid())
         let result = try await generator.run(.init(
             publishes: scenario.publishes, window: scenario.window, rate: scenario.rate,
-            registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(120)
+            registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(600)
         ))
         let after = ProcessStats(pid: herald.pid)
         let mockAfter = ProcessStats(pid: mock.pid)
@@ -171,6 +189,17 @@ struct PathBenchmark: AsyncParsableCommand {
         var summary = "\(result.results) ok"
         for (condition, count) in result.errors.sorted(by: { $0.key < $1.key }) { summary += ", \(count) \(condition)" }
         if replies < result.sent { summary += ", \(result.sent - replies) unanswered" }
+        // What the vendor saw, from the mock's own count (warm-up included): a push the vendor accepted
+        // beyond the publishes answered `result` was sent twice. Timeouts and lost answers come back
+        // as wait/internal-server-error, or not at all.
+        mock.stop()
+        let stats = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: statsFile)))) as? [String: Int] ?? [:]
+        let vendorRequests = scenario.vendor == .fcm ? (stats["fcm_accepted"] ?? 0) + (stats["fcm_refused"] ?? 0) : stats["apns_requests"] ?? 0
+        let timeouts = (result.errors["internal-server-error"] ?? 0) + (result.sent - replies)
+        var duplicates: Int?
+        if scenario.vendor == .fcm { duplicates = (stats["fcm_accepted"] ?? 0) - (warmUp.results + result.results) }
+        summary += "; vendor requests \(vendorRequests) (warm-up included), timeouts \(timeouts)"
+        if let duplicates { summary += ", duplicates \(duplicates)" }
         return [
             "scenario": scenario.name,
             "registrations": scenario.registrations,
@@ -185,12 +214,15 @@ struct PathBenchmark: AsyncParsableCommand {
             "herald_idle_rss_mb": idleRSS,
             "startup_to_connected_seconds": startup,
             "replies": summary,
+            "vendor_requests": vendorRequests,
+            "timeouts": timeouts,
+            "duplicate_requests": duplicates ?? 0,
         ]
     }
 
     /// Fills a database with registrations whose node is `n<index>`; `deadPercent` of the tokens start
     /// with `dead`, which the mock answers with 410.
-    private func fill(database: String, registrations: Int, deadPercent: Int) async throws {
+    private func fill(database: String, registrations: Int, deadPercent: Int, service: PushService) async throws {
         let store = try SQLiteRegistrationStore(path: database)
         let now = Date()
         let batch = (0..<registrations).map { index in
@@ -198,7 +230,7 @@ struct PathBenchmark: AsyncParsableCommand {
             let hex = String(index, radix: 16)
             let token = (dead ? "dead" : "beef") + String(repeating: "0", count: 60 - hex.count) + hex
             return Registration(
-                node: LoadHandler.node(index), secret: "bench-publish-secret", app: "bench", service: .apns, dialect: .p2,
+                node: LoadHandler.node(index), secret: "bench-publish-secret", app: "bench", service: service, dialect: .p2,
                 token: token, environment: .production, accountDomain: "bench.example",
                 accountKey: "account-\(index)", deviceKey: "device-\(index)", createdAt: now
             )

@@ -35,6 +35,12 @@ public final class MockFCMServer: Sendable {
         let messages = Mutex<[Message]>([])
         let scripts = Mutex<[String: Script]>([:])
         let expiresIn = Atomic<Int>(3600)
+        let deadTokenPrefix = Mutex<String?>(nil)
+        let keepsMessages = Atomic<Bool>(true)
+        let accepted = Atomic<Int>(0)
+        let refused = Atomic<Int>(0)
+        /// Accepted messages per token, while messages are kept.
+        let acceptedPerToken = Mutex<[String: Int]>([:])
     }
 
     private let server: MockHTTP2Server
@@ -81,6 +87,22 @@ public final class MockFCMServer: Sendable {
     public func revokeAccessTokens() {
         state.issued.withLock { $0.removeAll() }
     }
+
+    /// Tokens starting with `prefix` are answered 404 UNREGISTERED, as FCM answers for uninstalled apps.
+    public func treatAsUnregistered(prefix: String) {
+        state.deadTokenPrefix.withLock { $0 = prefix }
+    }
+
+    /// Stops keeping each message (long benchmark runs); the counts go on.
+    public func keepMessages(_ keep: Bool) {
+        state.keepsMessages.store(keep, ordering: .relaxed)
+    }
+
+    /// Messages answered 200, and answered with an error.
+    public var acceptedCount: Int { state.accepted.load(ordering: .relaxed) }
+    public var refusedCount: Int { state.refused.load(ordering: .relaxed) }
+    /// How many messages each token had accepted (kept while messages are kept).
+    public var acceptedPerToken: [String: Int] { state.acceptedPerToken.withLock { $0 } }
 
     public func setExpiresIn(_ seconds: Int) {
         state.expiresIn.store(seconds, ordering: .relaxed)
@@ -140,7 +162,8 @@ public final class MockFCMServer: Sendable {
         if let data = message["data"] as? [String: Any], !data.values.allSatisfy({ $0 is String }) {
             return .json(400, #"{"error":{"code":400,"status":"INVALID_ARGUMENT","message":"data values must be strings"}}"#)
         }
-        let script = state.scripts.withLock { $0[token] } ?? .success
+        let dead = state.deadTokenPrefix.withLock { prefix in prefix.map { token.hasPrefix($0) } ?? false }
+        let script = dead ? Script.unregistered : state.scripts.withLock { $0[token] } ?? .success
         let response: MockHTTPResponse
         switch script {
         case .success:
@@ -152,6 +175,13 @@ public final class MockFCMServer: Sendable {
             let body = #"{"error":{"code":\#(status),"message":"scripted","status":"\#(code == "UNREGISTERED" ? "NOT_FOUND" : code)","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"\#(code)"}\#(violation)]}}"#
             response = .json(status, body, headers: retryAfter.map { [("retry-after", String($0))] } ?? [])
         }
+        if response.status == 200 {
+            state.accepted.add(1, ordering: .relaxed)
+        } else {
+            state.refused.add(1, ordering: .relaxed)
+        }
+        guard state.keepsMessages.load(ordering: .relaxed) else { return response }
+        if response.status == 200 { state.acceptedPerToken.withLock { $0[token, default: 0] += 1 } }
         let sendable = message.mapValues { "\($0)" as any Sendable }
         state.messages.withLock { $0.append(Message(token: token, json: sendable.merging(["_raw": String(decoding: request.body, as: UTF8.self)]) { a, _ in a }, status: response.status)) }
         return response

@@ -36,6 +36,9 @@ struct MockVendor: AsyncParsableCommand {
     @Flag(help: "Do not print a line per request.") var quiet = false
     @Option(help: "APNs tokens starting with this prefix are answered 410 Unregistered.") var deadTokenPrefix: String?
     @Option(help: "Answer every APNs request after this many milliseconds.") var delayMs = 0
+    @Option(help: "FCM tokens starting with this prefix are answered 404 UNREGISTERED.") var fcmDeadTokenPrefix: String?
+    @Option(help: "Write the mock FCM's port to this file once ready.") var fcmPortFile: String?
+    @Option(help: "On exit, write the requests each mock answered to this file (JSON).") var statsFile: String?
 
     func run() async throws {
         var credentials: MockAPNsServer.Credentials?
@@ -64,15 +67,22 @@ struct MockVendor: AsyncParsableCommand {
             certificateFile: tlsCertificate, privateKeyFile: tlsKey,
             publicKey: account.privateKey.publicKey, projectID: account.projectID, host: host, port: fcmPort
         )
+        if let fcmDeadTokenPrefix { fcm.treatAsUnregistered(prefix: fcmDeadTokenPrefix) }
+        fcm.keepMessages(false)
         let webPush = try await MockWebPushServer.start(certificateFile: tlsCertificate, privateKeyFile: tlsKey, host: host, port: webpushPort)
         print("mock APNs      https://\(host):\(server.port)")
         print("mock FCM       https://\(host):\(fcm.port)  (token URI https://\(host):\(fcm.port)/token, project \(account.projectID))")
         print("mock Web Push  https://\(host):\(webPush.port)/push/<any id>")
         print("certificate    \(tlsCertificate)")
+        if let fcmPortFile { try String(fcm.port).write(toFile: fcmPortFile, atomically: true, encoding: .utf8) }
         if let portFile { try String(server.port).write(toFile: portFile, atomically: true, encoding: .utf8) }
         // Serve until SIGINT or SIGTERM.
         for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) { break }
-        print("mock vendors stopping after \(server.requestCount) APNs, \(fcm.messages.count) FCM and \(webPush.received.count) Web Push requests")
+        print("mock vendors stopping after \(server.requestCount) APNs, \(fcm.acceptedCount + fcm.refusedCount) FCM and \(webPush.received.count) Web Push requests")
+        if let statsFile {
+            let stats: [String: Int] = ["apns_requests": server.requestCount, "fcm_accepted": fcm.acceptedCount, "fcm_refused": fcm.refusedCount]
+            try JSONSerialization.data(withJSONObject: stats, options: [.sortedKeys]).write(to: URL(fileURLWithPath: statsFile))
+        }
         await server.stop()
         await fcm.stop()
         await webPush.stop()

@@ -4,38 +4,52 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// The XMPP server's side of XEP-0114 for the benchmark: accepts Herald's connection, checks its
+/// The XMPP server's side of XEP-0114 for the benchmark and the volume tests: accepts Herald's connection, checks its
 /// handshake, then sends publishes (a bounded window in flight, or a fixed rate) and times each reply.
 ///
 /// Replies are recognised by scanning for `<iq … id='N'` rather than parsing XML, so the load
 /// generator spends little of the machine's two cores.
-final class LoadGenerator: Sendable {
-    struct Run: Sendable {
-        var publishes: Int
+public final class LoadGenerator: Sendable {
+    public struct Run: Sendable {
+        public var publishes: Int
         /// Publishes in flight at once (nil: use `rate`).
-        var window: Int?
+        public var window: Int?
         /// Publishes per second, sent open-loop.
-        var rate: Int?
-        var registrations: Int
+        public var rate: Int?
+        public var registrations: Int
         /// All publishes to one node.
-        var burst: Bool
-        var timeLimit: Duration
+        public var burst: Bool
+        /// Nodes in order (each once per pass) instead of a pseudo-random walk.
+        public var sequential: Bool
+        public var timeLimit: Duration
+
+        public init(publishes: Int, window: Int? = nil, rate: Int? = nil, registrations: Int, burst: Bool = false, sequential: Bool = false, timeLimit: Duration) {
+            self.publishes = publishes
+            self.window = window
+            self.rate = rate
+            self.registrations = registrations
+            self.burst = burst
+            self.sequential = sequential
+            self.timeLimit = timeLimit
+        }
     }
 
-    struct Result: Sendable {
-        var latenciesNanoseconds: [UInt64]
-        var results: Int
-        var errors: [String: Int]
-        var seconds: Double
-        var sent: Int
+    public struct Result: Sendable {
+        public var latenciesNanoseconds: [UInt64]
+        /// Publishes answered `result`.
+        public var results: Int
+        /// Error replies by condition (`wait/internal-server-error`, ...).
+        public var errors: [String: Int]
+        public var seconds: Double
+        public var sent: Int
     }
 
-    let secret: String
-    let publishSecret: String
-    let port: Int
+    public let secret: String
+    public let publishSecret: String
+    public let port: Int
     private let channel: any Channel
 
-    static func start(secret: String, publishSecret: String) async throws -> LoadGenerator {
+    public static func start(secret: String, publishSecret: String) async throws -> LoadGenerator {
         let holder = ConnectionHolder()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -62,7 +76,7 @@ final class LoadGenerator: Sendable {
     }
 
     /// Waits (bounded) until Herald has connected and authenticated; returns when it did.
-    func waitForHandshake(timeout: Duration) async -> ContinuousClock.Instant? {
+    public func waitForHandshake(timeout: Duration) async -> ContinuousClock.Instant? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let (channel, handler) = holder.current {
@@ -75,14 +89,14 @@ final class LoadGenerator: Sendable {
         return nil
     }
 
-    func run(_ run: Run) async throws -> Result {
-        guard let (channel, handler) = holder.current else { throw BenchmarkError("Herald is not connected") }
+    public func run(_ run: Run) async throws -> Result {
+        guard let (channel, handler) = holder.current else { throw LoadGeneratorError("Herald is not connected") }
         let promise = channel.eventLoop.makePromise(of: Result.self)
         channel.eventLoop.execute { handler.value.start(run, context: nil, promise: promise) }
         return try await promise.futureResult.get()
     }
 
-    func stop() async {
+    public func stop() async {
         if let (channel, _) = holder.current { try? await channel.close() }
         try? await channel.close()
     }
@@ -95,14 +109,14 @@ final class ConnectionHolder: Sendable {
     var current: (any Channel, NIOLoopBound<LoadHandler>)? { value.withLock { $0.map { ($0.channel, $0.handler) } } }
 }
 
-struct BenchmarkError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct LoadGeneratorError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
-final class LoadHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+public final class LoadHandler: ChannelInboundHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
 
     private enum Phase { case header, handshake, running }
 
@@ -138,11 +152,11 @@ final class LoadHandler: ChannelInboundHandler {
         self.publishSecret = publishSecret
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         buffer.writeBuffer(&incoming)
         switch phase {
@@ -182,7 +196,7 @@ final class LoadHandler: ChannelInboundHandler {
     // MARK: Sending
 
     func start(_ run: LoadGenerator.Run, context _: ChannelHandlerContext?, promise: EventLoopPromise<LoadGenerator.Result>) {
-        guard let context else { return promise.fail(BenchmarkError("no connection")) }
+        guard let context else { return promise.fail(LoadGeneratorError("no connection")) }
         self.run = run
         self.promise = promise
         sendTimes = Array(repeating: 0, count: run.publishes)
@@ -230,6 +244,8 @@ final class LoadHandler: ChannelInboundHandler {
         let index: UInt64
         if run.burst {
             index = 0
+        } else if run.sequential {
+            index = UInt64(id % run.registrations)
         } else {
             // A cheap pseudo-random walk over the registrations, so lookups are not sequential.
             node = node &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -245,7 +261,8 @@ final class LoadHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(stanza), promise: nil)
     }
 
-    static func node(_ index: Int) -> String {
+    /// The node of registration `index` in the runs' round-robin.
+    public static func node(_ index: Int) -> String {
         let digits = String(index)
         return "n" + String(repeating: "0", count: max(0, 9 - digits.count)) + digits
     }
