@@ -138,24 +138,15 @@ struct PathBenchmark: AsyncParsableCommand {
             "HERALD_COMPONENTS__0__DOMAIN": "push.bench",
             "HERALD_COMPONENTS__0__SECRET": generator.secret,
             "HERALD_APPS__0__NAME": "bench",
-            "HERALD_APPS__0__APNS__TOPIC": "org.example.bench",
-            "HERALD_APPS__0__APNS__KEY_FILE": ExampleKeys.apnsKeyPath,
-            "HERALD_APPS__0__APNS__KEY_ID": ExampleKeys.apnsKeyID,
-            "HERALD_APPS__0__APNS__TEAM_ID": ExampleKeys.apnsTeamID,
-            "HERALD_APPS__0__APNS__PRODUCTION_URL": "https://127.0.0.1:\(mockPort)",
-            "HERALD_APPS__0__APNS__SANDBOX_URL": "https://127.0.0.1:\(mockPort)",
-            "HERALD_APPS__0__APNS__CA_FILE": ExampleKeys.tlsCertificatePath,
             "HERALD_STORAGE__PATH": database,
             "HERALD_ADMIN__PORT": "0",
             // Every publish goes to the vendor: coalescing is measured by its own scenario.
             "HERALD_DELIVERY__COALESCING_WINDOW": scenario.burst ? "1s" : "0s",
             "HERALD_LOG__LEVEL": "warning",
         ]
+        environment.merge(MockVendorEnvironment.apns(url: "https://127.0.0.1:\(mockPort)", topic: "org.example.bench")) { a, _ in a }
         if scenario.vendor == .fcm {
-            environment["HERALD_APPS__0__FCM__SERVICE_ACCOUNT_FILE"] = ExampleKeys.fcmServiceAccountPath
-            environment["HERALD_APPS__0__FCM__ENDPOINT"] = "https://127.0.0.1:\(fcmPort)"
-            environment["HERALD_APPS__0__FCM__TOKEN_URI"] = "https://127.0.0.1:\(fcmPort)/token"
-            environment["HERALD_APPS__0__FCM__CA_FILE"] = ExampleKeys.tlsCertificatePath
+            environment.merge(MockVendorEnvironment.fcm(url: "https://127.0.0.1:\(fcmPort)")) { a, _ in a }
         }
         let launched = ContinuousClock.now
         let herald = try ChildProcess(path: binary, arguments: ["serve"], environment: environment, logPath: workspace.appendingPathComponent("herald.log").path)

@@ -67,9 +67,19 @@ public final class HTTP2Client: Sendable {
 
     private func attempt(_ request: HTTP2Request, deadline: NIODeadline, triesLeft: Int) -> EventLoopFuture<HTTP2Response> {
         let index = Int(nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue.magnitude % UInt(configuration.connections))
-        return connection(at: index, deadline: deadline).flatMap { connection in
-            connection.start(request, deadline: deadline)
-        }.flatMapError { error in
+        let started: EventLoopFuture<HTTP2Response>
+        if let connection = readyConnection(at: index) {
+            // The common case: no connect to wait for, so no deadline guard and no timer for it.
+            let eventLoop = connection.channel.eventLoop
+            started = eventLoop.inEventLoop
+                ? connection.start(request, deadline: deadline)
+                : eventLoop.flatSubmit { connection.start(request, deadline: deadline) }
+        } else {
+            started = connection(at: index, deadline: deadline).flatMap { connection in
+                connection.start(request, deadline: deadline)
+            }
+        }
+        return started.flatMapError { error in
             let eventLoop = self.eventLoopGroup.any()
             guard error is RequestNotProcessed else {
                 if let error = error as? HTTP2ClientError { return eventLoop.makeFailedFuture(error) }
@@ -107,6 +117,13 @@ public final class HTTP2Client: Sendable {
             promise.completeWith(result)
         }
         return promise.futureResult
+    }
+
+    private func readyConnection(at index: Int) -> HTTP2Connection? {
+        slots.withLock { slots in
+            if case .connected(let connection) = slots[index], connection.isUsable { return connection }
+            return nil
+        }
     }
 
     private func connection(at index: Int) -> EventLoopFuture<HTTP2Connection> {
@@ -152,7 +169,9 @@ public final class HTTP2Client: Sendable {
             connectionSettings,
             on: eventLoop,
             cancelled: shutdownSignal.futureResult,
-            onRetire: { reason in
+            onRetire: { [weak self] reason in
+                // Connections closed by shutdown() are not news.
+                if self?.isShutDown.load(ordering: .relaxed) ?? true { return }
                 configuration.onEvent?(.retired(reason))
                 configuration.logger.info("vendor connection retired", metadata: [
                     "http2.host": "\(configuration.host)", "http2.retire_reason": "\(reason.rawValue)",
@@ -170,3 +189,4 @@ public final class HTTP2Client: Sendable {
         }
     }
 }
+

@@ -2,7 +2,6 @@ import NIOCore
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
-import Synchronization
 
 /// One TLS connection of a client's pool, ready once TLS is done and the server's first SETTINGS
 /// arrived; retiring once its handler said so (GOAWAY, silent peer, stream ids used up).
@@ -90,11 +89,4 @@ struct HTTP2Connection: Sendable {
             HTTP2Connection(channel: channel, handler: handler, retiring: retiring)
         }
     }
-}
-
-/// Set once, read from any thread: whether a connection has stopped taking requests.
-final class RetiringFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    var value: Bool { flag.load(ordering: .relaxed) }
-    func set() { flag.store(true, ordering: .relaxed) }
 }

@@ -52,30 +52,20 @@ import XMPPComponent
             publicKey: serviceAccount.privateKey.publicKey, projectID: serviceAccount.projectID
         )
         let webPush = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
-        let configuration = try HeraldConfiguration.load(path: nil, environment: [
+        let vendors = MockVendorEnvironment.apns(url: apns.url, topic: "org.example.chat").merging(MockVendorEnvironment.fcm(url: fcm.url)) { a, _ in a }
+        let configuration = try HeraldConfiguration.load(path: nil, environment: vendors.merging([
             "HERALD_XMPP__PORT": "\(prosody.componentPort)",
             "HERALD_COMPONENTS__0__DOMAIN": "push.localhost",
             "HERALD_COMPONENTS__0__SECRET": Self.secret,
             "HERALD_ADMIN__PORT": "0",
             "HERALD_APPS__0__NAME": "chat",
-            "HERALD_APPS__0__APNS__TOPIC": "org.example.chat",
-            "HERALD_APPS__0__APNS__KEY_FILE": ExampleKeys.apnsKeyPath,
-            "HERALD_APPS__0__APNS__KEY_ID": ExampleKeys.apnsKeyID,
-            "HERALD_APPS__0__APNS__TEAM_ID": ExampleKeys.apnsTeamID,
-            "HERALD_APPS__0__APNS__PRODUCTION_URL": apns.url,
-            "HERALD_APPS__0__APNS__SANDBOX_URL": apns.url,
-            "HERALD_APPS__0__APNS__CA_FILE": ExampleKeys.tlsCertificatePath,
-            "HERALD_APPS__0__FCM__SERVICE_ACCOUNT_FILE": ExampleKeys.fcmServiceAccountPath,
-            "HERALD_APPS__0__FCM__ENDPOINT": fcm.url,
-            "HERALD_APPS__0__FCM__TOKEN_URI": fcm.tokenURI,
-            "HERALD_APPS__0__FCM__CA_FILE": ExampleKeys.tlsCertificatePath,
             "HERALD_APPS__0__WEBPUSH__VAPID_PRIVATE_KEY_FILE": ExampleKeys.vapidKeyPath,
             "HERALD_APPS__0__WEBPUSH__SUBJECT": "mailto:ops@example.org",
             "HERALD_APPS__0__WEBPUSH__CA_FILE": ExampleKeys.tlsCertificatePath,
             "HERALD_DELIVERY__RETRY_INITIAL_DELAY": "200ms",
             "HERALD_DELIVERY__RETRY_MAX_DELAY": "400ms",
             "HERALD_DELIVERY__COALESCING_WINDOW": "100ms",
-        ])
+        ]) { a, _ in a })
         var logs = InMemoryLogHandler()
         logs.logLevel = .debug
         let handler = logs

@@ -72,12 +72,7 @@ import Testing
             publicKey: account.privateKey.publicKey, projectID: account.projectID
         )
         try await workspace.register(.fcm) { "fcm-token-\($0)" }
-        let herald = try workspace.startHerald(vendor: [
-            "HERALD_APPS__0__FCM__SERVICE_ACCOUNT_FILE": ExampleKeys.fcmServiceAccountPath,
-            "HERALD_APPS__0__FCM__ENDPOINT": fcm.url,
-            "HERALD_APPS__0__FCM__TOKEN_URI": fcm.tokenURI,
-            "HERALD_APPS__0__FCM__CA_FILE": ExampleKeys.tlsCertificatePath,
-        ])
+        let herald = try workspace.startHerald(vendor: MockVendorEnvironment.fcm(url: fcm.url))
         defer { herald.stop() }
         let result = try await workspace.publishAll()
 
@@ -103,15 +98,7 @@ import Testing
             let hex = String(index, radix: 16)
             return "dead" + String(repeating: "0", count: 60 - hex.count) + hex
         }
-        let herald = try workspace.startHerald(vendor: [
-            "HERALD_APPS__0__APNS__TOPIC": "org.example.volume",
-            "HERALD_APPS__0__APNS__KEY_FILE": ExampleKeys.apnsKeyPath,
-            "HERALD_APPS__0__APNS__KEY_ID": ExampleKeys.apnsKeyID,
-            "HERALD_APPS__0__APNS__TEAM_ID": ExampleKeys.apnsTeamID,
-            "HERALD_APPS__0__APNS__PRODUCTION_URL": apns.url,
-            "HERALD_APPS__0__APNS__SANDBOX_URL": apns.url,
-            "HERALD_APPS__0__APNS__CA_FILE": ExampleKeys.tlsCertificatePath,
-        ])
+        let herald = try workspace.startHerald(vendor: MockVendorEnvironment.apns(url: apns.url, topic: "org.example.volume"))
         defer { herald.stop() }
         let result = try await workspace.publishAll()
 
