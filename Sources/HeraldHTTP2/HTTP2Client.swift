@@ -60,7 +60,7 @@ public final class HTTP2Client: Sendable {
 
     /// `execute` for callers that chain futures rather than await.
     public func executeFuture(_ request: HTTP2Request) -> EventLoopFuture<HTTP2Response> {
-        let deadline = NIODeadline.now() + TimeAmount(configuration.requestTimeout)
+        let deadline = NIODeadline.now() + TimeAmount(request.timeout ?? configuration.requestTimeout)
         // Each try goes to the next slot; every connection may refuse it at most once.
         return attempt(request, deadline: deadline, triesLeft: configuration.connections + 1)
     }

@@ -6,11 +6,14 @@ public struct HTTP2Request: Sendable {
     public var path: String
     public var headers: [(String, String)]
     public var body: ByteBuffer?
+    /// Overrides the client's request timeout for this request.
+    public var timeout: Duration?
 
-    public init(method: String = "POST", path: String, headers: [(String, String)] = [], body: ByteBuffer? = nil) {
+    public init(method: String = "POST", path: String, headers: [(String, String)] = [], body: ByteBuffer? = nil, timeout: Duration? = nil) {
         self.method = method
         self.path = path
         self.headers = headers
         self.body = body
+        self.timeout = timeout
     }
 }

@@ -40,7 +40,8 @@ private struct Fixture {
         let sandbox = try await MockAPNsServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, credentials: credentials)
         let tokens = APNsTokenManager(key: try key ?? ExampleKeys.apnsKey(), keyID: ExampleKeys.apnsKeyID, teamID: ExampleKeys.apnsTeamID, lifetime: lifetime, now: now)
         let provider = try APNsProvider(
-            configuration: .init(topic: "org.example.chat", productionURL: production.url, sandboxURL: sandbox.url, trustRootsFile: ExampleKeys.tlsCertificatePath),
+            // These tests are about answers, not time: a timeout that a busy machine cannot hit.
+            configuration: .init(topic: "org.example.chat", productionURL: production.url, sandboxURL: sandbox.url, requestTimeout: .seconds(60), trustRootsFile: ExampleKeys.tlsCertificatePath),
             authentication: .token(tokens),
             logger: Logger(label: "test")
         )
@@ -173,13 +174,18 @@ private struct Fixture {
     @Test func aPushTheVendorDidNotAnswerIsUnconfirmedNotRetried() async throws {
         // Written, then no verdict: APNs may have taken it, so it must not be queued to go again.
         let mock = try await MockAPNsServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, credentials: nil)
-        mock.scriptDefault(.slow(milliseconds: 30_000))
+        let slowToken = String(repeating: "5", count: 64)
+        mock.script(slowToken, .slow(milliseconds: 60_000))
         let tokens = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: ExampleKeys.apnsKeyID, teamID: ExampleKeys.apnsTeamID)
         let provider = try APNsProvider(
-            configuration: .init(topic: "t", productionURL: mock.url, sandboxURL: mock.url, requestTimeout: .seconds(3), trustRootsFile: ExampleKeys.tlsCertificatePath),
+            configuration: .init(topic: "t", productionURL: mock.url, sandboxURL: mock.url, requestTimeout: .seconds(10), trustRootsFile: ExampleKeys.tlsCertificatePath),
             authentication: .token(tokens), logger: Logger(label: "test")
         )
-        let outcome = await provider.send(push())
+        // Connected first, so the push under test is written and its whole timeout spent waiting.
+        guard case .delivered = await provider.send(push()) else { Issue.record("the warm-up push was not delivered"); return }
+        var slow = push()
+        slow.registration.token = slowToken
+        let outcome = await provider.send(slow)
         #expect(outcome == .unconfirmed(reason: "timedOut"))
         await provider.shutdown()
         await mock.stop()
@@ -293,7 +299,7 @@ private struct Fixture {
 @Suite(.timeLimit(.minutes(1))) struct APNsCertificateAuthenticationTests {
     static func provider(_ configure: (inout APNsProvider.Configuration) -> Void, mock: MockAPNsServer) throws -> APNsProvider {
         var configuration = APNsProvider.Configuration(
-            topic: "org.example.chat", productionURL: mock.url, sandboxURL: mock.url, trustRootsFile: ExampleKeys.tlsCertificatePath
+            topic: "org.example.chat", productionURL: mock.url, sandboxURL: mock.url, requestTimeout: .seconds(60), trustRootsFile: ExampleKeys.tlsCertificatePath
         )
         configure(&configuration)
         return try APNsProvider(configuration: configuration, authentication: .certificate, logger: Logger(label: "test"))

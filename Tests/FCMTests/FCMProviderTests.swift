@@ -40,7 +40,7 @@ private struct Fixture {
         )
         let provider = try FCMProvider(
             account: account,
-            configuration: .init(endpoint: mock.url, tokenURI: mock.tokenURI, trustRootsFile: ExampleKeys.tlsCertificatePath, notification: notification),
+            configuration: .init(endpoint: mock.url, tokenURI: mock.tokenURI, requestTimeout: .seconds(60), trustRootsFile: ExampleKeys.tlsCertificatePath, notification: notification),
             logger: Logger(label: "test"), now: now
         )
         return Fixture(mock: mock, provider: provider)

@@ -17,10 +17,14 @@ final class ArrivalFlag: Sendable {
 /// The vendor HTTP/2 client against a real HTTP/2-over-TLS server: stream bookkeeping, timeouts, and
 /// what happens when the server goes away.
 @Suite(.timeLimit(.minutes(1))) struct HTTP2ClientTests {
+    /// For requests that only prepare or follow the one under test: long enough for a machine busy with
+    /// the rest of the suite (a fresh CI clone's first handshakes took seconds).
+    static let patient: Duration = .seconds(60)
+
     static func client(
         port: Int,
         connections: Int = 2,
-        timeout: Duration = .seconds(10),
+        timeout: Duration = Self.patient,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         _ configure: (inout HTTP2Client.Configuration) -> Void = { _ in }
     ) throws -> HTTP2Client {
@@ -98,11 +102,11 @@ final class ArrivalFlag: Sendable {
         // Long enough that a loaded machine answers /fast in time, far shorter than /slow's delay.
         let client = try Self.client(port: server.port, connections: 1, timeout: .seconds(5))
         // Connected first, so /slow is written at once and its whole timeout is spent waiting for the answer.
-        #expect(try await client.execute(HTTP2Request(path: "/warm-up")).status == 200)
+        #expect(try await client.execute(HTTP2Request(path: "/warm-up", timeout: Self.patient)).status == 200)
         await #expect(throws: HTTP2ClientError.timedOut) {
             _ = try await client.execute(HTTP2Request(path: "/slow"))
         }
-        let next = try await client.execute(HTTP2Request(path: "/fast"))
+        let next = try await client.execute(HTTP2Request(path: "/fast", timeout: Self.patient))
         #expect(next.status == 200)
         #expect(String(buffer: next.body) == "ok")
         await client.shutdown()
@@ -187,7 +191,7 @@ final class ArrivalFlag: Sendable {
         try await Self.withOwnEventLoop { group in
         let answer = Data(repeating: UInt8(ascii: "x"), count: 16 * 1024)
         let server = try await Self.server(group: group) { _ in MockHTTPResponse(status: 200, body: answer) }
-        let client = try Self.client(port: server.port, connections: 1, group: group)
+        let client = try Self.client(port: server.port, connections: 1, timeout: Self.patient, group: group)
         let requests = 640  // 10 MiB
         let (bytes, connections) = try await withThrowingTaskGroup(of: (Int, String).self) { group in
             var bytes = 0
@@ -221,7 +225,7 @@ final class ArrivalFlag: Sendable {
         let server = try await Self.server { request in
             MockHTTPResponse(status: 200, body: Data(repeating: 0x61, count: request.path == "/big" ? 3_000_000 : 2))
         }
-        let client = try Self.client(port: server.port, connections: 1)
+        let client = try Self.client(port: server.port, connections: 1, timeout: Self.patient)
         let big = try await client.execute(HTTP2Request(path: "/big"))
         #expect(big.status == 200)
         #expect(big.body.readableBytes == 64 * 1024, "kept up to the response limit")
@@ -309,15 +313,14 @@ final class ArrivalFlag: Sendable {
             $0.pingTimeout = .seconds(1)
             $0.onEvent = { events.append($0) }
         }
-        let first = try await client.execute(HTTP2Request(path: "/before"))
+        let first = try await client.execute(HTTP2Request(path: "/before", timeout: Self.patient))
         await #expect(throws: HTTP2ClientError.timedOut) {
             _ = try await client.execute(HTTP2Request(path: "/hang"))
         }
-        // Sent while the PING that followed the timeout is unanswered: it waits unsent, then moves.
-        let started = ContinuousClock.now
-        let next = try await client.execute(HTTP2Request(path: "/next"))
+        // Sent while the PING that followed the timeout is unanswered: it waits unsent, then moves. Had
+        // it been written to the silent connection it would time out instead of being answered.
+        let next = try await client.execute(HTTP2Request(path: "/next", timeout: Self.patient))
         #expect(String(buffer: next.body) == "ok")
-        #expect(ContinuousClock.now - started < .seconds(5), "moved after the PING timeout (1 s), not after a request timeout (6 s)")
         #expect(next.headers.first(name: "x-mock-connection") != first.headers.first(name: "x-mock-connection"), "a new connection")
         #expect(events.count(of: .pingTimedOut) == 1)
         #expect(events.count(of: .retired(.pingTimeout)) == 1)
@@ -333,7 +336,7 @@ final class ArrivalFlag: Sendable {
             $0.pingTimeout = .seconds(60)
             $0.onEvent = { events.append($0) }
         }
-        _ = try await client.execute(HTTP2Request(path: "/before"))
+        _ = try await client.execute(HTTP2Request(path: "/before", timeout: Self.patient))
         let started = ContinuousClock.now
         // The first silences the connection; the rest are on it already.
         let errors = await withTaskGroup(of: HTTP2ClientError?.self) { group in
@@ -347,7 +350,7 @@ final class ArrivalFlag: Sendable {
         #expect(errors == Array(repeating: .timedOut, count: 6))
         #expect(ContinuousClock.now - started < .seconds(9), "none outlives its 6 s timeout by much")
         #expect(events.count(of: .retired(.requestTimeouts)) == 1, "three timeouts in a row retire it, long before its PING's deadline")
-        #expect(String(buffer: try await client.execute(HTTP2Request(path: "/after")).body) == "ok")
+        #expect(String(buffer: try await client.execute(HTTP2Request(path: "/after", timeout: Self.patient)).body) == "ok")
         await client.shutdown()
         await server.stop()
     }
@@ -389,7 +392,7 @@ final class ArrivalFlag: Sendable {
         let server = try await Self.server(group: group) { _ in MockHTTPResponse(status: 200) }
         let events = EventLog()
         // Eleven streams per connection (ids 1...21).
-        let client = try Self.client(port: server.port, connections: 2, group: group) {
+        let client = try Self.client(port: server.port, connections: 2, timeout: Self.patient, group: group) {
             $0.lastStreamID = 21
             $0.onEvent = { events.append($0) }
         }
