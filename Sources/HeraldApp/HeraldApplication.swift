@@ -76,7 +76,7 @@ public struct HeraldApplication: Sendable {
             )
             router.registerRegistrationCommands(context)
             router.registerPublishHandler(PublishHandler(dispatcher: dispatcher))
-            return ComponentService(configuration: component, router: router, logger: logger)
+            return ComponentService(configuration: component, router: router, logger: logger, metrics: metrics)
         }
     }
 

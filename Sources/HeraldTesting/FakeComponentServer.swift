@@ -73,6 +73,8 @@ public final class FakeComponentServer: Sendable {
                                 }
                             case .stanza(let element):
                                 inbox.deliver(element)
+                            case .stanzaSkipped(let skipped):
+                                inbox.deliver(skipped.element)
                             case .streamEnd:
                                 inbox.deliver(XMLElement("stream-end"))
                                 channel.writeAndFlush(ByteBuffer(string: "</stream:stream>"), promise: nil)

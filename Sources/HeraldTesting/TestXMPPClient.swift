@@ -50,6 +50,7 @@ public final class TestXMPPClient: Sendable {
                                 || element.namespace == "urn:ietf:params:xml:ns:xmpp-sasl":
                                 headers.deliver(element)
                             case .stanza(let element): inbox.deliver(element)
+                            case .stanzaSkipped(let skipped): inbox.deliver(skipped.element)
                             case .streamEnd: headers.deliver(XMLElement("stream-end"))
                             }
                         },

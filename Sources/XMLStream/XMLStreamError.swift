@@ -6,9 +6,9 @@ public enum XMLStreamError: Error, Sendable, Hashable, CustomStringConvertible {
     case restrictedXML(String)
     /// An element or attribute uses a prefix that no namespace declaration binds.
     case unboundPrefix(String)
-    /// A stanza nests deeper than the configured limit.
+    /// Nesting deeper than even a skipped stanza may go (`maximumSkippedDepth`).
     case tooDeep(limit: Int)
-    /// A stanza (or an unfinished tag between stanzas) is larger than the configured limit.
+    /// More input than libxml2 may hold back unparsed (`maximumBufferedBytes`), such as an endless tag.
     case tooLarge(limit: Int)
     /// Non-whitespace character data between stanzas.
     case textOutsideStanza
@@ -28,8 +28,8 @@ public enum XMLStreamError: Error, Sendable, Hashable, CustomStringConvertible {
         case .notWellFormed(let message): "XML is not well-formed: \(message)"
         case .restrictedXML(let what): "restricted XML refused: \(what)"
         case .unboundPrefix(let prefix): "namespace prefix '\(prefix)' is not bound"
-        case .tooDeep(let limit): "stanza nests deeper than \(limit) levels"
-        case .tooLarge(let limit): "stanza exceeds \(limit) bytes"
+        case .tooDeep(let limit): "nesting deeper than \(limit) levels, even to skip"
+        case .tooLarge(let limit): "more than \(limit) bytes in one unfinished tag"
         case .textOutsideStanza: "character data between stanzas"
         }
     }

@@ -3,21 +3,37 @@ import CLibXML2
 /// An incremental parser for a never-ending XML stream, built on libxml2's SAX2 push parser.
 ///
 /// Feed it bytes as they arrive, in chunks of any size; it returns the stream header once and each
-/// top-level stanza as soon as its end tag has been read. It enforces RFC 6120's restricted XML and the
-/// configured limits and, after the first error, refuses all further input: a stream that broke the rules
-/// is closed, not repaired.
+/// top-level stanza as soon as its end tag has been read. A stanza over the size or depth limit is
+/// skipped, not built: its bytes are discarded as they arrive and it comes out as `.stanzaSkipped`
+/// with only its routing attributes, so one user's oversized message costs that user, not the stream.
+/// XML that is not well-formed or breaks RFC 6120's restricted XML, which a real server never forwards,
+/// is an error; after it the parser refuses all further input: such a stream is closed, not repaired.
 ///
 /// Not thread-safe: one parser belongs to one connection and is driven from one thread at a time.
 public final class XMLStreamParser {
     public struct Limits: Sendable, Hashable {
-        /// Deepest nesting allowed inside a stanza; the stanza element itself is level 1.
+        /// Deepest nesting of a stanza that is built; the stanza element itself is level 1. Deeper ones are skipped.
         public var maximumDepth: Int
-        /// Largest stanza in bytes, measured on the wire.
+        /// Largest stanza in bytes, measured on the wire, that is built. Larger ones are skipped.
         public var maximumStanzaBytes: Int
+        /// Most bytes libxml2 may hold back unparsed, as it does for a tag until its `>` arrives. A stanza
+        /// cannot be skipped before its tags end, so beyond this the stream ends. Prosody and ejabberd forward
+        /// at most a few megabytes (their stanza limits, re-escaped), so the default is never reached by them.
+        public var maximumBufferedBytes: Int
+        /// Deepest nesting the parser follows at all, even while skipping: libxml2 keeps a little state per
+        /// open element, so an endless run of start tags would otherwise grow without bound.
+        public var maximumSkippedDepth: Int
 
-        public init(maximumDepth: Int = 64, maximumStanzaBytes: Int = 512 * 1024) {
+        public init(
+            maximumDepth: Int = 64,
+            maximumStanzaBytes: Int = 512 * 1024,
+            maximumBufferedBytes: Int = 8 * 1024 * 1024,
+            maximumSkippedDepth: Int = 200_000
+        ) {
             self.maximumDepth = maximumDepth
             self.maximumStanzaBytes = maximumStanzaBytes
+            self.maximumBufferedBytes = max(maximumBufferedBytes, maximumStanzaBytes)
+            self.maximumSkippedDepth = max(maximumSkippedDepth, maximumDepth)
         }
     }
 
@@ -29,6 +45,16 @@ public final class XMLStreamParser {
     private var lastLibraryMessage: String?
     /// Open elements below the stream root; the innermost last.
     private var openElements: [XMLElement] = []
+    /// Character data of the innermost open element not yet added to it. libxml2 reports text in pieces
+    /// (one per entity reference), so pieces are collected here and made into one String when the
+    /// element gets a child or ends: building text stays linear in its length.
+    private var pendingText: [UInt8] = []
+    /// Set while the current stanza is being skipped: its routing attributes and the limit it broke.
+    private var skipped: SkippedStanza?
+    /// Bytes of character data copied while building text, and the callbacks that delivered them: the
+    /// parser's work on text, which tests hold to linear.
+    private(set) var textBytesCopied = 0
+    private(set) var textCallbacks = 0
     /// Element names and namespace URIs already made into Strings, by the address libxml2 hands them
     /// at (its dictionary keeps one copy of each): a stanza repeats the same few dozen names.
     private var internedNames: [UnsafeRawPointer: String] = [:]
@@ -51,7 +77,9 @@ public final class XMLStreamParser {
         context = xmlCreatePushParserCtxt(&handler, Unmanaged.passUnretained(self).toOpaque(), nil, 0, nil)
         if let context {
             // Never fetch anything from the network; entity substitution and DTD loading stay off.
-            xmlCtxtUseOptions(context, Int32(XML_PARSE_NONET.rawValue))
+            // XML_PARSE_HUGE lifts libxml2's own depth limit (256), which would end the stream for a
+            // stanza this parser can skip; maximumSkippedDepth and maximumBufferedBytes bound it instead.
+            xmlCtxtUseOptions(context, Int32(XML_PARSE_NONET.rawValue | XML_PARSE_HUGE.rawValue))
         }
     }
 
@@ -98,16 +126,33 @@ public final class XMLStreamParser {
 
     private var consumedOffset: Int { context.map { Int(xmlByteConsumed($0)) } ?? 0 }
 
-    /// Catches input that libxml2 holds back without a callback, such as an endless start tag.
+    /// Checks what libxml2 holds back without a callback: an unfinished tag, or the unread rest of a stanza.
     private func checkBufferedSize() {
-        let pending = depth >= 2 ? bytesFed - stanzaStartOffset : bytesFed - consumedOffset
-        if pending > limits.maximumStanzaBytes { fail(.tooLarge(limit: limits.maximumStanzaBytes)) }
+        if bytesFed - consumedOffset > limits.maximumBufferedBytes {
+            return fail(.tooLarge(limit: limits.maximumBufferedBytes))
+        }
+        if depth >= 2, skipped == nil, bytesFed - stanzaStartOffset > limits.maximumStanzaBytes {
+            skipStanza(.tooLarge(limit: limits.maximumStanzaBytes))
+        }
     }
 
     private func checkStanzaSize() {
-        guard depth >= 2, consumedOffset - stanzaStartOffset > limits.maximumStanzaBytes else { return }
-        fail(.tooLarge(limit: limits.maximumStanzaBytes))
+        guard depth >= 2, skipped == nil, consumedOffset - stanzaStartOffset > limits.maximumStanzaBytes else { return }
+        skipStanza(.tooLarge(limit: limits.maximumStanzaBytes))
     }
+
+    /// Drops what was built of the current stanza and discards the rest of it as it arrives.
+    private func skipStanza(_ reason: StanzaLimit) {
+        guard skipped == nil, let stanza = openElements.first else { return }
+        var routing = XMLElement(stanza.name, namespace: stanza.namespace)
+        routing.attributes = stanza.attributes.filter { Self.routingAttributes.contains($0.name) && $0.namespace == nil }
+        skipped = SkippedStanza(element: routing, reason: reason)
+        openElements.removeAll()
+        pendingText.removeAll()
+    }
+
+    /// What a reply to a skipped stanza needs; the rest of the start tag is dropped with its content.
+    private static let routingAttributes: Set<String> = ["id", "type", "from", "to"]
 
     private func fail(_ error: XMLStreamError) {
         guard failure == nil else { return }
@@ -129,6 +174,11 @@ public final class XMLStreamParser {
         guard failure == nil else { return }
         if let prefix, namespace == nil {
             return fail(.unboundPrefix(String(cString: prefix)))
+        }
+        if skipped != nil {
+            depth += 1
+            if depth - 1 > limits.maximumSkippedDepth { fail(.tooDeep(limit: limits.maximumSkippedDepth)) }
+            return
         }
         var element = XMLElement(localName, namespace: namespace)
         if let attributes, attributeCount > 0 {
@@ -166,10 +216,11 @@ public final class XMLStreamParser {
             // the previous stanza (or whitespace keepalive) ended.
             stanzaStartOffset = lastStanzaEndOffset
         }
-        if depth - 1 > limits.maximumDepth {
-            return fail(.tooDeep(limit: limits.maximumDepth))
-        }
+        flushPendingText()
         openElements.append(element)
+        if depth - 1 > limits.maximumDepth {
+            return skipStanza(.tooDeep(limit: limits.maximumDepth))
+        }
         checkStanzaSize()
     }
 
@@ -182,18 +233,34 @@ public final class XMLStreamParser {
             events.append(.streamEnd)
             return
         }
-        guard let element = openElements.popLast() else { return }
-        if openElements.isEmpty {
+        if skipped == nil {
+            flushPendingText()
+            if openElements.count > 1 {
+                let element = openElements.removeLast()
+                openElements[openElements.count - 1].append(element)
+                return
+            }
             checkStanzaSize()
-            lastStanzaEndOffset = consumedOffset
-            if failure == nil { events.append(.stanza(element)) }
-        } else {
-            openElements[openElements.count - 1].append(element)
+        }
+        guard depth == 2, failure == nil else { return }
+        lastStanzaEndOffset = consumedOffset
+        if let skip = skipped {
+            skipped = nil
+            events.append(.stanzaSkipped(skip))
+        } else if let stanza = openElements.popLast() {
+            events.append(.stanza(stanza))
         }
     }
 
+    private func flushPendingText() {
+        guard !pendingText.isEmpty, !openElements.isEmpty else { return }
+        openElements[openElements.count - 1].append(text: String(decoding: pendingText, as: UTF8.self))
+        textBytesCopied += pendingText.count
+        pendingText.removeAll(keepingCapacity: pendingText.capacity <= 64 * 1024)
+    }
+
     fileprivate func characters(_ pointer: UnsafePointer<xmlChar>, count: Int) {
-        guard failure == nil, count > 0 else { return }
+        guard failure == nil, count > 0, skipped == nil || depth < 2 else { return }
         if openElements.isEmpty {
             // Between stanzas only whitespace is allowed (keepalives); the stream root holds no text.
             let buffer = UnsafeBufferPointer(start: pointer, count: count)
@@ -203,8 +270,9 @@ public final class XMLStreamParser {
             lastStanzaEndOffset = consumedOffset
             return
         }
-        let text = String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
-        openElements[openElements.count - 1].append(text: text)
+        pendingText.append(contentsOf: UnsafeBufferPointer(start: pointer, count: count))
+        textBytesCopied += count
+        textCallbacks += 1
         checkStanzaSize()
     }
 

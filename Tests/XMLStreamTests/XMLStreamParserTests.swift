@@ -175,39 +175,107 @@ private func refusal(_ input: String, limits: XMLStreamParser.Limits = .init()) 
         #expect(refusal(streamOpen + "<message><?php evil()?></message>") == .restrictedXML("processing instruction"))
     }
 
-    @Test func refusesNestingDeeperThanTheLimit() throws {
+    // MARK: Per-stanza limits
+
+    @Test func skipsAStanzaNestingDeeperThanTheLimitAndGoesOn() throws {
         let limits = XMLStreamParser.Limits(maximumDepth: 8)
         let within = String(repeating: "<a>", count: 8) + String(repeating: "</a>", count: 8)
         #expect(stanzas(try parseWhole(streamOpen + within, limits: limits)).count == 1)
-        let beyond = String(repeating: "<a>", count: 9) + String(repeating: "</a>", count: 9)
-        #expect(refusal(streamOpen + beyond, limits: limits) == .tooDeep(limit: 8))
+        let beyond = "<iq id='deep' type='get' from='u@example.org/r' to='push.example.com'>"
+            + String(repeating: "<a>", count: 8) + String(repeating: "</a>", count: 8) + "</iq>"
+        let events = try parseWhole(streamOpen + beyond + "<presence/>", limits: limits)
+        #expect(events.dropFirst().first == .stanzaSkipped(SkippedStanza(
+            element: XMLElement("iq", namespace: "jabber:component:accept", [
+                "id": "deep", "type": "get", "from": "u@example.org/r", "to": "push.example.com",
+            ]),
+            reason: .tooDeep(limit: 8)
+        )))
+        #expect(stanzas(events).map(\.name) == ["presence"])
     }
 
-    @Test func defaultDepthLimitIs64() {
-        let beyond = String(repeating: "<a>", count: 65)
-        #expect(refusal(streamOpen + beyond) == .tooDeep(limit: 64))
+    @Test func skipsNestingBeyondLibxml2sOwnLimit() throws {
+        // libxml2 alone stops at 256 levels; a user can send that, so it must cost only the stanza.
+        let deep = "<message>" + String(repeating: "<a>", count: 300) + String(repeating: "</a>", count: 300) + "</message>"
+        let events = try parseWhole(streamOpen + deep + "<presence/>")
+        guard case .stanzaSkipped(let skipped)? = events.dropFirst().first else {
+            Issue.record("deep message was not skipped: \(events.dropFirst().first.map { "\($0)" } ?? "nothing")")
+            return
+        }
+        #expect(skipped.reason == .tooDeep(limit: 64))
+        #expect(stanzas(events).count == 1)
     }
 
-    @Test func refusesStanzasLargerThanTheLimit() throws {
+    @Test func endsTheStreamOnlyBeyondTheSkippedDepthLimit() {
+        let limits = XMLStreamParser.Limits(maximumDepth: 8, maximumSkippedDepth: 100)
+        #expect(refusal(streamOpen + String(repeating: "<a>", count: 102), limits: limits) == .tooDeep(limit: 100))
+        #expect(refusal(streamOpen + String(repeating: "<a>", count: 100), limits: limits) == nil)
+    }
+
+    @Test func skipsStanzasLargerThanTheLimitAndGoesOn() throws {
         let limits = XMLStreamParser.Limits(maximumStanzaBytes: 1024)
         let small = "<message><body>" + String(repeating: "x", count: 900) + "</body></message>"
         #expect(stanzas(try parseWhole(streamOpen + small + small, limits: limits)).count == 2)
-        let large = "<message><body>" + String(repeating: "x", count: 2000) + "</body></message>"
-        #expect(refusal(streamOpen + large, limits: limits) == .tooLarge(limit: 1024))
-    }
-
-    @Test func refusesAnEndlessStartTag() {
-        let limits = XMLStreamParser.Limits(maximumStanzaBytes: 1024)
-        let endless = "<message to='" + String(repeating: "x", count: 4000)
-        #expect(refusal(streamOpen + endless, limits: limits) == .tooLarge(limit: 1024))
-    }
-
-    @Test func refusesLargeStanzasArrivingInSmallChunks() {
-        let limits = XMLStreamParser.Limits(maximumStanzaBytes: 1024)
-        let large = "<message><body>" + String(repeating: "y", count: 3000)
-        #expect(throws: XMLStreamError.tooLarge(limit: 1024)) {
-            _ = try parse(streamOpen + large, chunks: [13], limits: limits)
+        let large = "<message id='m1' to='push.example.com'><body>" + String(repeating: "x", count: 2000) + "</body></message>"
+        for chunk in [1, 13, 4096, 100_000] {
+            let events = try parse(streamOpen + large + small, chunks: [chunk], limits: limits)
+            #expect(events.count == 3)
+            #expect(events.dropFirst().first == .stanzaSkipped(SkippedStanza(
+                element: XMLElement("message", namespace: "jabber:component:accept", ["id": "m1", "to": "push.example.com"]),
+                reason: .tooLarge(limit: 1024)
+            )))
+            #expect(stanzas(events).first?.child("body")?.text.count == 900)
         }
+    }
+
+    @Test func skipsAStanzaWhoseStartTagAloneIsTooLarge() throws {
+        let limits = XMLStreamParser.Limits(maximumStanzaBytes: 1024)
+        let large = "<iq type='set' id='big' x='" + String(repeating: "&apos;", count: 1000) + "'><q/></iq>"
+        let events = try parse(streamOpen + large + "<presence/>", chunks: [100], limits: limits)
+        guard case .stanzaSkipped(let skipped)? = events.dropFirst().first else {
+            Issue.record("large start tag was not skipped")
+            return
+        }
+        #expect(skipped.element[attribute: "id"] == "big")
+        #expect(skipped.element[attribute: "x"] == nil)
+        #expect(stanzas(events).map(\.name) == ["presence"])
+    }
+
+    @Test func skipsAHugeStanzaWithoutHoldingIt() throws {
+        // 8 MB of body in 64 KB reads: discarded as it arrives, so nothing near that size is buffered.
+        let parser = XMLStreamParser()
+        _ = try parser.feed(Array(streamOpen.utf8))
+        _ = try parser.feed(Array("<message id='huge'><body>".utf8))
+        let chunk = [UInt8](repeating: UInt8(ascii: "y"), count: 64 * 1024)
+        for _ in 0..<128 {
+            #expect(try parser.feed(chunk).isEmpty)
+        }
+        #expect(parser.textBytesCopied <= 512 * 1024)
+        let events = try parser.feed(Array("</body></message><presence/>".utf8))
+        #expect(events.count == 2)
+        if case .stanzaSkipped(let skipped)? = events.first { #expect(skipped.element[attribute: "id"] == "huge") }
+    }
+
+    @Test func endsTheStreamForAnEndlessStartTag() {
+        let limits = XMLStreamParser.Limits(maximumStanzaBytes: 1024, maximumBufferedBytes: 2048)
+        let endless = "<message to='" + String(repeating: "x", count: 4000)
+        #expect(refusal(streamOpen + endless, limits: limits) == .tooLarge(limit: 2048))
+        #expect(throws: XMLStreamError.tooLarge(limit: 2048)) {
+            _ = try parse(streamOpen + endless, chunks: [13], limits: limits)
+        }
+    }
+
+    @Test func buildsTextInLinearWork() throws {
+        // libxml2 reports each entity reference as its own callback: 480 KB of `&amp;` is 96,000 of them.
+        let count = 96_000
+        let body = String(repeating: "&amp;", count: count)
+        let parser = XMLStreamParser()
+        _ = try parser.feed(Array(streamOpen.utf8))
+        let events = try parser.feed(Array(("<message><body>" + body + "</body></message>").utf8))
+        let message = try #require(stanzas(events).first)
+        #expect(message.child("body")?.text.utf8.count == count)
+        #expect(parser.textCallbacks >= count / 2)
+        // Each byte is copied once on arrival and once into its node: 2 per byte, not 1 per byte per callback.
+        #expect(parser.textBytesCopied <= 2 * count)
     }
 
     @Test func refusesUnboundElementPrefix() {

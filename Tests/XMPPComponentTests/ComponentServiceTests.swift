@@ -99,6 +99,36 @@ private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Boo
         await server.stop()
     }
 
+    @Test func stanzasOverTheLimitsCostTheirSenderNotTheStream() async throws {
+        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let logs = InMemoryLogHandler()
+        let service = makeService(port: server.port, logs: logs)
+        try await whileRunning({ await service.run() }) {
+            #expect(await eventually { service.status.isConnected })
+            // What Prosody makes of a 100,000-apostrophe message, a message 80 deep, and an iq 80 deep.
+            let apostrophes = String(repeating: "&apos;", count: 100_000)
+            try await server.sendRaw("<message to='push.example.com' from='u@example.org/r'><body>\(apostrophes)</body></message>")
+            let deep = String(repeating: "<a>", count: 80) + String(repeating: "</a>", count: 80)
+            try await server.sendRaw("<message to='push.example.com'>\(deep)</message>")
+            try await server.sendRaw("<iq type='set' id='deep-iq' from='u@example.org/r' to='push.example.com'>\(deep)</iq>")
+            try await server.sendRaw("<iq type='get' id='big-iq' from='u@example.org/r' to='push.example.com'><query>\(apostrophes)</query></iq>")
+            for id in ["deep-iq", "big-iq"] {
+                let reply = try await server.inbox.next { $0.stanzaID == id }
+                #expect(reply.stanzaType == "error")
+                #expect(reply[attribute: "to"] == "u@example.org/r")
+                #expect(StanzaError(stanza: reply)?.type == .modify)
+                #expect(StanzaError(stanza: reply)?.condition == "policy-violation")
+            }
+            try await server.send(ping(id: "after"))
+            #expect(try await server.inbox.next { $0.stanzaID == "after" }.stanzaType == "result")
+            #expect(server.acceptedConnections == 1)
+            #expect(service.status.establishedConnections == 1)
+        }
+        #expect(logs.entries.filter { $0.message == "stanza over a limit skipped" }.count == 4)
+        #expect(!logs.entries.contains { "\($0.metadata)".contains(String(repeating: "'", count: 8)) }, "a stanza's content must not be logged")
+        await server.stop()
+    }
+
     @Test func unansweredHandshakeTimesOutAndRetries() async throws {
         let server = try await FakeComponentServer.start(secret: "s3cret", handshake: .ignore)
         let service = makeService(port: server.port, handshakeTimeout: .milliseconds(300))

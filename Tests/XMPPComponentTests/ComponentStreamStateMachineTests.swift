@@ -135,6 +135,26 @@ private func established() -> ComponentStreamStateMachine {
         #expect(machine.state == .closed)
     }
 
+    @Test func skippedStanzasAreRefusedWithoutEndingTheStream() {
+        let skipped = SkippedStanza(element: XMLElement("iq", ["id": "1", "type": "set"]), reason: .tooLarge(limit: 10))
+        var machine = established()
+        #expect(machine.received(.stanzaSkipped(skipped)) == .refuse(skipped))
+        #expect(machine.isEstablished)
+        #expect(machine.close() == .write("</stream:stream>"))
+        #expect(machine.received(.stanzaSkipped(skipped)) == .none)
+    }
+
+    @Test func aSkippedStanzaBeforeTheHandshakeReplyIsStillAViolation() {
+        var machine = ComponentStreamStateMachine(domain: "push.example.com", secret: "s3cret")
+        _ = machine.connected()
+        _ = machine.received(header())
+        let skipped = SkippedStanza(element: XMLElement("message"), reason: .tooDeep(limit: 64))
+        guard case .writeAndClose(_, .protocolViolation?) = machine.received(.stanzaSkipped(skipped)) else {
+            Issue.record("a skipped stanza before the handshake reply was accepted")
+            return
+        }
+    }
+
     @Test func serverClosingTheStreamIsAnsweredAndReported() {
         var machine = established()
         #expect(machine.received(.streamEnd) == .writeAndClose("</stream:stream>", error: .closedByServer))

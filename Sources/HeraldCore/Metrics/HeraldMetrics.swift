@@ -62,6 +62,18 @@ public struct HeraldMetrics: Sendable {
         case opened, connectFailed, retired(reason: String), pingTimedOut, requestRerouted
     }
 
+    /// An inbound stanza skipped for breaking a per-stanza limit (`reason`: too_large, too_deep).
+    public func stanzaSkipped(kind: String, reason: String) {
+        let kind = ["iq", "message", "presence"].contains(kind) ? kind : "other"
+        Counter(label: "herald_stanzas_skipped_total", dimensions: [("kind", kind), ("reason", reason)], factory: factory).increment()
+    }
+
+    /// A registration request refused by an abuse limit (`reason`: account_rate, account_limit, domain_limit,
+    /// total_limit, domain_not_allowed).
+    public func registrationRefused(reason: String) {
+        Counter(label: "herald_registrations_refused_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
     /// A registration removed because its vendor declared the token dead.
     public func tokenRemoved(_ service: PushService) {
         Counter(label: "herald_tokens_removed_total", dimensions: [("vendor", service.rawValue)], factory: factory).increment()

@@ -14,6 +14,7 @@ public final class ComponentService: Service, Sendable {
     public let status = ComponentStatus()
     private let router: any StanzaRouting
     private let logger: Logger
+    private let metrics: HeraldMetrics
     private let eventLoopGroup: any EventLoopGroup
     private let session = Mutex<ComponentSession?>(nil)
     private let stopping = Atomic<Bool>(false)
@@ -22,10 +23,12 @@ public final class ComponentService: Service, Sendable {
         configuration: ComponentConfiguration,
         router: any StanzaRouting,
         logger: Logger,
+        metrics: HeraldMetrics = .disabled,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.configuration = configuration
         self.router = router
+        self.metrics = metrics
         var logger = logger
         logger[metadataKey: LogKey.componentDomain] = "\(configuration.domain)"
         self.logger = logger
@@ -46,7 +49,9 @@ public final class ComponentService: Service, Sendable {
         var attempt = 0
         while !stopping.load(ordering: .relaxed), !Task.isCancelled {
             status.update(.connecting)
-            let session = ComponentSession(configuration: configuration, router: router, logger: logger, status: status)
+            let session = ComponentSession(
+                configuration: configuration, router: router, logger: logger, status: status, metrics: metrics
+            )
             self.session.withLock { $0 = session }
             let started = ContinuousClock.now
             let reason: String

@@ -12,6 +12,7 @@ final class ComponentSession: Sendable {
     private let router: any StanzaRouting
     private let logger: Logger
     private let status: ComponentStatus
+    private let metrics: HeraldMetrics
     private let domain: JID
 
     private let machine: Mutex<ComponentStreamStateMachine>
@@ -22,11 +23,18 @@ final class ComponentSession: Sendable {
     private let drainRequests: AsyncStream<Void>
     private let outbound = Mutex<NIOAsyncChannelOutboundWriter<ByteBuffer>?>(nil)
 
-    init(configuration: ComponentConfiguration, router: any StanzaRouting, logger: Logger, status: ComponentStatus) {
+    init(
+        configuration: ComponentConfiguration,
+        router: any StanzaRouting,
+        logger: Logger,
+        status: ComponentStatus,
+        metrics: HeraldMetrics = .disabled
+    ) {
         self.configuration = configuration
         self.router = router
         self.logger = logger
         self.status = status
+        self.metrics = metrics
         self.domain = JID(domain: configuration.domain)
         self.machine = Mutex(ComponentStreamStateMachine(domain: configuration.domain, secret: configuration.secret))
         (drainRequests, drainSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -80,6 +88,8 @@ final class ComponentSession: Sendable {
                     switch action {
                     case .deliver(let stanza):
                         dispatch(stanza, group: &group)
+                    case .refuse(let skipped):
+                        refuse(skipped, group: &group)
                     case .established:
                         status.update(.connected)
                         logger.info("component connected", metadata: [LogKey.serverAddress: "\(configuration.host):\(configuration.port)"])
@@ -124,10 +134,25 @@ final class ComponentSession: Sendable {
         }
     }
 
+    /// A stanza over a per-stanza limit costs its sender only: an iq request is answered with an error
+    /// (a server waiting for it would otherwise time out), a message or presence is dropped.
+    private func refuse(_ skipped: SkippedStanza, group: inout ThrowingDiscardingTaskGroup<any Error>) {
+        let stanza = skipped.element
+        metrics.stanzaSkipped(kind: stanza.name, reason: skipped.reason.label)
+        logger.warning("stanza over a limit skipped", metadata: [
+            LogKey.reason: "\(skipped.reason)",
+            "stanza": "\(stanza.name)",
+            LogKey.stanzaID: "\(stanza.stanzaID ?? "")",
+        ])
+        guard stanza.isIQRequest else { return }
+        let reply = stanza.errorReply(.policyViolation("\(skipped.reason)"))
+        group.addTask { try? await self.send(reply) }
+    }
+
     /// Carries out a state-machine action; returns the error it reports, if any.
     private func perform(_ action: ComponentStreamStateMachine.Action, channel: any Channel) async throws -> ComponentSessionError? {
         switch action {
-        case .none, .established, .deliver:
+        case .none, .established, .deliver, .refuse:
             return nil
         case .write(let text):
             try await write(text)

@@ -30,6 +30,11 @@ public struct StanzaError: Error, Sendable, Hashable {
     public static let resourceConstraint = StanzaError(.wait, "resource-constraint")
     public static let notAllowed = StanzaError(.cancel, "not-allowed")
 
+    /// The answer to an iq request that broke a per-stanza limit: the sender may retry with a smaller one.
+    public static func policyViolation(_ text: String) -> StanzaError {
+        StanzaError(.modify, "policy-violation", text: text)
+    }
+
     /// The `<error/>` child of an error stanza.
     public var element: XMLElement {
         // In the stanza's own namespace: without it the serializer would write xmlns='' and servers would not

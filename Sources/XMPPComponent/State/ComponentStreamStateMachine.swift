@@ -43,6 +43,9 @@ public struct ComponentStreamStateMachine: Sendable {
         case established
         /// An inbound stanza for the router.
         case deliver(XMLElement)
+        /// An inbound stanza the parser skipped for breaking a per-stanza limit: answer an iq request
+        /// with an error, drop anything else; the stream stays up.
+        case refuse(SkippedStanza)
         /// Write the bytes (if any), then close the connection, reporting `error` (nil on a clean close).
         case writeAndClose(String?, error: ComponentSessionError?)
     }
@@ -103,6 +106,12 @@ public struct ComponentStreamStateMachine: Sendable {
         case (.established, .stanza(let element)):
             return .deliver(element)
 
+        case (.established, .stanzaSkipped(let skipped)):
+            return .refuse(skipped)
+
+        case (.closing, .stanzaSkipped):
+            return .none
+
         case (.closing, .stanza):
             // Stanzas that cross our closing tag are dropped: we no longer answer on this stream.
             return .none
@@ -121,7 +130,10 @@ public struct ComponentStreamStateMachine: Sendable {
         case (_, .streamStart):
             return fail(StreamError(condition: "bad-format"), "unexpected second stream header")
 
-        case (.idle, _), (.awaitingStreamHeader, .stanza):
+        case (.awaitingHandshakeReply, .stanzaSkipped(let skipped)):
+            return fail(StreamError(condition: "not-authorized"), "<\(skipped.element.name)/> before the handshake reply")
+
+        case (.idle, _), (.awaitingStreamHeader, .stanza), (.awaitingStreamHeader, .stanzaSkipped):
             return fail(StreamError(condition: "bad-format"), "stanza before the stream header")
         }
     }
