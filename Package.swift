@@ -274,7 +274,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "HeraldSQLiteTests", dependencies: ["HeraldSQLite", "HeraldTesting"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeraldSQLiteTests",
+            dependencies: ["HeraldSQLite", "HeraldTesting", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "XMPPComponentTests",
             dependencies: [

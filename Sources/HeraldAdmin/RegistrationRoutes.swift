@@ -177,6 +177,12 @@ struct RegistrationRoutes: Sendable {
             HTTPError(.unprocessableContent, message: "\(service.rawValue) is not configured for this app.")
         case .tooManyDevices(let limit):
             HTTPError(.conflict, message: "This account already has \(limit) devices registered.")
+        case .domainLimitReached(let limit):
+            HTTPError(.conflict, message: "This account's server already has \(limit) registrations here.")
+        case .totalLimitReached:
+            HTTPError(.serviceUnavailable, message: "This push service holds as many registrations as it accepts.")
+        case .domainNotAllowed:
+            HTTPError(.forbidden, message: "Accounts of this server may not register here.")
         case .rateLimited:
             HTTPError(.tooManyRequests, message: "Too many registrations for this account; try again later.")
         case .nodeTaken:

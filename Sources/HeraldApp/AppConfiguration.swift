@@ -34,7 +34,7 @@ public struct AppConfiguration: Sendable {
             defaultEnvironment: APNsEnvironment(rawValue: environment) ?? .production,
             tigaseProviders: providers
         )
-        components = Self.stringList(section, "components")
+        components = section.stringList("components")
         apns = services.contains(.apns) ? try APNsAppConfiguration(section: try section.section("apns")) : nil
         fcm = services.contains(.fcm) ? try FCMAppConfiguration(section: try section.section("fcm")) : nil
         webPush = services.contains(.webpush) ? try WebPushAppConfiguration(section: try section.section("webpush")) : nil
@@ -47,24 +47,6 @@ public struct AppConfiguration: Sendable {
             )
         }
     }
-
-    /// A list of plain values, or one value (convenient from the environment).
-    private static func stringList(_ section: ConfigSection, _ name: String) -> [String] {
-        switch section.node {
-        case .mapping(let mapping):
-            switch mapping[name] {
-            case nil: return []
-            case .scalar(let value)?: return value.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-            case .sequence(let items)?:
-                return items.compactMap { if case .scalar(let value) = $0 { value } else { nil } }
-            case .mapping(let items)?:
-                // HERALD_APPS__0__COMPONENTS__0=... arrives as a mapping keyed by index.
-                return items.keys.sorted().compactMap { if case .scalar(let value)? = items[$0] { value } else { nil } }
-            }
-        default:
-            return []
-        }
-    }
 }
 
 /// Limits under `registrations`.
@@ -73,10 +55,14 @@ struct RegistrationSettings: Sendable {
     var hashKey: [UInt8]
 
     init(section: ConfigSection) throws(ConfigurationError) {
+        let allowedDomains = section.stringList("allowed_domains").map { $0.lowercased() }
         policy = RegistrationPolicy(
             maximumDevicesPerAccount: try section.int("max_devices_per_account", default: 20, range: 1...10_000),
             maximumRegistrationsPerWindow: try section.int("rate_limit", default: 20, range: 1...1_000_000),
-            rateWindow: try section.duration("rate_window", default: .seconds(60))
+            rateWindow: try section.positiveDuration("rate_window", default: .seconds(60)),
+            maximumRegistrationsPerDomain: try section.int("max_per_domain", default: 2_000_000, range: 1...1_000_000_000),
+            maximumRegistrations: try section.int("max_total", default: 10_000_000, range: 1...1_000_000_000),
+            allowedDomains: allowedDomains.isEmpty ? nil : Set(allowedDomains)
         )
         hashKey = Array((try section.string("hash_key") ?? "herald-registration-v1").utf8)
     }

@@ -82,38 +82,44 @@ public struct ConfigTree: Sendable, Hashable {
     }
 
     /// Lays `HERALD_*` variables over the tree.
-    public mutating func applyEnvironment(_ environment: [String: String]) {
+    public mutating func applyEnvironment(_ environment: [String: String]) throws(ConfigurationError) {
         for (name, value) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix(Self.environmentPrefix) {
             let path = name.dropFirst(Self.environmentPrefix.count)
                 .components(separatedBy: "__")
                 .map { $0.lowercased() }
             guard !path.contains(where: \.isEmpty) else { continue }
-            root = Self.setting(root, path: path[...], to: value)
+            root = try Self.setting(root, path: path[...], to: value, key: name)
         }
     }
 
     /// Lays command-line settings over the tree: `admin.port=9000`, `components.0.secret=...`.
     /// They win over the file and the environment.
-    public mutating func applyOverrides(_ overrides: [(key: String, value: String)]) {
+    public mutating func applyOverrides(_ overrides: [(key: String, value: String)]) throws(ConfigurationError) {
         for (key, value) in overrides {
             let path = key.replacingOccurrences(of: "[", with: ".").replacingOccurrences(of: "]", with: "")
                 .split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             guard !path.contains(where: \.isEmpty) else { continue }
-            root = Self.setting(root, path: path[...], to: value)
+            root = try Self.setting(root, path: path[...], to: value, key: key)
         }
     }
 
-    private static func setting(_ node: Node, path: ArraySlice<String>, to value: String) -> Node {
+    /// List indexes a setting may name: a list is filled up to its index, so an index must stay small.
+    static let indexes = 0..<1000
+
+    private static func setting(_ node: Node, path: ArraySlice<String>, to value: String, key: String) throws(ConfigurationError) -> Node {
         guard let head = path.first else { return .scalar(value) }
         let rest = path.dropFirst()
-        if let index = Int(head) {
+        if let index = Int(head) ?? (head.allSatisfy(\.isNumber) || head.hasPrefix("-") ? Int.max : nil) {
+            guard indexes.contains(index) else {
+                throw ConfigurationError(key: key, problem: "uses list index \(head)", fix: "use an index from 0 to \(indexes.upperBound - 1)")
+            }
             var items: [Node] = if case .sequence(let existing) = node { existing } else { [] }
             while items.count <= index { items.append(.mapping([:])) }
-            items[index] = setting(items[index], path: rest, to: value)
+            items[index] = try setting(items[index], path: rest, to: value, key: key)
             return .sequence(items)
         }
         var mapping: [String: Node] = if case .mapping(let existing) = node { existing } else { [:] }
-        mapping[head] = setting(mapping[head] ?? .mapping([:]), path: rest, to: value)
+        mapping[head] = try setting(mapping[head] ?? .mapping([:]), path: rest, to: value, key: key)
         return .mapping(mapping)
     }
 
@@ -167,6 +173,19 @@ public struct ConfigSection: Sendable {
             return sections
         default:
             throw ConfigurationError(key: key(name), problem: "must be a list")
+        }
+    }
+
+    /// A list of plain values, or one comma-separated value (convenient from the environment).
+    public func stringList(_ name: String) -> [String] {
+        switch mapping[name] {
+        case nil: return []
+        case .scalar(let value)?:
+            return value.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case .sequence(let items)?:
+            return items.compactMap { if case .scalar(let value) = $0 { value } else { nil } }
+        case .mapping(let items)?:
+            return items.keys.sorted().compactMap { if case .scalar(let value)? = items[$0] { value } else { nil } }
         }
     }
 

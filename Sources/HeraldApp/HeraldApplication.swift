@@ -38,13 +38,6 @@ public struct HeraldApplication: Sendable {
         self.reloadConfiguration = reloadConfiguration
         let store = try store ?? SQLiteRegistrationStore(path: configuration.databasePath)
         self.store = store
-        let registrations = RegistrationService(
-            store: store,
-            policy: configuration.registrationPolicy,
-            hashKey: configuration.registrationSettings.hashKey
-        )
-        self.registrations = registrations
-
         metricsRegistry = PrometheusCollectorRegistry()
         var metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
         metricsFactory.defaultDurationHistogramBuckets = [
@@ -52,6 +45,13 @@ public struct HeraldApplication: Sendable {
             .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
         ]
         let metrics = HeraldMetrics(factory: metricsFactory)
+        let registrations = RegistrationService(
+            store: store,
+            policy: configuration.registrationPolicy,
+            hashKey: configuration.registrationSettings.hashKey,
+            metrics: metrics
+        )
+        self.registrations = registrations
 
         let vendors = try VendorSet(apps: configuration.apps, logger: logger, metrics: metrics)
         self.vendorClients = VendorClients(initial: vendors)

@@ -41,8 +41,8 @@ public struct HeraldConfiguration: Sendable {
             }
             tree = try ConfigTree(yaml: String(decoding: data, as: UTF8.self))
         }
-        tree.applyEnvironment(environment)
-        tree.applyOverrides(overrides)
+        try tree.applyEnvironment(environment)
+        try tree.applyOverrides(overrides)
         return try HeraldConfiguration(tree: tree)
     }
 
@@ -146,9 +146,9 @@ private struct ComponentDefaults {
     init(section: ConfigSection) throws(ConfigurationError) {
         host = try section.string("host", default: "127.0.0.1")
         port = try section.int("port", default: 5347, range: 1...65535)
-        keepalive = try section.duration("keepalive", default: .seconds(60))
-        connectTimeout = try section.duration("connect_timeout", default: .seconds(10))
-        handshakeTimeout = try section.duration("handshake_timeout", default: .seconds(10))
+        keepalive = try section.positiveDuration("keepalive", default: .seconds(60))
+        connectTimeout = try section.positiveDuration("connect_timeout", default: .seconds(10))
+        handshakeTimeout = try section.positiveDuration("handshake_timeout", default: .seconds(10))
         reconnectInitialDelay = try section.duration("reconnect_initial_delay", default: .seconds(1))
         reconnectMaximumDelay = try section.duration("reconnect_max_delay", default: .seconds(60))
         healthyAfter = try section.duration("healthy_after", default: .seconds(60))

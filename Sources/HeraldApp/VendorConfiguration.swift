@@ -23,7 +23,7 @@ public struct APNsAppConfiguration: Sendable {
             productionURL: try section.string("production_url", default: "https://api.push.apple.com"),
             sandboxURL: try section.string("sandbox_url", default: "https://api.sandbox.push.apple.com"),
             connectionsPerHost: try section.int("connections", default: 2, range: 1...64),
-            requestTimeout: try section.duration("request_timeout", default: .seconds(10)),
+            requestTimeout: try section.positiveDuration("request_timeout", default: .seconds(10)),
             trustRootsFile: try section.string("ca_file")
         )
         for (key, url) in [("production_url", configuration.productionURL), ("sandbox_url", configuration.sandboxURL)] {
@@ -165,7 +165,7 @@ public struct FCMAppConfiguration: Sendable {
             tokenURI: try section.string("token_uri"),
             projectID: try section.string("project_id"),
             connections: try section.int("connections", default: 2, range: 1...64),
-            requestTimeout: try section.duration("request_timeout", default: .seconds(10)),
+            requestTimeout: try section.positiveDuration("request_timeout", default: .seconds(10)),
             trustRootsFile: try section.string("ca_file"),
             notification: try section.bool("notification", default: false)
         )
@@ -195,7 +195,7 @@ public struct WebPushAppConfiguration: Sendable {
             throw ConfigurationError(key: section.path + ".subject", problem: "must start with mailto: or https:", fix: "e.g. mailto:ops@example.org")
         }
         provider = WebPushProvider.Configuration(
-            requestTimeout: try section.duration("request_timeout", default: .seconds(10)),
+            requestTimeout: try section.positiveDuration("request_timeout", default: .seconds(10)),
             trustRootsFile: try section.string("ca_file")
         )
         if let caFile = provider.trustRootsFile { try APNsAppConfiguration.readable(caFile, key: section.path + ".ca_file") }

@@ -8,21 +8,50 @@ import HeraldCore
 /// `DatabasePool` whose readers never wait for the writer, and publishes are nearly all reads. It links
 /// the system SQLite (libsqlite3-dev at build time).
 ///
-/// Durability: every save commits a transaction with SQLite's default `synchronous=FULL` in WAL mode, so
-/// a registration that was answered survives `kill -9` and power loss alike.
+/// Durability: writes commit with `synchronous = FULL` in WAL mode, set on every connection, so a
+/// registration that was answered survives `kill -9` and power loss alike. NORMAL would be faster but
+/// loses the last commits on power loss: the client would hold a node Herald no longer knows, and its
+/// server would drop push at the first publish. Concurrent writes share commits instead (`SQLiteWriter`).
+///
+/// Files: the database and its `-wal`/`-shm` files are readable by Herald's user only (0600; SQLite gives
+/// the latter the database file's mode), and a folder Herald creates for them is 0700. They hold tokens
+/// and publish secrets.
 public final class SQLiteRegistrationStore: RegistrationStore {
     private let pool: DatabasePool
+    private let writer: SQLiteWriter
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     public init(path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
+        try Self.createPrivately(path: path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
         pool = try DatabasePool(path: path, configuration: configuration)
+        writer = SQLiteWriter(pool: pool)
         try Self.migrator.migrate(pool)
+    }
+
+    /// Creates the folder (0700) and an empty database file (0600) before SQLite does, since SQLite
+    /// would create them world-readable under the usual umask.
+    private static func createPrivately(path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
+            )
+        }
+        let descriptor = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw DatabaseError(resultCode: .SQLITE_CANTOPEN, message: "cannot create \(path): errno \(errno)")
+        }
+        close(descriptor)
+    }
+
+    /// `synchronous` as SQLite reports it on a connection of the pool (2 is FULL).
+    var synchronousSetting: Int {
+        get throws { try pool.unsafeRead { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 } }
     }
 
     /// Migrations are named and append-only: never edit one that has shipped.
@@ -53,6 +82,44 @@ public final class SQLiteRegistrationStore: RegistrationStore {
                         last_failure TEXT
                     ) WITHOUT ROWID;
                     CREATE INDEX registration_account_key ON registration (account_key);
+                    """
+            )
+        }
+        // Counts per registering server and in all, kept by triggers so that checking a limit is a point
+        // read whatever the table's size (COUNT(*) over an index walks it), for every writer of the file.
+        migrator.registerMigration("2026-12-02 registration counts") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE registration_count (
+                        account_domain TEXT PRIMARY KEY NOT NULL,
+                        registrations INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    INSERT INTO registration_count (account_domain, registrations)
+                        SELECT coalesce(account_domain, ''), COUNT(*) FROM registration GROUP BY 1;
+                    CREATE TABLE registration_total (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        registrations INTEGER NOT NULL
+                    );
+                    INSERT INTO registration_total (id, registrations) SELECT 1, COUNT(*) FROM registration;
+                    CREATE TRIGGER registration_counted AFTER INSERT ON registration BEGIN
+                        INSERT INTO registration_count (account_domain, registrations)
+                            VALUES (coalesce(NEW.account_domain, ''), 1)
+                            ON CONFLICT (account_domain) DO UPDATE SET registrations = registrations + 1;
+                        UPDATE registration_total SET registrations = registrations + 1;
+                    END;
+                    CREATE TRIGGER registration_uncounted AFTER DELETE ON registration BEGIN
+                        UPDATE registration_count SET registrations = registrations - 1
+                            WHERE account_domain = coalesce(OLD.account_domain, '');
+                        UPDATE registration_total SET registrations = registrations - 1;
+                    END;
+                    CREATE TRIGGER registration_recounted AFTER UPDATE OF account_domain ON registration
+                        WHEN coalesce(OLD.account_domain, '') <> coalesce(NEW.account_domain, '') BEGIN
+                        UPDATE registration_count SET registrations = registrations - 1
+                            WHERE account_domain = coalesce(OLD.account_domain, '');
+                        INSERT INTO registration_count (account_domain, registrations)
+                            VALUES (coalesce(NEW.account_domain, ''), 1)
+                            ON CONFLICT (account_domain) DO UPDATE SET registrations = registrations + 1;
+                    END;
                     """
             )
         }
@@ -89,39 +156,65 @@ public final class SQLiteRegistrationStore: RegistrationStore {
     }
 
     public func save(_ registration: Registration) async throws {
-        try await pool.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO registration (
-                        node, secret, app, service, dialect, token, voip_token, webpush_p256dh, webpush_auth,
-                        environment, account_domain, account_key, push_account, channel, device_key,
-                        created_at, updated_at, last_push_at, last_failure
-                    ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (node) DO UPDATE SET
-                        secret = excluded.secret, app = excluded.app, service = excluded.service,
-                        dialect = excluded.dialect, token = excluded.token, voip_token = excluded.voip_token,
-                        webpush_p256dh = excluded.webpush_p256dh, webpush_auth = excluded.webpush_auth,
-                        environment = excluded.environment, account_domain = excluded.account_domain,
-                        account_key = excluded.account_key, push_account = excluded.push_account,
-                        channel = excluded.channel, device_key = excluded.device_key,
-                        updated_at = excluded.updated_at, last_push_at = excluded.last_push_at,
-                        last_failure = excluded.last_failure
-                    """,
-                arguments: [
-                    registration.node, registration.secret, registration.app, registration.service.rawValue,
-                    registration.dialect.rawValue, registration.token, registration.voipToken,
-                    registration.webPushKeys?.p256dh, registration.webPushKeys?.auth,
-                    registration.environment?.rawValue, registration.accountDomain, registration.accountKey,
-                    registration.pushAccount, registration.channel, registration.deviceKey,
-                    registration.createdAt.timeIntervalSince1970, registration.updatedAt.timeIntervalSince1970,
-                    registration.lastPushAt?.timeIntervalSince1970, registration.lastFailure,
-                ]
-            )
+        try await writer.write { db in try Self.upsert(registration, db) }
+    }
+
+    public func insert(_ registration: Registration, limits: RegistrationLimits) async throws {
+        try await writer.write { db in
+            let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM registration WHERE node = ?", arguments: [registration.node]) ?? false
+            if !exists, let refusal = limits.refusal(
+                account: try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM registration WHERE account_key = ?", arguments: [registration.accountKey]
+                ) ?? 0,
+                domain: try Self.domainCount(registration.accountDomain ?? "", db),
+                total: try Self.totalCount(db)
+            ) {
+                throw refusal
+            }
+            try Self.upsert(registration, db)
         }
     }
 
+    private static func upsert(_ registration: Registration, _ db: Database) throws {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO registration (
+                    node, secret, app, service, dialect, token, voip_token, webpush_p256dh, webpush_auth,
+                    environment, account_domain, account_key, push_account, channel, device_key,
+                    created_at, updated_at, last_push_at, last_failure
+                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (node) DO UPDATE SET
+                    secret = excluded.secret, app = excluded.app, service = excluded.service,
+                    dialect = excluded.dialect, token = excluded.token, voip_token = excluded.voip_token,
+                    webpush_p256dh = excluded.webpush_p256dh, webpush_auth = excluded.webpush_auth,
+                    environment = excluded.environment, account_domain = excluded.account_domain,
+                    account_key = excluded.account_key, push_account = excluded.push_account,
+                    channel = excluded.channel, device_key = excluded.device_key,
+                    updated_at = excluded.updated_at, last_push_at = excluded.last_push_at,
+                    last_failure = excluded.last_failure
+                """
+        )
+        try statement.execute(arguments: [
+            registration.node, registration.secret, registration.app, registration.service.rawValue,
+            registration.dialect.rawValue, registration.token, registration.voipToken,
+            registration.webPushKeys?.p256dh, registration.webPushKeys?.auth,
+            registration.environment?.rawValue, registration.accountDomain, registration.accountKey,
+            registration.pushAccount, registration.channel, registration.deviceKey,
+            registration.createdAt.timeIntervalSince1970, registration.updatedAt.timeIntervalSince1970,
+            registration.lastPushAt?.timeIntervalSince1970, registration.lastFailure,
+        ])
+    }
+
+    private static func domainCount(_ domain: String, _ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT registrations FROM registration_count WHERE account_domain = ?", arguments: [domain]) ?? 0
+    }
+
+    private static func totalCount(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT registrations FROM registration_total WHERE id = 1") ?? 0
+    }
+
     public func delete(node: String) async throws -> Bool {
-        try await pool.write { db in
+        try await writer.write { db in
             try db.execute(sql: "DELETE FROM registration WHERE node = ?", arguments: [node])
             return db.changesCount > 0
         }
@@ -133,8 +226,12 @@ public final class SQLiteRegistrationStore: RegistrationStore {
         }
     }
 
+    public func count(accountDomain: String) async throws -> Int {
+        try await pool.read { db in try Self.domainCount(accountDomain, db) }
+    }
+
     public func count() async throws -> Int {
-        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM registration") ?? 0 }
+        try await pool.read { db in try Self.totalCount(db) }
     }
 
     public func list(after node: String?, limit: Int) async throws -> [Registration] {
@@ -154,10 +251,14 @@ public final class SQLiteRegistrationStore: RegistrationStore {
             try await pool.write { db in
                 let statement = try db.makeStatement(
                     sql: """
-                        INSERT OR REPLACE INTO registration (
+                        INSERT INTO registration (
                             node, secret, app, service, dialect, token, account_domain, account_key, device_key,
                             created_at, updated_at
                         ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (node) DO UPDATE SET
+                            secret = excluded.secret, token = excluded.token, account_domain = excluded.account_domain,
+                            account_key = excluded.account_key, device_key = excluded.device_key,
+                            updated_at = excluded.updated_at
                         """
                 )
                 for registration in slice {

@@ -23,7 +23,9 @@ import Testing
         let checks: [ReadinessCheck]
 
         init(checks: [ReadinessCheck] = [ReadinessCheck(name: "store", ready: true, detail: "ok")], policy: RegistrationPolicy = .init()) {
-            registrations = RegistrationService(store: store, policy: policy)
+            registrations = RegistrationService(
+                store: store, policy: policy, metrics: HeraldMetrics(factory: PrometheusMetricsFactory(registry: registry))
+            )
             dispatcher = PushDispatcher(
                 store: store,
                 providers: .shared(provider, apps: ["chat"], services: PushService.allCases),
@@ -209,7 +211,16 @@ import Testing
                 }
             }
             #expect(statuses == [.created, .created, .tooManyRequests])
+            try await client.execute(uri: "/metrics", method: .get) { response throws in
+                #expect(String(buffer: response.body).contains(#"herald_registrations_refused_total{reason="account_rate"} 1"#))
+            }
         }
+    }
+
+    @Test func registrationLimitsBecomePreciseStatuses() {
+        #expect(RegistrationRoutes.httpError(for: .domainNotAllowed).status == .forbidden)
+        #expect(RegistrationRoutes.httpError(for: .domainLimitReached(limit: 5)).status == .conflict)
+        #expect(RegistrationRoutes.httpError(for: .totalLimitReached(limit: 5)).status == .serviceUnavailable)
     }
 
     @Test func metricsCountPublishesByOutcomeAndVendorRequestsByStatusAndReason() async throws {

@@ -14,7 +14,7 @@ private let minimal = """
 
 private func load(_ yaml: String, environment: [String: String] = [:]) throws -> HeraldConfiguration {
     var tree = try ConfigTree(yaml: yaml)
-    tree.applyEnvironment(environment)
+    try tree.applyEnvironment(environment)
     return try HeraldConfiguration(tree: tree)
 }
 
@@ -173,9 +173,41 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         ("vendors:\n  ping_timeout: 400d\n", "vendors.ping_timeout"),
         ("vendors:\n  connect_timeout: 0ms\n", "vendors.connect_timeout"),
         ("vendors:\n  retire_after_timeouts: 0\n", "vendors.retire_after_timeouts"),
+        ("xmpp:\n  keepalive: 0s\n", "xmpp.keepalive"),
+        ("xmpp:\n  handshake_timeout: 0ms\n", "xmpp.handshake_timeout"),
+        ("registrations:\n  rate_window: 0s\n", "registrations.rate_window"),
+        ("registrations:\n  max_per_domain: 0\n", "registrations.max_per_domain"),
+        ("registrations:\n  max_total: -1\n", "registrations.max_total"),
     ])
     func invalidValuesNameTheirKey(extra: String, key: String) {
         #expect(configurationError(minimal + "\n" + extra)?.key == key)
+    }
+
+    @Test(arguments: ["HERALD_COMPONENTS__100000000000__SECRET", "HERALD_COMPONENTS__-1__SECRET", "HERALD_COMPONENTS__1000__SECRET"])
+    func listIndexesFromTheEnvironmentAreBounded(variable: String) {
+        let error = configurationError(minimal, environment: [variable: "x"])
+        #expect(error?.key == variable)
+        #expect(error?.fix?.contains("0 to 999") == true)
+    }
+
+    @Test func listIndexesFromFlagsAreBounded() {
+        #expect(throws: ConfigurationError.self) {
+            try HeraldConfiguration.load(path: nil, environment: [:], overrides: [(key: "components[99999999999].secret", value: "x")])
+        }
+    }
+
+    @Test func registrationLimitsAndAllowedDomains() throws {
+        let configuration = try load(minimal + "\nregistrations:\n  max_per_domain: 500\n  max_total: 1000\n  allowed_domains: [Example.org, chat.example]\n")
+        let policy = configuration.registrationPolicy
+        #expect(policy.maximumRegistrationsPerDomain == 500)
+        #expect(policy.maximumRegistrations == 1000)
+        #expect(policy.allowedDomains == ["example.org", "chat.example"])
+        let fromEnvironment = try load(minimal, environment: ["HERALD_REGISTRATIONS__ALLOWED_DOMAINS": "a.example, b.example"])
+        #expect(fromEnvironment.registrationPolicy.allowedDomains == ["a.example", "b.example"])
+        let defaults = try load(minimal).registrationPolicy
+        #expect(defaults.allowedDomains == nil)
+        #expect(defaults.maximumRegistrationsPerDomain == 2_000_000)
+        #expect(defaults.maximumRegistrations == 10_000_000)
     }
 
     @Test func invalidDomainIsRefused() {
@@ -274,7 +306,7 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         let path = Self.repository.appendingPathComponent("deploy/compose/herald.yaml").path
         let yaml = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "/etc/herald/keys", with: ExampleKeys.root.path)
         var tree = try ConfigTree(yaml: yaml)
-        tree.applyEnvironment(["HERALD_COMPONENTS__0__SECRET": "from-compose-env"])
+        try tree.applyEnvironment(["HERALD_COMPONENTS__0__SECRET": "from-compose-env"])
         let configuration = try HeraldConfiguration(tree: tree)
         #expect(configuration.components.first?.host == "prosody")
         #expect(configuration.components.first?.secret == "from-compose-env")

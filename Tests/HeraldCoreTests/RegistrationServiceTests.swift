@@ -107,6 +107,32 @@ private func request(
         _ = try await limited.register(request())
     }
 
+    @Test func perDomainAndTotalLimits() async throws {
+        let limited = service(RegistrationPolicy(maximumRegistrationsPerDomain: 2, maximumRegistrations: 3))
+        _ = try await limited.register(request(account: "a@big.example"))
+        _ = try await limited.register(request(account: "b@big.example"))
+        await #expect(throws: RegistrationError.domainLimitReached(limit: 2)) {
+            try await limited.register(request(account: "c@big.example"))
+        }
+        _ = try await limited.register(request(account: "a@small.example"))
+        await #expect(throws: RegistrationError.totalLimitReached(limit: 3)) {
+            try await limited.register(request(account: "b@small.example"))
+        }
+        // A device already registered is updated, whatever the counts.
+        _ = try await limited.register(request(account: "a@big.example", token: "fresh"))
+        #expect(try await store.count() == 3)
+    }
+
+    @Test func onlyListedDomainsMayRegisterWhenAListIsGiven() async throws {
+        let listed = service(RegistrationPolicy(allowedDomains: ["example.org"]))
+        _ = try await listed.register(request(account: "romeo@example.org"))
+        _ = try await listed.register(request(account: "romeo@EXAMPLE.org", device: "2"))
+        await #expect(throws: RegistrationError.domainNotAllowed) {
+            try await listed.register(request(account: "eve@elsewhere.example"))
+        }
+        _ = try await service().register(request(account: "eve@elsewhere.example"))
+    }
+
     @Test func unconfiguredServiceIsRefused() async {
         let fcmOnly = App(name: "android", services: [.fcm])
         var apnsRequest = request(service: .apns)

@@ -100,6 +100,86 @@ func temporaryDatabasePath() -> String {
         #expect(third == ["e"])
     }
 
+    @Test(arguments: StoreKind.allCases)
+    func insertRefusesNewNodesPastEachLimit(kind: StoreKind) async throws {
+        let store = try kind.make()
+        let limits = RegistrationLimits(perAccount: 2, perDomain: 3, total: 4)
+        func make(_ node: String, account: String, domain: String) -> Registration {
+            var registration = sample(node, account: account)
+            registration.accountDomain = domain
+            return registration
+        }
+        try await store.insert(make("a1", account: "a", domain: "one.example"), limits: limits)
+        try await store.insert(make("a2", account: "a", domain: "one.example"), limits: limits)
+        await #expect(throws: RegistrationError.tooManyDevices(limit: 2)) {
+            try await store.insert(make("a3", account: "a", domain: "one.example"), limits: limits)
+        }
+        try await store.insert(make("b1", account: "b", domain: "one.example"), limits: limits)
+        await #expect(throws: RegistrationError.domainLimitReached(limit: 3)) {
+            try await store.insert(make("c1", account: "c", domain: "one.example"), limits: limits)
+        }
+        try await store.insert(make("d1", account: "d", domain: "two.example"), limits: limits)
+        await #expect(throws: RegistrationError.totalLimitReached(limit: 4)) {
+            try await store.insert(make("e1", account: "e", domain: "three.example"), limits: limits)
+        }
+        // Replacing a node already stored is not a new registration.
+        try await store.insert(make("d1", account: "d", domain: "two.example"), limits: limits)
+        #expect(try await store.count(accountDomain: "one.example") == 3)
+        #expect(try await store.count(accountDomain: "two.example") == 1)
+        #expect(try await store.count() == 4)
+        // Deleting frees a place under every limit.
+        #expect(try await store.delete(node: "a1"))
+        #expect(try await store.count(accountDomain: "one.example") == 2)
+        try await store.insert(make("c1", account: "c", domain: "one.example"), limits: limits)
+        #expect(try await store.count() == 4)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func concurrentInsertsCannotOvershootALimit(kind: StoreKind) async throws {
+        let store = try kind.make()
+        let limits = RegistrationLimits(perAccount: 1000, perDomain: 25, total: 1000)
+        let accepted = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    var registration = sample("n\(index)", account: "acct-\(index)")
+                    registration.accountDomain = "busy.example"
+                    return (try? await store.insert(registration, limits: limits)) != nil
+                }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(accepted == 25)
+        #expect(try await store.count(accountDomain: "busy.example") == 25)
+    }
+
+    @Test func sqliteCountsSurviveUpdatesThatMoveADomainAndBulkLoads() async throws {
+        let store = try SQLiteRegistrationStore(path: temporaryDatabasePath())
+        try await store.save(sample("x"))
+        var moved = sample("x")
+        moved.accountDomain = "other.example"
+        try await store.save(moved)
+        #expect(try await store.count(accountDomain: "example.org") == 0)
+        #expect(try await store.count(accountDomain: "other.example") == 1)
+        try await store.saveAll([sample("y"), sample("x")])
+        #expect(try await store.count() == 2)
+        #expect(try await store.count(accountDomain: "example.org") == 2)
+    }
+
+    @Test func sqliteFilesAreForHeraldsUserOnlyAndCommitsAreDurable() async throws {
+        let path = temporaryDatabasePath()
+        let folder = (path as NSString).deletingLastPathComponent
+        let store = try SQLiteRegistrationStore(path: path)
+        try await store.save(sample("private"))
+        func mode(_ file: String) throws -> Int {
+            try #require(FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int)
+        }
+        #expect(try mode(folder) == 0o700)
+        for file in [path, path + "-wal", path + "-shm"] {
+            #expect(try mode(file) == 0o600, "\(file)")
+        }
+        #expect(try store.synchronousSetting == 2, "synchronous = FULL")
+    }
+
     @Test func sqliteKeepsRegistrationsAcrossReopening() async throws {
         let path = temporaryDatabasePath()
         do {

@@ -206,6 +206,23 @@ private func p2Register(_ service: String = "fcm", token: String = "dPrh685p:APA
         #expect(error(reply).condition == "resource-constraint")
     }
 
+    @Test func serversNotListedInAllowedDomainsAreNotAllowed() async throws {
+        let harness = Harness(policy: RegistrationPolicy(allowedDomains: ["example.org"]))
+        #expect(error(try await harness.send(p2Register())).condition == nil)
+        let refused = try await harness.send(p2Register(), from: "eve@elsewhere.example/x")
+        #expect(error(refused).type == "cancel")
+        #expect(error(refused).condition == "not-allowed")
+    }
+
+    @Test func aServerAtItsLimitIsToldToWait() async throws {
+        let harness = Harness(policy: RegistrationPolicy(maximumRegistrationsPerDomain: 1))
+        _ = try await harness.send(p2Register(device: "one"))
+        let reply = try await harness.send(p2Register(device: "two"), from: "juliet@example.org/x")
+        #expect(error(reply).type == "wait")
+        #expect(error(reply).condition == "resource-constraint")
+        #expect(reply.child("error")?.child("text", namespace: StanzaError.namespace)?.text.contains("your server") == true)
+    }
+
     @Test func commandsAreAdvertisedInDiscoItems() async throws {
         let reply = try await Harness().send("<iq type='get' id='d1'><query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/></iq>")
         let nodes = Set(reply.child("query")?.children("item").compactMap { $0[attribute: "node"] } ?? [])

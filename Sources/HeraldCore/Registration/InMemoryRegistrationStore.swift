@@ -1,42 +1,100 @@
 import Synchronization
 
 /// A store that keeps registrations in memory only: for tests, and for trying Herald out.
+///
+/// Indexed like the SQLite store (by node, device key, account and domain), so that it stays usable
+/// at the volumes the tests drive through it.
 public final class InMemoryRegistrationStore: RegistrationStore {
-    private let registrations = Mutex<[String: Registration]>([:])
+    private struct Contents {
+        var byNode: [String: Registration] = [:]
+        var nodeByDeviceKey: [String: String] = [:]
+        var perAccount: [String: Int] = [:]
+        var perDomain: [String: Int] = [:]
+
+        mutating func put(_ registration: Registration) {
+            remove(node: registration.node)
+            byNode[registration.node] = registration
+            nodeByDeviceKey[registration.deviceKey] = registration.node
+            perAccount[registration.accountKey ?? "", default: 0] += 1
+            perDomain[registration.accountDomain ?? "", default: 0] += 1
+        }
+
+        @discardableResult
+        mutating func remove(node: String) -> Bool {
+            guard let old = byNode.removeValue(forKey: node) else { return false }
+            if nodeByDeviceKey[old.deviceKey] == node { nodeByDeviceKey[old.deviceKey] = nil }
+            perAccount[old.accountKey ?? "", default: 1] -= 1
+            perDomain[old.accountDomain ?? "", default: 1] -= 1
+            return true
+        }
+    }
+
+    private let contents = Mutex(Contents())
 
     public init(_ initial: [Registration] = []) {
-        registrations.withLock { all in
-            for registration in initial { all[registration.node] = registration }
+        contents.withLock { contents in
+            for registration in initial { contents.put(registration) }
         }
     }
 
     public func registration(node: String) async throws -> Registration? {
-        registrations.withLock { $0[node] }
+        contents.withLock { $0.byNode[node] }
     }
 
     public func registration(deviceKey: String) async throws -> Registration? {
-        registrations.withLock { $0.values.first { $0.deviceKey == deviceKey } }
+        contents.withLock { contents in contents.nodeByDeviceKey[deviceKey].flatMap { contents.byNode[$0] } }
     }
 
     public func save(_ registration: Registration) async throws {
-        registrations.withLock { $0[registration.node] = registration }
+        try contents.withLock { contents in
+            // The same constraint as SQLite's UNIQUE device_key.
+            if let holder = contents.nodeByDeviceKey[registration.deviceKey], holder != registration.node {
+                throw InMemoryStoreError.deviceKeyTaken
+            }
+            contents.put(registration)
+        }
+    }
+
+    public func insert(_ registration: Registration, limits: RegistrationLimits) async throws {
+        try contents.withLock { contents in
+            if contents.byNode[registration.node] == nil, let refusal = limits.refusal(
+                account: contents.perAccount[registration.accountKey ?? ""] ?? 0,
+                domain: contents.perDomain[registration.accountDomain ?? ""] ?? 0,
+                total: contents.byNode.count
+            ) {
+                throw refusal
+            }
+            if let holder = contents.nodeByDeviceKey[registration.deviceKey], holder != registration.node {
+                throw InMemoryStoreError.deviceKeyTaken
+            }
+            contents.put(registration)
+        }
     }
 
     public func delete(node: String) async throws -> Bool {
-        registrations.withLock { $0.removeValue(forKey: node) != nil }
+        contents.withLock { $0.remove(node: node) }
     }
 
     public func count(accountKey: String) async throws -> Int {
-        registrations.withLock { $0.values.count { $0.accountKey == accountKey } }
+        contents.withLock { $0.perAccount[accountKey] ?? 0 }
+    }
+
+    public func count(accountDomain: String) async throws -> Int {
+        contents.withLock { $0.perDomain[accountDomain] ?? 0 }
     }
 
     public func count() async throws -> Int {
-        registrations.withLock { $0.count }
+        contents.withLock { $0.byNode.count }
     }
 
     public func list(after node: String?, limit: Int) async throws -> [Registration] {
-        registrations.withLock { all in
-            Array(all.values.filter { node == nil || $0.node > node! }.sorted { $0.node < $1.node }.prefix(limit))
+        contents.withLock { contents in
+            Array(contents.byNode.values.filter { node == nil || $0.node > node! }.sorted { $0.node < $1.node }.prefix(limit))
         }
     }
+}
+
+/// What the in-memory store refuses, as SQLite's constraints would.
+public enum InMemoryStoreError: Error, Sendable, Hashable {
+    case deviceKeyTaken
 }

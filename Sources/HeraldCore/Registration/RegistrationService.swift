@@ -2,18 +2,38 @@ import Crypto
 import Foundation
 import Synchronization
 
-/// Limits on what one account may register.
+/// Limits on what strangers may register: per account, per registering server, in all, and who may.
 public struct RegistrationPolicy: Sendable, Hashable {
     /// Registrations one account may hold at once (per app).
     public var maximumDevicesPerAccount: Int
     /// Registration requests one account may make per `rateWindow`, counting re-registrations.
     public var maximumRegistrationsPerWindow: Int
     public var rateWindow: Duration
+    /// Registrations the accounts of one XMPP server may hold in all.
+    public var maximumRegistrationsPerDomain: Int
+    /// Registrations Herald holds in all.
+    public var maximumRegistrations: Int
+    /// The XMPP servers whose accounts may register; nil for any.
+    public var allowedDomains: Set<String>?
 
-    public init(maximumDevicesPerAccount: Int = 20, maximumRegistrationsPerWindow: Int = 20, rateWindow: Duration = .seconds(60)) {
+    public init(
+        maximumDevicesPerAccount: Int = 20,
+        maximumRegistrationsPerWindow: Int = 20,
+        rateWindow: Duration = .seconds(60),
+        maximumRegistrationsPerDomain: Int = 2_000_000,
+        maximumRegistrations: Int = 10_000_000,
+        allowedDomains: Set<String>? = nil
+    ) {
         self.maximumDevicesPerAccount = maximumDevicesPerAccount
         self.maximumRegistrationsPerWindow = maximumRegistrationsPerWindow
         self.rateWindow = rateWindow
+        self.maximumRegistrationsPerDomain = maximumRegistrationsPerDomain
+        self.maximumRegistrations = maximumRegistrations
+        self.allowedDomains = allowedDomains
+    }
+
+    public var limits: RegistrationLimits {
+        RegistrationLimits(perAccount: maximumDevicesPerAccount, perDomain: maximumRegistrationsPerDomain, total: maximumRegistrations)
     }
 }
 
@@ -73,6 +93,12 @@ public struct RegistrationRequest: Sendable {
 public enum RegistrationError: Error, Sendable, Hashable {
     case serviceNotConfigured(PushService)
     case tooManyDevices(limit: Int)
+    /// The account's server holds as many registrations as `registrations.max_per_domain` allows.
+    case domainLimitReached(limit: Int)
+    /// Herald holds as many registrations as `registrations.max_total` allows.
+    case totalLimitReached(limit: Int)
+    /// `registrations.allowed_domains` does not list the account's server.
+    case domainNotAllowed
     case rateLimited
     /// The client-chosen node belongs to another account.
     case nodeTaken
@@ -86,7 +112,8 @@ public final class RegistrationService: Sendable {
     public let policy: RegistrationPolicy
     private let hashKey: SymmetricKey
     private let now: @Sendable () -> Date
-    private let recentRequests = Mutex<[String: [Date]]>([:])
+    private let metrics: HeraldMetrics
+    private let rateLimiter: Mutex<RateLimiter>
 
     /// - Parameter hashKey: keys the hashes that stand in for account JIDs; keep it stable, or devices
     ///   re-registering get new nodes.
@@ -94,24 +121,40 @@ public final class RegistrationService: Sendable {
         store: any RegistrationStore,
         policy: RegistrationPolicy = .init(),
         hashKey: [UInt8] = Array("herald-registration-v1".utf8),
-        now: @escaping @Sendable () -> Date = Date.init
+        now: @escaping @Sendable () -> Date = Date.init,
+        metrics: HeraldMetrics = .disabled
     ) {
         self.store = store
         self.policy = policy
         self.hashKey = SymmetricKey(data: hashKey)
         self.now = now
+        self.metrics = metrics
+        rateLimiter = Mutex(RateLimiter(limit: policy.maximumRegistrationsPerWindow, window: policy.rateWindow.timeInterval))
     }
 
     public func register(_ request: RegistrationRequest) async throws -> Registration {
+        do {
+            return try await admitAndRegister(request)
+        } catch let error as RegistrationError {
+            if let label = error.refusalLabel { metrics.registrationRefused(reason: label) }
+            throw error
+        }
+    }
+
+    private func admitAndRegister(_ request: RegistrationRequest) async throws -> Registration {
         guard request.app.services.contains(request.service) else {
             throw RegistrationError.serviceNotConfigured(request.service)
         }
+        if let allowed = policy.allowedDomains, !allowed.contains(request.accountDomain.lowercased()) {
+            throw RegistrationError.domainNotAllowed
+        }
         let accountKey = keyedHash(["account", request.app.name, request.account])
-        try admitRequest(accountKey: accountKey)
+        let current = now()
+        guard rateLimiter.withLock({ $0.admit(accountKey, at: current) }) else { throw RegistrationError.rateLimited }
         // The dialect is part of the device's identity, not the vendor: a p2 client switching between
         // register-push-apns and register-push-fcm keeps its one registration.
         let deviceKey = deviceKey(app: request.app, dialect: request.dialect, account: request.account, deviceID: request.deviceID, muc: request.muc)
-        let timestamp = now()
+        let timestamp = current
 
         if var existing = try await store.registration(deviceKey: deviceKey) {
             existing.service = request.service
@@ -126,9 +169,6 @@ public final class RegistrationService: Sendable {
             return existing
         }
 
-        if try await store.count(accountKey: accountKey) >= policy.maximumDevicesPerAccount {
-            throw RegistrationError.tooManyDevices(limit: policy.maximumDevicesPerAccount)
-        }
         let node: String
         if let requested = request.requestedNode {
             // A known node must not let another account take over its pushes.
@@ -156,7 +196,7 @@ public final class RegistrationService: Sendable {
             deviceKey: deviceKey,
             createdAt: timestamp
         )
-        try await store.save(registration)
+        try await store.insert(registration, limits: policy.limits)
         return registration
     }
 
@@ -199,24 +239,6 @@ public final class RegistrationService: Sendable {
         keyedHash(["device", app.name, dialect.rawValue, account, deviceID, muc ?? ""])
     }
 
-    private func admitRequest(accountKey: String) throws {
-        let current = now()
-        let windowStart = current.addingTimeInterval(-policy.rateWindow.timeInterval)
-        let admitted = recentRequests.withLock { requests in
-            var recent = (requests[accountKey] ?? []).filter { $0 > windowStart }
-            guard recent.count < policy.maximumRegistrationsPerWindow else {
-                requests[accountKey] = recent
-                return false
-            }
-            recent.append(current)
-            requests[accountKey] = recent
-            // Forget idle accounts so the table cannot grow without bound.
-            if requests.count > 10_000 { requests = requests.filter { $0.value.contains { $0 > windowStart } } }
-            return true
-        }
-        if !admitted { throw RegistrationError.rateLimited }
-    }
-
     private func keyedHash(_ parts: [String]) -> String {
         let message = parts.joined(separator: "\u{0}")
         let code = HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: hashKey)
@@ -239,6 +261,20 @@ public final class RegistrationService: Sendable {
             .replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
+    }
+}
+
+extension RegistrationError {
+    /// The metric label of a refusal by an abuse limit; nil for other failures.
+    var refusalLabel: String? {
+        switch self {
+        case .rateLimited: "account_rate"
+        case .tooManyDevices: "account_limit"
+        case .domainLimitReached: "domain_limit"
+        case .totalLimitReached: "total_limit"
+        case .domainNotAllowed: "domain_not_allowed"
+        case .serviceNotConfigured, .nodeTaken, .notFound: nil
+        }
     }
 }
 

@@ -7,13 +7,40 @@ public protocol RegistrationStore: Sendable {
     func registration(deviceKey: String) async throws -> Registration?
     /// Inserts, or replaces the registration with the same node.
     func save(_ registration: Registration) async throws
+    /// Adds a registration unless its node is new and one of `limits` is reached; the counts are read in
+    /// the same transaction as the insert, so concurrent registrations cannot overshoot a limit.
+    /// Throws `RegistrationError.tooManyDevices`, `.domainLimitReached` or `.totalLimitReached`.
+    func insert(_ registration: Registration, limits: RegistrationLimits) async throws
     /// Removes a registration; false if there was none.
     @discardableResult
     func delete(node: String) async throws -> Bool
     /// How many registrations an account has (by `accountKey`).
     func count(accountKey: String) async throws -> Int
+    /// How many registrations an account's server has (by `accountDomain`).
+    func count(accountDomain: String) async throws -> Int
     /// How many registrations there are in all.
     func count() async throws -> Int
     /// Registrations ordered by node, for listing; `after` pages past a node.
     func list(after node: String?, limit: Int) async throws -> [Registration]
+}
+
+/// What a new registration may not exceed: per account (and app), per registering server, in all.
+public struct RegistrationLimits: Sendable, Hashable {
+    public var perAccount: Int
+    public var perDomain: Int
+    public var total: Int
+
+    public init(perAccount: Int, perDomain: Int, total: Int) {
+        self.perAccount = perAccount
+        self.perDomain = perDomain
+        self.total = total
+    }
+
+    /// Which limit `counts` (account, domain, total) would exceed with one more registration.
+    public func refusal(account: Int, domain: Int, total: Int) -> RegistrationError? {
+        if account >= perAccount { return .tooManyDevices(limit: perAccount) }
+        if domain >= perDomain { return .domainLimitReached(limit: perDomain) }
+        if total >= self.total { return .totalLimitReached(limit: self.total) }
+        return nil
+    }
 }

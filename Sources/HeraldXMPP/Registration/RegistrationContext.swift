@@ -92,6 +92,12 @@ enum RegistrationErrorMapping {
             throw StanzaError(.cancel, "conflict", text: "node is registered by another account")
         case RegistrationError.rateLimited:
             throw StanzaError(.wait, "resource-constraint", text: "too many registrations; try again later")
+        case RegistrationError.domainNotAllowed:
+            throw StanzaError(.cancel, "not-allowed", text: "accounts of your server may not register with this push service")
+        case RegistrationError.domainLimitReached(let limit):
+            throw StanzaError(.wait, "resource-constraint", text: "your server already has \(limit) registrations with this push service")
+        case RegistrationError.totalLimitReached:
+            throw StanzaError(.wait, "resource-constraint", text: "this push service holds as many registrations as it accepts")
         case RegistrationError.tooManyDevices(let limit):
             // The command ran and refused: XEP-0050 wants a completed command with an error note.
             return AdHocCommandResult(note: (.error, "this account already has \(limit) devices registered; unregister one first"))
