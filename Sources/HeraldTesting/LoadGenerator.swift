@@ -5,12 +5,24 @@ import NIOPosix
 import Synchronization
 
 /// The XMPP server's side of XEP-0114 for the benchmark and the volume tests: accepts Herald's connection, checks its
-/// handshake, then sends publishes (a bounded window in flight, or a fixed rate) and times each reply.
+/// handshake, then sends publishes or registrations (a bounded window in flight, or a fixed rate) and
+/// times each reply.
 ///
 /// Replies are recognised by scanning for `<iq … id='N'` rather than parsing XML, so the load
 /// generator spends little of the machine's two cores.
 public final class LoadGenerator: Sendable {
     public struct Run: Sendable {
+        /// What each request is.
+        public enum Kind: Sendable {
+            /// A XEP-0357 publish to one of `registrations` nodes.
+            case publish
+            /// A p2 `register-push-fcm` command from a distinct account (`u<N>@d<N % domains>.example`),
+            /// numbered from `firstAccount`.
+            case register(firstAccount: Int, domains: Int)
+        }
+
+        public var kind: Kind = .publish
+        /// Requests in the run (publishes or registrations).
         public var publishes: Int
         /// Publishes in flight at once (nil: use `rate`).
         public var window: Int?
@@ -23,7 +35,11 @@ public final class LoadGenerator: Sendable {
         public var sequential: Bool
         public var timeLimit: Duration
 
-        public init(publishes: Int, window: Int? = nil, rate: Int? = nil, registrations: Int, burst: Bool = false, sequential: Bool = false, timeLimit: Duration) {
+        public init(
+            publishes: Int, window: Int? = nil, rate: Int? = nil, registrations: Int, burst: Bool = false, sequential: Bool = false,
+            timeLimit: Duration, kind: Kind = .publish
+        ) {
+            self.kind = kind
             self.publishes = publishes
             self.window = window
             self.rate = rate
@@ -241,6 +257,9 @@ public final class LoadHandler: ChannelInboundHandler {
         guard let run else { return }
         let id = sent
         sent += 1
+        if case .register(let firstAccount, let domains) = run.kind {
+            return sendRegistration(id: id, firstAccount: firstAccount, domains: domains, context: context)
+        }
         let index: UInt64
         if run.burst {
             index = 0
@@ -259,6 +278,16 @@ public final class LoadHandler: ChannelInboundHandler {
         stanza.writeImmutableBuffer(suffix)
         sendTimes[id] = DispatchTime.now().uptimeNanoseconds
         context.write(wrapOutboundOut(stanza), promise: nil)
+    }
+
+    private func sendRegistration(id: Int, firstAccount: Int, domains: Int, context: ChannelHandlerContext) {
+        let account = firstAccount + id
+        let stanza = "<iq type='set' from='u\(account)@d\(account % max(1, domains)).example/r' to='push.bench' id='\(id)'>"
+            + "<command xmlns='http://jabber.org/protocol/commands' node='register-push-fcm' action='execute'>"
+            + "<x xmlns='jabber:x:data' type='submit'><field var='token'><value>fcm-token-\(account)</value></field>"
+            + "<field var='device-id'><value>device-\(account)</value></field></x></command></iq>"
+        sendTimes[id] = DispatchTime.now().uptimeNanoseconds
+        context.write(wrapOutboundOut(context.channel.allocator.buffer(string: stanza)), promise: nil)
     }
 
     /// The node of registration `index` in the runs' round-robin.

@@ -13,9 +13,11 @@ private func registration(_ node: String = "node-1", secret: String? = "s3cret",
     )
 }
 
-private func publish(_ node: String = "node-1", secret: String? = "s3cret", from domain: String = "example.org", body: String? = nil) -> Publish {
+private func publish(
+    _ node: String = "node-1", secret: String? = "s3cret", from domain: String = "example.org", byServer: Bool = true, body: String? = nil
+) -> Publish {
     Publish(
-        node: node, publisherDomain: domain, secret: secret,
+        node: node, publisherDomain: domain, publisherIsServer: byServer, secret: secret,
         summary: Publish.Summary(messageCount: 1, lastMessageBody: body)
     )
 }
@@ -70,6 +72,23 @@ private struct Fixture {
         try await fixture.store.save(registration("siskin", secret: nil))
         #expect(await fixture.dispatcher.publish(publish("siskin", secret: nil)) == .delivered)
         #expect(await fixture.dispatcher.publish(publish("siskin", secret: nil, from: "evil.example")) == .forbidden)
+        // A user of the same server (mallory@example.org) has its domain but is not the server.
+        #expect(await fixture.dispatcher.publish(publish("siskin", secret: nil, byServer: false)) == .forbidden)
+        #expect(fixture.provider.pushes.count == 1)
+    }
+
+    @Test func aGroupChatRegistrationIsPublishedToByTheAccountsServerAsP2Has() async throws {
+        // p2 keeps the registering account's domain for a `muc` registration and accepts publishes
+        // from that domain (with the secret) only; the MUC service's own domain is not it.
+        let fixture = Fixture()
+        let chat = App(name: "chat", services: [.apns])
+        let registration = try await RegistrationService(store: fixture.store).register(RegistrationRequest(
+            app: chat, service: .apns, dialect: .p2, token: "muc-token", account: "romeo@example.org", accountDomain: "example.org",
+            deviceID: "d1", muc: "room@conference.example.org"
+        ))
+        let secret = registration.secret
+        #expect(await fixture.dispatcher.publish(Publish(node: registration.node, publisherDomain: "conference.example.org", secret: secret)) == .forbidden)
+        #expect(await fixture.dispatcher.publish(Publish(node: registration.node, publisherDomain: "example.org", secret: secret)) == .delivered)
     }
 
     @Test func pushClassFollowsImportance() async throws {

@@ -75,6 +75,13 @@ private let tigasePublish = """
         #expect(!publish.highPriority)
     }
 
+    @Test(arguments: [("example.org", true), ("mallory@example.org", false), ("example.org/res", false), ("m@example.org/r", false)])
+    func onlyAFromWithoutLocalpartOrResourceIsTheServer(from: String, isServer: Bool) throws {
+        let publish = try PublishParser.parse(try stanza(prosodyPublish.replacingOccurrences(of: "from='example.org'", with: "from='\(from)'")))
+        #expect(publish.publisherIsServer == isServer)
+        #expect(publish.publisherDomain == "example.org")
+    }
+
     @Test func ejabberdSubmitWithoutMessageCount() throws {
         let publish = try PublishParser.parse(try stanza(ejabberdPublish))
         #expect(publish.summary == Publish.Summary(lastMessageSender: "juliet@capulet.example", lastMessageBody: "New message"))

@@ -32,15 +32,27 @@ public struct Publish: Sendable, Hashable {
     public var node: String
     /// The publishing server's domain (the iq's `from`).
     public var publisherDomain: String
+    /// Whether the iq came from a server itself (a `from` with neither localpart nor resource), as
+    /// Prosody's and ejabberd's publishes do, rather than from one of its users.
+    public var publisherIsServer: Bool
     public var secret: String?
     public var summary: Summary?
     public var encrypted: Encrypted?
     /// Tigase's `<priority xmlns='tigase:push:priority:0'>high</priority>`.
     public var highPriority: Bool
 
-    public init(node: String, publisherDomain: String, secret: String? = nil, summary: Summary? = nil, encrypted: Encrypted? = nil, highPriority: Bool = false) {
+    public init(
+        node: String,
+        publisherDomain: String,
+        publisherIsServer: Bool = true,
+        secret: String? = nil,
+        summary: Summary? = nil,
+        encrypted: Encrypted? = nil,
+        highPriority: Bool = false
+    ) {
         self.node = node
         self.publisherDomain = publisherDomain
+        self.publisherIsServer = publisherIsServer
         self.secret = secret
         self.summary = summary
         self.encrypted = encrypted

@@ -175,9 +175,13 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
     }
 
     /// The secret, where the registration has one, and the publishing domain, where it recorded one.
+    /// Without a secret (Tigase's dialect), only the server itself may publish: any of its users could
+    /// otherwise send a publish from their own JID, which carries the same domain.
     private func authorize(_ publish: Publish, _ registration: Registration) -> Bool {
         if let expected = registration.secret {
             guard let given = publish.secret, constantTimeEquals(given, expected) else { return false }
+        } else if !publish.publisherIsServer {
+            return false
         }
         // Both sides come from parsed JIDs, whose domains are already lowercase.
         if let domain = registration.accountDomain, domain != publish.publisherDomain {

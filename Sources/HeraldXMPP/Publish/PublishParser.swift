@@ -46,6 +46,7 @@ public enum PublishParser {
         return Publish(
             node: node,
             publisherDomain: publisher.domainpart,
+            publisherIsServer: publisher.isDomain,
             secret: options?["secret"],
             summary: summary,
             encrypted: encrypted,
