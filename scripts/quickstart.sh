@@ -80,6 +80,8 @@ apps:
       vapid_private_key_file: $root/keys.example/webpush/vapid-private.pem
       subject: mailto:quickstart@example.org
       ca_file: $root/keys.example/tls/mock-vendor.crt
+      # The mock Web Push service runs on loopback; real endpoints must be public.
+      allow_private_endpoints: true
 storage:
   path: $work/herald.sqlite
 admin:

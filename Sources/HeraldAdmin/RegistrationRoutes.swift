@@ -92,8 +92,11 @@ struct RegistrationRoutes: Sendable {
         }
         var webPushKeys: WebPushKeys?
         if body.service == .webpush {
-            guard let p256dh = body.p256dh, let auth = body.auth, URL(string: body.token)?.scheme == "https" else {
+            guard let p256dh = body.p256dh, let auth = body.auth else {
                 throw HTTPError(.badRequest, message: "A webpush registration needs the endpoint URL as token, and p256dh and auth.")
+            }
+            if let problem = WebPushEndpoint.check(body.token, allowPrivate: app.allowsPrivateWebPushEndpoints) {
+                throw HTTPError(.badRequest, message: "The token: \(problem).")
             }
             webPushKeys = WebPushKeys(p256dh: p256dh, auth: auth)
         }

@@ -28,16 +28,17 @@ public struct AppConfiguration: Sendable {
                 providers[provider] = PushService(rawValue: service)
             }
         }
-        app = App(
-            name: name,
-            services: services,
-            defaultEnvironment: APNsEnvironment(rawValue: environment) ?? .production,
-            tigaseProviders: providers
-        )
         components = section.stringList("components")
         apns = services.contains(.apns) ? try APNsAppConfiguration(section: try section.section("apns")) : nil
         fcm = services.contains(.fcm) ? try FCMAppConfiguration(section: try section.section("fcm")) : nil
         webPush = services.contains(.webpush) ? try WebPushAppConfiguration(section: try section.section("webpush")) : nil
+        app = App(
+            name: name,
+            services: services,
+            defaultEnvironment: APNsEnvironment(rawValue: environment) ?? .production,
+            tigaseProviders: providers,
+            allowsPrivateWebPushEndpoints: webPush?.provider.allowPrivateEndpoints ?? false
+        )
         content = try ContentPolicy(section: try section.section("content"))
         for domain in components where !componentDomains.contains(domain) {
             throw ConfigurationError(

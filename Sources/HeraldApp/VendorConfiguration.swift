@@ -196,7 +196,8 @@ public struct WebPushAppConfiguration: Sendable {
         }
         provider = WebPushProvider.Configuration(
             requestTimeout: try section.positiveDuration("request_timeout", default: .seconds(10)),
-            trustRootsFile: try section.string("ca_file")
+            trustRootsFile: try section.string("ca_file"),
+            allowPrivateEndpoints: try section.bool("allow_private_endpoints", default: false)
         )
         if let caFile = provider.trustRootsFile { try APNsAppConfiguration.readable(caFile, key: section.path + ".ca_file") }
     }

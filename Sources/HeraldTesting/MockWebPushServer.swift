@@ -28,7 +28,8 @@ public final class MockWebPushServer: Sendable {
             // RFC 8030: TTL is mandatory; RFC 8291: the body is aes128gcm.
             if request.headers["ttl"] == nil || request.headers["content-encoding"] != "aes128gcm" { status = 400 }
             state.deliveries.withLock { $0.append(Delivery(id: id, headers: request.headers, body: request.body, status: status)) }
-            return MockHTTPResponse(status: status, headers: status == 201 ? [("location", "/message/\(UUID().uuidString)")] : [])
+            let location = status == 201 ? "/message/\(UUID().uuidString)" : "/push/\(id)-redirected"
+            return MockHTTPResponse(status: status, headers: status == 201 || (300..<400).contains(status) ? [("location", location)] : [])
         }
         return MockWebPushServer(server: server, state: state)
     }

@@ -17,10 +17,13 @@ public final class WebPushProvider: PushProvider {
     public struct Configuration: Sendable {
         public var requestTimeout: Duration
         public var trustRootsFile: String?
+        /// Post to endpoints on loopback and private addresses too (tests, closed networks).
+        public var allowPrivateEndpoints: Bool
 
-        public init(requestTimeout: Duration = .seconds(10), trustRootsFile: String? = nil) {
+        public init(requestTimeout: Duration = .seconds(10), trustRootsFile: String? = nil, allowPrivateEndpoints: Bool = false) {
             self.requestTimeout = requestTimeout
             self.trustRootsFile = trustRootsFile
+            self.allowPrivateEndpoints = allowPrivateEndpoints
         }
     }
 
@@ -35,6 +38,8 @@ public final class WebPushProvider: PushProvider {
         var clientConfiguration = HTTPClient.Configuration(tlsConfiguration: tls)
         clientConfiguration.httpVersion = .automatic
         clientConfiguration.timeout = .init(connect: .seconds(10), read: TimeAmount(configuration.requestTimeout))
+        // A redirect would take the request to a URL no check has seen.
+        clientConfiguration.redirectConfiguration = .disallow
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         self.vapid = vapid
         self.configuration = configuration
@@ -59,8 +64,8 @@ public final class WebPushProvider: PushProvider {
 
     public func send(_ push: PushRequest) async -> PushOutcome {
         let registration = push.registration
-        guard let endpoint = URL(string: registration.token), endpoint.scheme == "https",
-            let keys = registration.webPushKeys,
+        guard WebPushEndpoint.check(registration.token, allowPrivate: configuration.allowPrivateEndpoints) == nil,
+            let endpoint = URL(string: registration.token), let keys = registration.webPushKeys,
             let p256dh = Base64URL.decode(keys.p256dh), let auth = Base64URL.decode(keys.auth)
         else {
             return .deadToken(reason: "invalid subscription")
@@ -72,6 +77,13 @@ public final class WebPushProvider: PushProvider {
             authorization = try vapid.authorization(for: endpoint)
         } catch {
             return .deadToken(reason: "invalid subscription keys")
+        }
+        if !configuration.allowPrivateEndpoints, let host = endpoint.host {
+            switch await Self.resolvesPublicly(host) {
+            case .public: break
+            case .notPublic: return .deadToken(reason: "endpoint is not on a public address")
+            case .unresolved: return .retry(reason: "endpoint host did not resolve", retryAfter: nil)
+            }
         }
         var request = HTTPClientRequest(url: registration.token)
         request.method = .POST
@@ -93,6 +105,48 @@ public final class WebPushProvider: PushProvider {
         } catch {
             return .retry(reason: "connection failed", retryAfter: nil)
         }
+    }
+
+    enum Resolution: Sendable, Hashable { case `public`, notPublic, unresolved }
+
+    /// Whether every address `host` resolves to is public. The name is resolved again by the HTTP
+    /// client when it connects, so a name whose answers change in between could still slip through;
+    /// this check keeps ordinary subscriptions from pointing into the operator's network.
+    static func resolvesPublicly(_ host: String) async -> Resolution {
+        if let literal = IPAddress(literal: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))) {
+            return literal.isPublic ? .public : .notPublic
+        }
+        let addresses = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: resolve(host)) }
+        }
+        guard let addresses, !addresses.isEmpty else { return .unresolved }
+        return addresses.allSatisfy(\.isPublic) ? .public : .notPublic
+    }
+
+    /// getaddrinfo's answers for `host` (blocking: run off the event loops).
+    static func resolve(_ host: String) -> [IPAddress]? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var results: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, "443", &hints, &results) == 0, let first = results else { return nil }
+        defer { freeaddrinfo(first) }
+        var addresses: [IPAddress] = []
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let info = cursor {
+            if let address = info.pointee.ai_addr {
+                switch Int32(address.pointee.sa_family) {
+                case AF_INET:
+                    let v4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                    if let ip = withUnsafeBytes(of: v4, { IPAddress(bytes: Array($0)) }) { addresses.append(ip) }
+                case AF_INET6:
+                    let v6 = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                    if let ip = withUnsafeBytes(of: v6, { IPAddress(bytes: Array($0)) }) { addresses.append(ip) }
+                default: break
+                }
+            }
+            cursor = info.pointee.ai_next
+        }
+        return addresses
     }
 
     /// RFC 8030 answers, mapped to what Herald does about them.

@@ -62,6 +62,8 @@ import XMPPComponent
             "HERALD_APPS__0__WEBPUSH__VAPID_PRIVATE_KEY_FILE": ExampleKeys.vapidKeyPath,
             "HERALD_APPS__0__WEBPUSH__SUBJECT": "mailto:ops@example.org",
             "HERALD_APPS__0__WEBPUSH__CA_FILE": ExampleKeys.tlsCertificatePath,
+            // The mock Web Push service listens on loopback.
+            "HERALD_APPS__0__WEBPUSH__ALLOW_PRIVATE_ENDPOINTS": "true",
             "HERALD_DELIVERY__RETRY_INITIAL_DELAY": "200ms",
             "HERALD_DELIVERY__RETRY_MAX_DELAY": "400ms",
             "HERALD_DELIVERY__COALESCING_WINDOW": "100ms",

@@ -90,7 +90,7 @@ private let decryptScript = """
         let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
         let provider = try WebPushProvider(
             vapid: VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org"),
-            configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath),
+            configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath, allowPrivateEndpoints: true),
             logger: Logger(label: "test")
         )
         let subscriber = Subscriber()
@@ -124,10 +124,46 @@ private let decryptScript = """
         mock.script("gone", status: 410)
         let provider = try WebPushProvider(
             vapid: VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org"),
-            configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath), logger: Logger(label: "test")
+            configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath, allowPrivateEndpoints: true), logger: Logger(label: "test")
         )
         #expect(await provider.send(push(registration(endpoint: mock.endpoint("gone"), subscriber: Subscriber()))) == .deadToken(reason: "HTTP 410"))
         await provider.shutdown()
         await mock.stop()
     }
+
+    @Test func redirectsAreNotFollowed() async throws {
+        let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
+        mock.script("moved", status: 307)
+        let provider = try WebPushProvider(
+            vapid: VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org"),
+            configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath, allowPrivateEndpoints: true), logger: Logger(label: "test")
+        )
+        #expect(await provider.send(push(registration(endpoint: mock.endpoint("moved"), subscriber: Subscriber()))) == .rejected(reason: "HTTP 307"))
+        #expect(mock.received.map(\.id) == ["moved"], "the redirect's target was never asked")
+        await provider.shutdown()
+        await mock.stop()
+    }
+
+    @Test func endpointsOnPrivateAddressesAreNeverContacted() async throws {
+        let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
+        let provider = try WebPushProvider(
+            vapid: VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org"),
+            configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath), logger: Logger(label: "test")
+        )
+        let loopback = mock.endpoint("inside")
+        #expect(await provider.send(push(registration(endpoint: loopback, subscriber: Subscriber()))) == .deadToken(reason: "invalid subscription"))
+        let named = loopback.replacingOccurrences(of: "127.0.0.1", with: "localhost.")
+        #expect(await provider.send(push(registration(endpoint: named, subscriber: Subscriber()))).isDeadToken)
+        #expect(mock.received.isEmpty)
+        // A name is judged by every address it resolves to.
+        #expect(await WebPushProvider.resolvesPublicly("localhost") == .notPublic)
+        #expect(await WebPushProvider.resolvesPublicly("127.0.0.1") == .notPublic)
+        #expect(await WebPushProvider.resolvesPublicly("no-such-host.invalid") == .unresolved)
+        await provider.shutdown()
+        await mock.stop()
+    }
+}
+
+extension PushOutcome {
+    fileprivate var isDeadToken: Bool { if case .deadToken = self { true } else { false } }
 }

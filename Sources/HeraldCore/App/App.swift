@@ -8,17 +8,21 @@ public struct App: Sendable, Hashable {
     public var defaultEnvironment: APNsEnvironment
     /// Tigase provider ids (`tigase:messenger:apns:1`) that select this app, with the vendor each means.
     public var tigaseProviders: [String: PushService]
+    /// Whether Web Push endpoints on loopback or private addresses are accepted (tests, closed networks).
+    public var allowsPrivateWebPushEndpoints: Bool
 
     public init(
         name: String,
         services: Set<PushService>,
         defaultEnvironment: APNsEnvironment = .production,
-        tigaseProviders: [String: PushService] = [:]
+        tigaseProviders: [String: PushService] = [:],
+        allowsPrivateWebPushEndpoints: Bool = false
     ) {
         self.name = name
         self.services = services
         self.defaultEnvironment = defaultEnvironment
         self.tigaseProviders = tigaseProviders
+        self.allowsPrivateWebPushEndpoints = allowsPrivateWebPushEndpoints
     }
 
     /// The provider ids Tigase clients know, for the vendors this app has.

@@ -17,7 +17,7 @@ public struct WebPushRegisterCommand: AdHocCommand {
     public func execute(_ request: AdHocCommandRequest, context component: ComponentContext) async throws(StanzaError) -> AdHocCommandResult {
         let form = request.form
         let app = try context.app(from: form)
-        let endpoint = try WebPushFields.endpoint(form)
+        let endpoint = try WebPushFields.endpoint(form, allowPrivate: app.allowsPrivateWebPushEndpoints)
         let p256dh = try Fields.required(form, "p256dh")
         let auth = try Fields.required(form, "auth")
         guard WebPushFields.decodedLength(p256dh) == 65, p256dh.hasPrefix("B") else {
@@ -63,10 +63,10 @@ public struct WebPushUnregisterCommand: AdHocCommand {
 }
 
 enum WebPushFields {
-    static func endpoint(_ form: DataForm?) throws(StanzaError) -> String {
+    static func endpoint(_ form: DataForm?, allowPrivate: Bool) throws(StanzaError) -> String {
         let value = try Fields.required(form, "endpoint")
-        guard let url = URL(string: value), url.scheme == "https", let host = url.host, !host.isEmpty, value.utf8.count <= 2048 else {
-            throw Fields.badPayload("endpoint must be an https URL")
+        if let problem = WebPushEndpoint.check(value, allowPrivate: allowPrivate) {
+            throw Fields.badPayload("\(problem)")
         }
         return value
     }
