@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 import HeraldHTTP2
 import NIOCore
 import Synchronization
@@ -7,7 +8,9 @@ import VendorSupport
 /// OAuth 2.0 access tokens for FCM, from the service account's RS256-signed assertion.
 ///
 /// A token is reused until shortly before it expires; one refresh runs at a time and every request
-/// that needs a token meanwhile waits for it. A token FCM refuses (401) is dropped, once.
+/// that needs a token meanwhile waits for it. A token FCM refuses (401) is dropped, once. After a
+/// failed fetch, requests fail at once for a backoff that grows with each failure in a row, so an
+/// outage of the token endpoint costs it one request per backoff, not one per push.
 public final class FCMAccessTokens: Sendable {
     public static let scope = "https://www.googleapis.com/auth/firebase.messaging"
     /// Refresh this long before the token's stated expiry.
@@ -15,12 +18,16 @@ public final class FCMAccessTokens: Sendable {
 
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public let description: String
+        /// The endpoint was out of reach or answered 5xx (or 429): worth retrying, the credentials may
+        /// well be fine. Otherwise (400 invalid_grant, 401, 403) the service account itself is refused.
+        public let isTransient: Bool
     }
 
     private enum State {
         case empty
         case valid(token: String, expires: Date)
         case refreshing([CheckedContinuation<String, any Error>])
+        case backingOff(until: Date, error: any Error)
     }
 
     private let account: ServiceAccount
@@ -29,11 +36,20 @@ public final class FCMAccessTokens: Sendable {
     private let now: @Sendable () -> Date
     private let state = Mutex<State>(.empty)
     private let refreshes = Atomic<Int>(0)
+    private let failuresInARow = Atomic<Int>(0)
+    private let backoff: Backoff
 
-    public init(account: ServiceAccount, client: HTTP2Client, tokenPath: String, now: @escaping @Sendable () -> Date = Date.init) {
+    public init(
+        account: ServiceAccount,
+        client: HTTP2Client,
+        tokenPath: String,
+        backoff: Backoff = Backoff(initialDelay: .seconds(1), maximumDelay: .seconds(60)),
+        now: @escaping @Sendable () -> Date = Date.init
+    ) {
         self.account = account
         self.client = client
         self.tokenPath = tokenPath
+        self.backoff = backoff
         self.now = now
     }
 
@@ -41,24 +57,27 @@ public final class FCMAccessTokens: Sendable {
     public var refreshCount: Int { refreshes.load(ordering: .relaxed) }
 
     public func token() async throws -> String {
-        enum Step { case use(String), refresh, wait }
+        enum Step { case use(String), refresh, wait, fail(any Error) }
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
             let current = now()
             let step: Step = state.withLock { state in
                 switch state {
                 case .valid(let token, let expires) where current < expires:
                     return .use(token)
+                case .backingOff(let until, let error) where current < until:
+                    return .fail(error)
                 case .refreshing(var waiters):
                     waiters.append(continuation)
                     state = .refreshing(waiters)
                     return .wait
-                case .empty, .valid:
+                case .empty, .valid, .backingOff:
                     state = .refreshing([continuation])
                     return .refresh
                 }
             }
             switch step {
             case .use(let token): continuation.resume(returning: token)
+            case .fail(let error): continuation.resume(throwing: error)
             case .wait: break
             case .refresh: refresh()
             }
@@ -81,7 +100,7 @@ public final class FCMAccessTokens: Sendable {
         do {
             assertion = try makeAssertion(issuedAt: issuedAt)
         } catch {
-            return finish(.failure(Failure(description: "signing the assertion failed")))
+            return finish(.failure(Failure(description: "signing the assertion failed", isTransient: false)))
         }
         let body = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=" + assertion
         let request = HTTP2Request(
@@ -98,7 +117,8 @@ public final class FCMAccessTokens: Sendable {
                     let object = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any],
                     let token = object["access_token"] as? String
                 else {
-                    return self.finish(.failure(Failure(description: "token endpoint answered \(response.status)")))
+                    let transient = response.status >= 500 || response.status == 429
+                    return self.finish(.failure(Failure(description: "token endpoint answered \(response.status)", isTransient: transient)))
                 }
                 let lifetime = (object["expires_in"] as? Int).map(TimeInterval.init) ?? 3600
                 let usable = lifetime > 2 * Self.margin ? lifetime - Self.margin : lifetime / 2
@@ -108,11 +128,18 @@ public final class FCMAccessTokens: Sendable {
     }
 
     private func finish(_ result: Result<(String, Date), any Error>) {
+        let failures: Int
+        switch result {
+        case .success: failures = 0
+        case .failure: failures = failuresInARow.add(1, ordering: .relaxed).newValue
+        }
+        if failures == 0 { failuresInARow.store(0, ordering: .relaxed) }
+        let retryAt = now().addingTimeInterval(backoff.delay(attempt: max(0, failures - 1)).seconds)
         let waiters: [CheckedContinuation<String, any Error>] = state.withLock { state in
             guard case .refreshing(let waiters) = state else { return [] }
             switch result {
             case .success(let (token, expires)): state = .valid(token: token, expires: expires)
-            case .failure: state = .empty
+            case .failure(let error): state = .backingOff(until: retryAt, error: error)
             }
             return waiters
         }

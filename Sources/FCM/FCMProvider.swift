@@ -105,7 +105,7 @@ public final class FCMProvider: PushProvider {
     private func accessToken() async throws(Unsent) -> String {
         do {
             return try await tokens.token()
-        } catch let error as FCMAccessTokens.Failure {
+        } catch let error as FCMAccessTokens.Failure where !error.isTransient {
             throw Unsent(outcome: .credentials(reason: error.description))
         } catch {
             // The token endpoint was out of reach; the push itself was never sent.

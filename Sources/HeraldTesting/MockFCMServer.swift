@@ -41,6 +41,8 @@ public final class MockFCMServer: Sendable {
         let refused = Atomic<Int>(0)
         /// Accepted messages per token, while messages are kept.
         let acceptedPerToken = Mutex<[String: Int]>([:])
+        /// Statuses the token endpoint answers with, one per request, before it issues tokens again.
+        let tokenFailures = Mutex<[Int]>([])
     }
 
     private let server: MockHTTP2Server
@@ -104,6 +106,11 @@ public final class MockFCMServer: Sendable {
     /// How many messages each token had accepted (kept while messages are kept).
     public var acceptedPerToken: [String: Int] { state.acceptedPerToken.withLock { $0 } }
 
+    /// The token endpoint answers the next requests with these statuses, in order, then issues tokens again.
+    public func failTokenRequests(_ statuses: [Int]) {
+        state.tokenFailures.withLock { $0 = statuses }
+    }
+
     public func setExpiresIn(_ seconds: Int) {
         state.expiresIn.store(seconds, ordering: .relaxed)
     }
@@ -114,6 +121,10 @@ public final class MockFCMServer: Sendable {
 
     private static func token(_ request: MockHTTPRequest, state: State, publicKey: _RSA.Signing.PublicKey, audience: String) -> MockHTTPResponse {
         state.tokenRequests.add(1, ordering: .relaxed)
+        let failure = state.tokenFailures.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        if let failure {
+            return .json(failure, #"{"error":"backend_error"}"#)
+        }
         let form = Dictionary(
             String(decoding: request.body, as: UTF8.self).split(separator: "&").compactMap { pair -> (String, String)? in
                 let parts = pair.split(separator: "=", maxSplits: 1)

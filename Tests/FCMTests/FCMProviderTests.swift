@@ -104,6 +104,42 @@ private struct Fixture {
         await fixture.stop()
     }
 
+    @Test(arguments: [500, 503, 429])
+    func aTokenEndpointOutageIsARetryAndFetchesBackOff(status: Int) async throws {
+        let clock = TestClock(Date())
+        let fixture = try await Fixture.make(now: clock.function)
+        fixture.mock.failTokenRequests([status, status])
+        #expect(await fixture.provider.send(push()) == .retry(reason: "token endpoint unavailable", retryAfter: nil))
+        // Within the backoff every push fails at once, without asking the endpoint again.
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 { group.addTask { _ = await fixture.provider.send(push()) } }
+        }
+        #expect(fixture.mock.tokenRequests == 1)
+        clock.advance(by: .seconds(2))
+        #expect(await fixture.provider.send(push()) == .retry(reason: "token endpoint unavailable", retryAfter: nil))
+        #expect(fixture.mock.tokenRequests == 2)
+        // The second failure in a row doubles the backoff (1 s, then up to 2 s, jittered by half).
+        clock.advance(by: .seconds(0.5))
+        _ = await fixture.provider.send(push())
+        #expect(fixture.mock.tokenRequests == 2)
+        clock.advance(by: .seconds(2))
+        guard case .delivered = await fixture.provider.send(push()) else {
+            Issue.record("not delivered once the token endpoint recovered")
+            return
+        }
+        #expect(fixture.mock.tokenRequests == 3)
+        #expect(fixture.mock.messages.count == 1, "no push was sent without a token")
+        await fixture.stop()
+    }
+
+    @Test(arguments: [400, 401, 403])
+    func aRefusedServiceAccountIsACredentialsError(status: Int) async throws {
+        let fixture = try await Fixture.make()
+        fixture.mock.failTokenRequests([status])
+        #expect(await fixture.provider.send(push()) == .credentials(reason: "token endpoint answered \(status)"))
+        await fixture.stop()
+    }
+
     @Test(arguments: [
         (MockFCMServer.Script.unregistered, PushOutcome.deadToken(reason: "UNREGISTERED")),
         (.senderIDMismatch, .deadToken(reason: "SENDER_ID_MISMATCH")),
