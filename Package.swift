@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "herald", targets: ["herald"]),
         .executable(name: "herald-bench", targets: ["HeraldBenchmarks"]),
+        .executable(name: "herald-fuzz", targets: ["HeraldFuzz"]),
         .library(name: "HeraldTesting", targets: ["HeraldTesting"]),
     ],
     dependencies: [
@@ -228,6 +229,18 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // libFuzzer's driver, declared for herald-fuzz (scripts/fuzz.sh builds it with -sanitize=fuzzer).
+        .target(name: "CFuzzerDriver"),
+        // Fuzz targets: the stream parser, the router and its handlers, vendor answers. Built normally it
+        // replays a corpus (CI does, with the inputs in Fuzz/corpus); scripts/fuzz.sh runs libFuzzer.
+        .executableTarget(
+            name: "HeraldFuzz",
+            dependencies: [
+                "CFuzzerDriver", "XMLStream", "XMPPComponent", "HeraldXMPP", "HeraldCore", "APNs", "FCM", "VendorSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

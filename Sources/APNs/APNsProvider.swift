@@ -5,6 +5,7 @@ import HeraldHTTP2
 import Logging
 import NIOCore
 import NIOSSL
+import VendorSupport
 
 /// Sends pushes to APNs over HTTP/2, with token (JWT) or certificate authentication.
 public final class APNsProvider: PushProvider {
@@ -157,7 +158,7 @@ public final class APNsProvider: PushProvider {
             headers: headers,
             body: ByteBuffer(string: notification.body)
         ))
-        let retryAfter = response.headers.first(name: "retry-after").flatMap(Int.init).map { Duration.seconds($0) }
+        let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"))
         return APNsResponse.outcome(
             status: response.status,
             reason: APNsResponse.reason(in: Data(response.body.readableBytesView)),

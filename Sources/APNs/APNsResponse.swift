@@ -31,7 +31,7 @@ public enum APNsResponse {
     }
 
     /// The `reason` of an error body `{"reason":"…"}`.
-    static func reason(in body: Data) -> String? {
+    public static func reason(in body: Data) -> String? {
         guard !body.isEmpty, let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return nil }
         return object["reason"] as? String
     }

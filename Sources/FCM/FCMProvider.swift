@@ -4,6 +4,7 @@ import HeraldHTTP2
 import Logging
 import NIOCore
 import NIOSSL
+import VendorSupport
 
 /// Sends pushes through FCM HTTP v1 over HTTP/2, authenticated with the service account's OAuth tokens.
 public final class FCMProvider: PushProvider {
@@ -119,7 +120,7 @@ public final class FCMProvider: PushProvider {
             headers: [("authorization", "Bearer " + token), ("content-type", "application/json")],
             body: ByteBuffer(string: body)
         ))
-        let retryAfter = response.headers.first(name: "retry-after").flatMap(Int.init).map { Duration.seconds($0) }
+        let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"))
         return (response.status, Data(response.body.readableBytesView), retryAfter)
     }
 

@@ -150,8 +150,10 @@ public final class SQLiteRegistrationStore: RegistrationStore {
         """
 
     public func registration(deviceKey: String) async throws -> Registration? {
-        try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM registration WHERE device_key = ?", arguments: [deviceKey]).map(Self.registration)
+        // Every registration asks this first; a point read on the calling thread, as for nodes.
+        try readOnCallingThread { db in
+            let statement = try db.cachedStatement(sql: "SELECT \(Self.columns) FROM registration WHERE device_key = ?")
+            return try Row.fetchOne(statement, arguments: [deviceKey]).map(Self.registration)
         }
     }
 
@@ -161,10 +163,14 @@ public final class SQLiteRegistrationStore: RegistrationStore {
 
     public func insert(_ registration: Registration, limits: RegistrationLimits) async throws {
         try await writer.write { db in
-            let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM registration WHERE node = ?", arguments: [registration.node]) ?? false
+            // Cached statements: compiling each one again (GRDB authorizes every compilation) cost more
+            // than running it (herald-bench registrations, perf).
+            let exists = try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT 1 FROM registration WHERE node = ?"), arguments: [registration.node]
+            ) ?? false
             if !exists, let refusal = limits.refusal(
                 account: try Int.fetchOne(
-                    db, sql: "SELECT COUNT(*) FROM registration WHERE account_key = ?", arguments: [registration.accountKey]
+                    db.cachedStatement(sql: "SELECT COUNT(*) FROM registration WHERE account_key = ?"), arguments: [registration.accountKey]
                 ) ?? 0,
                 domain: try Self.domainCount(registration.accountDomain ?? "", db),
                 total: try Self.totalCount(db)
@@ -206,16 +212,16 @@ public final class SQLiteRegistrationStore: RegistrationStore {
     }
 
     private static func domainCount(_ domain: String, _ db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT registrations FROM registration_count WHERE account_domain = ?", arguments: [domain]) ?? 0
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT registrations FROM registration_count WHERE account_domain = ?"), arguments: [domain]) ?? 0
     }
 
     private static func totalCount(_ db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT registrations FROM registration_total WHERE id = 1") ?? 0
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT registrations FROM registration_total WHERE id = 1")) ?? 0
     }
 
     public func delete(node: String) async throws -> Bool {
         try await writer.write { db in
-            try db.execute(sql: "DELETE FROM registration WHERE node = ?", arguments: [node])
+            try db.cachedStatement(sql: "DELETE FROM registration WHERE node = ?").execute(arguments: [node])
             return db.changesCount > 0
         }
     }

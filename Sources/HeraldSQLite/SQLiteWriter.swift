@@ -39,12 +39,17 @@ final class SQLiteWriter: Sendable {
             let job = Job(
                 run: { db in
                     do {
-                        var value: T?
-                        try db.inSavepoint {
-                            value = try body(db)
-                            return .commit
+                        // SAVEPOINT by prepared statement: GRDB's inSavepoint compiles it anew each time.
+                        try db.cachedStatement(sql: "SAVEPOINT herald_write").execute()
+                        do {
+                            let value = try body(db)
+                            try db.cachedStatement(sql: "RELEASE SAVEPOINT herald_write").execute()
+                            outcome.set(.success(value))
+                        } catch {
+                            try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT herald_write").execute()
+                            try db.cachedStatement(sql: "RELEASE SAVEPOINT herald_write").execute()
+                            outcome.set(.failure(error))
                         }
-                        outcome.set(.success(value!))
                     } catch {
                         outcome.set(.failure(error))
                     }

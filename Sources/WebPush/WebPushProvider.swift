@@ -100,7 +100,7 @@ public final class WebPushProvider: PushProvider {
         do {
             let response = try await client.execute(request, timeout: TimeAmount(configuration.requestTimeout), logger: logger)
             _ = try? await response.body.collect(upTo: 16 * 1024)
-            let retryAfter = response.headers.first(name: "retry-after").flatMap(Int.init).map { Duration.seconds($0) }
+            let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"))
             return Self.outcome(status: Int(response.status.code), retryAfter: retryAfter)
         } catch {
             return .retry(reason: "connection failed", retryAfter: nil)

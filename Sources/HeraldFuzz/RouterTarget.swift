@@ -1,0 +1,87 @@
+import Dispatch
+import Foundation
+import HeraldCore
+import HeraldXMPP
+import Logging
+import XMLStream
+import XMPPComponent
+
+/// The component's router with every registration command and the publish handler, behind the real
+/// parser, as the XMPP server feeds it: every iq request gets exactly one reply, addressed back to
+/// its sender with its id, and nothing crashes.
+enum RouterTarget {
+    static let target = FuzzTarget(name: "router", run: run)
+    static let domain = JID(domain: "push.example.com")
+
+    /// What the fuzzed publishes meet: a registration with a secret (p2) and one without (Tigase).
+    static let store = InMemoryRegistrationStore([
+        Registration(
+            node: "eKxTS5n3bOe0", secret: "KK4+H5WMfpRG/2zCbuKq6wpX", app: "chat", service: .apns, dialect: .p2,
+            token: "aa01", accountDomain: "example.org", accountKey: "k1", deviceKey: "d1", createdAt: Date()
+        ),
+        Registration(
+            node: "NODE", secret: nil, app: "chat", service: .fcm, dialect: .tigase,
+            token: "fcm1", accountDomain: "capulet.example", accountKey: "k2", deviceKey: "d2", createdAt: Date()
+        ),
+    ])
+
+    static let router: ComponentRouter = {
+        let app = App(
+            name: "chat", services: [.apns, .fcm, .webpush], tigaseProviders: App.defaultTigaseProviders(for: [.apns, .fcm])
+        )
+        let dispatcher = PushDispatcher(
+            store: store, providers: .shared(AcceptingProvider(), apps: ["chat"], services: PushService.allCases),
+            clock: ContinuousClock(), logger: Logger(label: "fuzz") { _ in SwiftLogNoOpLogHandler() }
+        )
+        var router = ComponentRouter()
+        router.registerRegistrationCommands(RegistrationContext(
+            apps: AppDirectory(apps: [app], defaultApp: "chat"),
+            // Bounded, so that millions of fuzzed registrations do not grow the store without end.
+            registrations: RegistrationService(store: store, policy: RegistrationPolicy(maximumRegistrations: 2_000)),
+            supportsEncryptedPayloads: true
+        ))
+        router.registerPublishHandler(PublishHandler(dispatcher: dispatcher))
+        return router
+    }()
+
+    static func run(_ data: UnsafeRawBufferPointer) {
+        let parser = XMLStreamParser()
+        var events: [XMLStreamEvent] = []
+        do {
+            events += try XMLStreamTarget.header.withUnsafeBytes { try parser.feed($0) }
+            events += try parser.feed(data)
+        } catch {
+            // Not well-formed: the stream would end; the stanzas before the error still count.
+        }
+        let stanzas = events.compactMap { if case .stanza(let stanza) = $0 { stanza } else { nil } }
+        guard !stanzas.isEmpty else { return }
+        let done = DispatchSemaphore(value: 0)
+        let context = ComponentContext(domain: domain, logger: Logger(label: "fuzz") { _ in SwiftLogNoOpLogHandler() })
+        Task {
+            for stanza in stanzas {
+                let reply = await router.route(stanza, context: context)
+                check(reply, answering: stanza)
+            }
+            done.signal()
+        }
+        done.wait()
+    }
+
+    static func check(_ reply: XMLElement?, answering stanza: XMLElement) {
+        guard stanza.isIQRequest else {
+            precondition(reply == nil, "a \(stanza.name) was answered")
+            return
+        }
+        guard let reply else { preconditionFailure("an iq \(stanza.stanzaType ?? "") went unanswered") }
+        precondition(reply.name == "iq" && (reply.stanzaType == "result" || reply.stanzaType == "error"), "not an iq response")
+        precondition(reply.stanzaID == stanza.stanzaID, "the reply carries another id")
+        precondition(reply[attribute: "to"] == stanza[attribute: "from"], "the reply goes elsewhere")
+        // What Herald sends must itself be something Herald (and so the server) can parse.
+        XMLStreamTarget.checkRoundTrip(reply, limits: XMLStreamParser.Limits(maximumDepth: 64))
+    }
+}
+
+/// A vendor that takes every push, so that fuzzing measures Herald, not a network.
+final class AcceptingProvider: PushProvider {
+    func send(_ push: PushRequest) async -> PushOutcome { .delivered(id: nil) }
+}
