@@ -185,7 +185,7 @@ public final class XMLStreamParser {
             element.attributes.reserveCapacity(attributeCount)
             for index in 0..<attributeCount {
                 let base = attributes.advanced(by: index * 5)
-                let attributeNamespace = base[2].map { internedName($0) }
+                let attributeNamespace = base[2].map { internedNamespace($0) }
                 if let attributePrefix = base[1], attributeNamespace == nil {
                     return fail(.unboundPrefix(String(cString: attributePrefix)))
                 }
@@ -204,7 +204,7 @@ public final class XMLStreamParser {
             var defaultNamespace: String?
             if let namespaces {
                 for index in 0..<namespaceCount where namespaces[index * 2] == nil {
-                    defaultNamespace = namespaces[index * 2 + 1].map { String(cString: $0) }
+                    defaultNamespace = namespaces[index * 2 + 1].map { internedNamespace($0) }
                 }
             }
             events.append(.streamStart(XMLStreamHeader(element: element, defaultNamespace: defaultNamespace)))
@@ -298,6 +298,13 @@ public final class XMLStreamParser {
         return name
     }
 
+    /// A namespace URI: interned like a name, and decoded like an attribute value, since libxml2
+    /// hands URIs back with `&amp;` left as `&#38;` too (found by fuzzing).
+    fileprivate func internedNamespace(_ pointer: UnsafePointer<xmlChar>) -> String {
+        let name = internedName(pointer)
+        return name.utf8.contains(0x26) ? name.replacing("&#38;", with: "&") : name
+    }
+
     static func decodeAttributeValue(_ bytes: UnsafeBufferPointer<xmlChar>) -> String {
         // Most values hold no '&' at all: skip the substring search for them (it was a tenth of the
         // parser's time on publish stanzas).
@@ -315,7 +322,7 @@ public final class XMLStreamParser {
             parser.startElement(
                 localName: localName.map { parser.internedName($0) } ?? "",
                 prefix: prefix,
-                namespace: uri.map { parser.internedName($0) },
+                namespace: uri.map { parser.internedNamespace($0) },
                 namespaceCount: Int(namespaceCount),
                 namespaces: namespaces,
                 attributeCount: Int(attributeCount),

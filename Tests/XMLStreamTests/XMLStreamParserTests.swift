@@ -110,6 +110,14 @@ private func refusal(_ input: String, limits: XMLStreamParser.Limits = .init()) 
         #expect(stanzas(try parseWhole(input)).first?[attribute: "id"] == "x&#38;y")
     }
 
+    @Test func ampersandsInNamespaceURIsAreDecodedOnce() throws {
+        // Found by fuzzing: libxml2 hands URIs back with `&amp;` as `&#38;`, so a reply changed the namespace.
+        let input = streamOpen + "<iq><query xmlns='urn:x&amp;y&amp;#38;z' a:b='1' xmlns:a='urn:p&amp;q'/></iq>"
+        let query = try #require(stanzas(try parseWhole(input)).first?.child("query"))
+        #expect(query.namespace == "urn:x&y&#38;z")
+        #expect(query.attributes.first?.namespace == "urn:p&q")
+    }
+
     @Test func cdataIsCharacterData() throws {
         let message = try #require(stanzas(try parseWhole(streamOpen + sampleStanzas)).dropFirst().first)
         #expect(message.child("body")?.text == "<not markup> & raw")
