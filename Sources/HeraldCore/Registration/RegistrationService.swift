@@ -250,7 +250,14 @@ public final class RegistrationService: Sendable {
     }
 
     private static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(64)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// `bytes` from the system CSPRNG as unpadded base64url (18 bytes: 24 characters, 144 bits).
@@ -263,10 +270,29 @@ public final class RegistrationService: Sendable {
             withUnsafeBytes(of: generator.next()) { bytes.append(contentsOf: $0) }
         }
         bytes.removeLast(bytes.count - count)
-        return Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        return base64URL(bytes)
+    }
+
+    /// Unpadded base64url (RFC 4648 §5), written directly: Foundation's encoder followed by three
+    /// replacements was a tenth of a registration's CPU.
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var index = 0
+        while index + 3 <= bytes.count {
+            let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            for shift in [18, 12, 6, 0] { text.append(alphabet[Int(chunk >> UInt32(shift) & 0x3F)]) }
+            index += 3
+        }
+        let rest = bytes.count - index
+        if rest > 0 {
+            let chunk = UInt32(bytes[index]) << 16 | (rest > 1 ? UInt32(bytes[index + 1]) << 8 : 0)
+            text.append(alphabet[Int(chunk >> 18 & 0x3F)])
+            text.append(alphabet[Int(chunk >> 12 & 0x3F)])
+            if rest > 1 { text.append(alphabet[Int(chunk >> 6 & 0x3F)]) }
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }
 
