@@ -48,6 +48,28 @@ struct Percentiles {
     }
 }
 
+/// The `herald` binary built beside this one, which the benchmarks run as a process of its own.
+func heraldBinary() throws -> String {
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("herald").path
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+        throw ValidationError("\(binary) not found: build it first (swift build -c release)")
+    }
+    return binary
+}
+
+/// A table with the first and last columns left-aligned and the numbers between right-aligned.
+func printAligned(header: [String], rows table: [[String]]) {
+    let rows = [header] + table
+    let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+    print("")
+    for row in rows {
+        print(row.enumerated().map { index, cell in
+            index == 0 || index == header.count - 1 ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: widths[index] - cell.count) + cell
+        }.joined(separator: "  "))
+    }
+}
+
 func format(_ value: Double, decimals: Int = 0) -> String {
     String(format: "%.\(decimals)f", value)
 }

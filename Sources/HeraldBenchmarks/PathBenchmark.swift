@@ -38,10 +38,7 @@ struct PathBenchmark: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("herald").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw ValidationError("\(binary) not found: build it first (swift build -c release)")
-        }
+        let binary = try heraldBinary()
         let small = quick ? 1_000 : 1_000
         let large = quick ? 10_000 : largeRegistrations
         let count = quick ? 2_000 : publishes
@@ -96,16 +93,10 @@ struct PathBenchmark: AsyncParsableCommand {
     }
 
     private func printTable(_ table: [[String]]) {
-        let header = ["scenario", "publishes/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "Herald CPU µs", "mock CPU µs", "generator CPU µs", "peak RSS MB", "replies"]
-        let rows = [header] + table
-        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        print("")
-        for row in rows {
-            print(row.enumerated().map { index, cell in
-                index == 0 ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-                    : String(repeating: " ", count: widths[index] - cell.count) + cell
-            }.joined(separator: "  "))
-        }
+        printAligned(
+            header: ["scenario", "publishes/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "Herald CPU µs", "mock CPU µs", "generator CPU µs", "peak RSS MB", "replies"],
+            rows: table
+        )
     }
 
     // MARK: One scenario

@@ -19,10 +19,7 @@ struct RegistrationBenchmark: AsyncParsableCommand {
     @Option(help: "Write the JSON report here too.") var json: String?
 
     func run() async throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("herald").path
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw ValidationError("\(binary) not found: build it first (swift build -c release)")
-        }
+        let binary = try heraldBinary()
         let total = quick ? 20_000 : count
         let sliceSize = quick ? 5_000 : slice
         let workspace = FileManager.default.temporaryDirectory.appendingPathComponent("herald-registration-bench-\(UUID().uuidString)")
@@ -99,15 +96,6 @@ struct RegistrationBenchmark: AsyncParsableCommand {
     }
 
     private func printTable(_ table: [[String]]) {
-        let header = ["accounts", "registrations/s", "p50 ms", "p99 ms", "max ms", "Herald CPU µs", "RSS MB", "replies"]
-        let rows = [header] + table
-        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        print("")
-        for row in rows {
-            print(row.enumerated().map { index, cell in
-                index == 0 || index == header.count - 1 ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-                    : String(repeating: " ", count: widths[index] - cell.count) + cell
-            }.joined(separator: "  "))
-        }
+        printAligned(header: ["accounts", "registrations/s", "p50 ms", "p99 ms", "max ms", "Herald CPU µs", "RSS MB", "replies"], rows: table)
     }
 }

@@ -88,11 +88,7 @@ private let decryptScript = """
 
     @Test func deliversToTheEndpointWithRFC8030Headers() async throws {
         let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
-        let provider = try WebPushProvider(
-            vapid: VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org"),
-            configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath, allowPrivateEndpoints: true),
-            logger: Logger(label: "test")
-        )
+        let provider = try makeProvider(allowPrivateEndpoints: true)
         let subscriber = Subscriber()
         #expect(await provider.send(push(registration(endpoint: mock.endpoint("sub1"), subscriber: subscriber))) == .delivered(id: nil))
         let delivery = try #require(mock.received.first)
@@ -122,10 +118,7 @@ private let decryptScript = """
     @Test func goneSubscriptionIsADeadToken() async throws {
         let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
         mock.script("gone", status: 410)
-        let provider = try WebPushProvider(
-            vapid: VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org"),
-            configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath, allowPrivateEndpoints: true), logger: Logger(label: "test")
-        )
+        let provider = try makeProvider(allowPrivateEndpoints: true)
         #expect(await provider.send(push(registration(endpoint: mock.endpoint("gone"), subscriber: Subscriber()))) == .deadToken(reason: "HTTP 410"))
         await provider.shutdown()
         await mock.stop()
@@ -134,10 +127,7 @@ private let decryptScript = """
     @Test func redirectsAreNotFollowed() async throws {
         let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
         mock.script("moved", status: 307)
-        let provider = try WebPushProvider(
-            vapid: VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org"),
-            configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath, allowPrivateEndpoints: true), logger: Logger(label: "test")
-        )
+        let provider = try makeProvider(allowPrivateEndpoints: true)
         #expect(await provider.send(push(registration(endpoint: mock.endpoint("moved"), subscriber: Subscriber()))) == .rejected(reason: "HTTP 307"))
         #expect(mock.received.map(\.id) == ["moved"], "the redirect's target was never asked")
         await provider.shutdown()
@@ -146,10 +136,7 @@ private let decryptScript = """
 
     @Test func endpointsOnPrivateAddressesAreNeverContacted() async throws {
         let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
-        let provider = try WebPushProvider(
-            vapid: VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org"),
-            configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath), logger: Logger(label: "test")
-        )
+        let provider = try makeProvider(allowPrivateEndpoints: false)
         let loopback = mock.endpoint("inside")
         #expect(await provider.send(push(registration(endpoint: loopback, subscriber: Subscriber()))) == .deadToken(reason: "invalid subscription"))
         let named = loopback.replacingOccurrences(of: "127.0.0.1", with: "localhost.")
@@ -166,4 +153,13 @@ private let decryptScript = """
 
 extension PushOutcome {
     fileprivate var isDeadToken: Bool { if case .deadToken = self { true } else { false } }
+}
+
+/// A provider trusting the mock's certificate; the mock listens on loopback, which only tests allow.
+private func makeProvider(allowPrivateEndpoints: Bool) throws -> WebPushProvider {
+    try WebPushProvider(
+        vapid: VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org"),
+        configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath, allowPrivateEndpoints: allowPrivateEndpoints),
+        logger: Logger(label: "test")
+    )
 }
