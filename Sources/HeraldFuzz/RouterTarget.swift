@@ -44,6 +44,9 @@ enum RouterTarget {
         return router
     }()
 
+    /// HERALD_FUZZ_TRACE=1 prints every reply, to see what a corpus reaches.
+    static let trace = ProcessInfo.processInfo.environment["HERALD_FUZZ_TRACE"] == "1"
+
     static func run(_ data: UnsafeRawBufferPointer) {
         let parser = XMLStreamParser()
         var events: [XMLStreamEvent] = []
@@ -61,6 +64,7 @@ enum RouterTarget {
             for stanza in stanzas {
                 let reply = await router.route(stanza, context: context)
                 check(reply, answering: stanza)
+                if trace, let reply { print(XMLSerializer.serialize(reply, inheritedNamespace: "jabber:component:accept")) }
             }
             done.signal()
         }
