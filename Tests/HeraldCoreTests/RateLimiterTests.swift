@@ -7,7 +7,7 @@ import Testing
     private let start = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test func admitsUpToTheLimitPerKeyAndWindow() {
-        var limiter = RateLimiter(limit: 3, window: 60)
+        var limiter = RateLimiter<String>(limit: 3, window: 60)
         func admit(_ key: String, _ second: Double) -> Bool { limiter.admit(key, at: start + second) }
         for second in 0..<3 { #expect(admit("a", Double(second))) }
         #expect(!admit("a", 10))
@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func forgetsKeysWhoseWindowClosedWithoutScanningTheTable() {
-        var limiter = RateLimiter(limit: 5, window: 60)
+        var limiter = RateLimiter<String>(limit: 5, window: 60)
         // 300,000 accounts, 1,000 a second: never more than one window's worth is held.
         var mostTracked = 0
         for index in 0..<300_000 {
@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test func aWindowReopenedAfterTheClockWentBackIsStillForgotten() {
-        var limiter = RateLimiter(limit: 1, window: 60)
+        var limiter = RateLimiter<String>(limit: 1, window: 60)
         func admit(_ key: String, _ second: Double) -> Bool { limiter.admit(key, at: start + second) }
         #expect(admit("a", 100))
         #expect(admit("b", 0))

@@ -31,9 +31,9 @@ private func request(
         RegistrationService(store: store, policy: policy, now: clock.function)
     }
 
-    @Test func newRegistrationGetsARandomNodeAndA144BitSecret() async throws {
+    @Test func newRegistrationGetsAnUnguessableNodeAndA144BitSecret() async throws {
         let registration = try await service().register(request())
-        #expect(registration.node.count == 16)
+        #expect(registration.node.count == 24, "8 characters of time, 16 of randomness")
         #expect(registration.secret?.count == 24)
         #expect(registration.accountDomain == "example.org")
         #expect(try await store.registration(node: registration.node) == registration)
@@ -63,6 +63,20 @@ private func request(
             #expect(RegistrationService.base64URL(bytes) == expected)
         }
         #expect(Set((0..<1000).map { _ in RegistrationService.randomString(bytes: 18) }).count == 1000)
+    }
+
+    @Test func nodesSortInTheOrderTheyWereMintedAndStayUnguessable() {
+        #expect(RegistrationService.sortableDigits == RegistrationService.sortableDigits.sorted())
+        #expect(Set(RegistrationService.sortableDigits).count == 64)
+        // Milliseconds apart, and across a change of every digit position's carry.
+        let times: [Double] = [0, 0.001, 0.064, 4.095, 1_790_000_000, 1_790_000_000.001, 1_790_000_001, 4_102_444_800]
+        let nodes = times.map { RegistrationService.node(at: Date(timeIntervalSince1970: $0)) }
+        #expect(nodes == nodes.sorted())
+        #expect(nodes.allSatisfy { $0.utf8.count == 24 })
+        #expect(Set(nodes.map { $0.prefix(8) }).count == times.count)
+        let sameMillisecond = (0..<1000).map { _ in RegistrationService.node(at: Date(timeIntervalSince1970: 1_790_000_000)) }
+        #expect(Set(sameMillisecond).count == 1000, "the random part tells nodes of one millisecond apart")
+        #expect(Set(sameMillisecond.map { $0.prefix(8) }).count == 1)
     }
 
     @Test func theAccountJIDIsNotStoredForP2() async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HeraldCore
 import Testing
 
@@ -199,8 +200,41 @@ func temporaryDatabasePath() -> String {
     @Test func sqliteLooksUpByNodeThroughTheIndex() async throws {
         let store = try SQLiteRegistrationStore(path: temporaryDatabasePath())
         let plan = try await store.queryPlan(sql: "SELECT * FROM registration WHERE node = 'x'")
-        #expect(plan.contains("USING PRIMARY KEY"), "plan: \(plan)")
+        #expect(plan.contains("USING INDEX"), "plan: \(plan)")
         let byDevice = try await store.queryPlan(sql: "SELECT * FROM registration WHERE device_key = 'x'")
         #expect(byDevice.contains("USING INDEX"), "plan: \(byDevice)")
+    }
+
+    @Test func aStoreKeyedByNodeMovesToRowidsKeepingRowsAndCounts() async throws {
+        let path = temporaryDatabasePath()
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try SQLiteRegistrationStore.migrator.migrate(queue, upTo: "2026-12-02 registration counts")
+            try await queue.write { db in
+                for (node, created) in [("zz", 3.0), ("aa", 2.0), ("mm", 1.0)] {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO registration (node, secret, app, service, dialect, token, account_domain, account_key,
+                                device_key, created_at, updated_at) VALUES (?, 's', 'chat', 'fcm', 'p2', 't', 'example.org', 'a', ?, ?, ?)
+                            """,
+                        arguments: [node, "device-" + node, created, created]
+                    )
+                }
+            }
+        }
+        let store = try SQLiteRegistrationStore(path: path)
+        #expect(try await store.list(after: nil, limit: 10).map(\.node) == ["aa", "mm", "zz"])
+        #expect(try await store.count() == 3)
+        #expect(try await store.count(accountDomain: "example.org") == 3)
+        #expect(try await store.registration(deviceKey: "device-zz")?.node == "zz")
+        let order = try await store.nodesInRowidOrder()
+        #expect(order == ["mm", "aa", "zz"], "oldest first")
+        // The counting triggers came back with the new table.
+        try await store.save(sample("new"))
+        #expect(try await store.count() == 4)
+        #expect(try await store.delete(node: "aa"))
+        #expect(try await store.count(accountDomain: "example.org") == 3)
+        await #expect(throws: (any Error).self) { try await store.save(sample("other", device: "device-zz")) }
     }
 }

@@ -4,8 +4,9 @@ import Foundation
 ///
 /// Each request costs O(1) amortized, however many keys there are: windows expire in the order they
 /// opened, so forgetting idle keys pops from the front of a queue instead of scanning the table. Memory
-/// is bounded by the keys seen within one window.
-public struct RateLimiter: Sendable {
+/// is bounded by the keys seen within one window: a small key (a 64-bit hash rather than a string) keeps
+/// a busy window to tens of bytes per key.
+public struct RateLimiter<Key: Hashable & Sendable>: Sendable {
     public let limit: Int
     public let window: TimeInterval
 
@@ -14,9 +15,9 @@ public struct RateLimiter: Sendable {
         var requests: Int
     }
 
-    private var windows: [String: Window] = [:]
+    private var windows: [Key: Window] = [:]
     /// Keys in the order their windows opened; an entry whose window has since reopened is skipped.
-    private var openings: [(key: String, opened: Date)] = []
+    private var openings: [(key: Key, opened: Date)] = []
     private var firstOpening = 0
 
     public init(limit: Int, window: TimeInterval) {
@@ -28,7 +29,7 @@ public struct RateLimiter: Sendable {
     public var trackedKeys: Int { windows.count }
 
     /// Counts a request for `key` at `now`; false if the key has used up its window.
-    public mutating func admit(_ key: String, at now: Date) -> Bool {
+    public mutating func admit(_ key: Key, at now: Date) -> Bool {
         forgetWindows(closedBy: now)
         if var current = windows[key], now.timeIntervalSince(current.opened) < window {
             guard current.requests < limit else { return false }
