@@ -19,9 +19,10 @@ public struct AppConfiguration: Sendable {
             if try vendor.bool("enabled", default: true) { services.insert(service) }
         }
         let environment = try section.section("apns").oneOf("environment", ["production", "sandbox"], default: "production")
+        // Siskin and Snikket iOS send Tigase's own provider ids; without the key they must still work.
         var providers = App.defaultTigaseProviders(for: services)
         let providerSection = try section.section("tigase_providers")
-        if case .mapping(let mapping) = providerSection.node {
+        if section.contains("tigase_providers"), case .mapping(let mapping) = providerSection.node {
             providers = [:]
             for provider in mapping.keys.sorted() {
                 let service = try providerSection.oneOf(provider, ["apns", "fcm"], default: "apns")

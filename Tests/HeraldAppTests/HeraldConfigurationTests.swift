@@ -44,6 +44,28 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         #expect(configuration.logFormat == .text)
     }
 
+    @Test func tigaseProviderIDsDefaultUnlessListed() throws {
+        let apps = minimal + """
+
+            apps:
+              - name: chat
+                apns:
+                  topic: org.example.chat
+                  key_file: \(ExampleKeys.apnsKeyPath)
+                  key_id: \(ExampleKeys.apnsKeyID)
+                  team_id: \(ExampleKeys.apnsTeamID)
+                fcm:
+                  service_account_file: \(ExampleKeys.fcmServiceAccountPath)
+
+            """
+        let defaults = try load(apps)
+        #expect(defaults.apps.first?.app.tigaseProviders == ["tigase:messenger:apns:1": .apns, "tigase:messenger:fcm:1": .fcm])
+        let listed = try load(apps + "    tigase_providers:\n      org.example.siskin: apns\n")
+        #expect(listed.apps.first?.app.tigaseProviders == ["org.example.siskin": .apns])
+        let none = try load(apps + "    tigase_providers: {}\n")
+        #expect(none.apps.first?.app.tigaseProviders == [:])
+    }
+
     @Test func vendorConnectionSettingsReachEveryVendorClient() throws {
         let defaults = try load(minimal)
         #expect(defaults.vendorConnections.idlePingInterval == .seconds(60))
@@ -299,6 +321,7 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         )
         #expect(configuration.components.map(\.domain) == ["push.example.com"])
         #expect(configuration.apps.first?.app.services == [.apns, .fcm, .webpush])
+        #expect(configuration.apps.first?.app.tigaseProviders == ["tigase:messenger:apns:1": .apns, "tigase:messenger:fcm:1": .fcm])
         #expect(configuration.admin?.host == "127.0.0.1")
     }
 
