@@ -39,7 +39,8 @@ public struct APNsNotification: Sendable, Hashable {
             priority = 5
             self.topic = topic
         }
-        expiration = content.timeToLive == 0 ? 0 : Int(now.timeIntervalSince1970) + content.timeToLive
+        // A call is worth ringing now or never: APNs must not store a VoIP push and deliver it hours later.
+        expiration = content.timeToLive == 0 || push.pushClass == .voip ? 0 : Int(now.timeIntervalSince1970) + content.timeToLive
         collapseID = content.collapse && push.pushClass != .voip ? "herald-" + Redaction.fingerprint(registration.node) : nil
 
         var json = JSONWriter()

@@ -232,6 +232,12 @@ private struct Fixture {
         #expect(notification.expiration == 0)
     }
 
+    @Test func voipPushesAreNeverStoredForLater() {
+        let content = ContentPolicy(timeToLive: 86_400)
+        #expect(APNsNotification(push: push(.voip, content: content), topic: "t", now: Date()).expiration == 0)
+        #expect(APNsNotification(push: push(.alert, content: content), topic: "t", now: Date()).expiration > 0)
+    }
+
     @Test func oversizedPayloadIsRejectedBeforeSending() async throws {
         let huge = Publish(node: "n", publisherDomain: "d", encrypted: .init(payload: String(repeating: "A", count: 5000), iv: "x"))
         let tokens = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: "K", teamID: "T")
