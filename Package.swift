@@ -246,6 +246,7 @@ let package = Package(
         ),
         .testTarget(name: "XMLStreamTests", dependencies: ["XMLStream"], swiftSettings: swiftSettings),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "VendorSupportTests", dependencies: ["VendorSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeraldXMPPTests",
             dependencies: ["HeraldXMPP", "HeraldTesting", "HeraldSQLite", .product(name: "InMemoryLogging", package: "swift-log")],

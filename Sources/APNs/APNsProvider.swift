@@ -158,7 +158,7 @@ public final class APNsProvider: PushProvider {
             headers: headers,
             body: ByteBuffer(string: notification.body)
         ))
-        let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"))
+        let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: now())
         return APNsResponse.outcome(
             status: response.status,
             reason: APNsResponse.reason(in: Data(response.body.readableBytesView)),

@@ -58,6 +58,10 @@ public enum FCMMessage {
 
 /// FCM's answers, mapped to what Herald does about them: the one place that knows FCM error codes.
 public enum FCMResponse {
+    /// How long to wait after a 429 that names no time: Google asks for at least a minute, and the
+    /// project's quota refills by the minute.
+    public static let quotaBackoff: Duration = .seconds(60)
+
     public static func outcome(status: Int, body: Data, retryAfter: Duration?) -> PushOutcome {
         if status == 200 {
             let name = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["name"] as? String
@@ -75,14 +79,16 @@ public enum FCMResponse {
             let tokenViolation = violations.contains { ($0["field"] as? String) == "message.token" }
                 || message.contains("registration token")
             return tokenViolation ? .deadToken(reason: "INVALID_ARGUMENT token") : .rejected(reason: code)
-        case "QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNSPECIFIED_ERROR", "RESOURCE_EXHAUSTED":
+        case _ where status == 429 || code == "QUOTA_EXCEEDED" || code == "RESOURCE_EXHAUSTED":
+            return .retry(reason: code, retryAfter: retryAfter ?? quotaBackoff)
+        case "UNAVAILABLE", "INTERNAL", "UNSPECIFIED_ERROR":
             return .retry(reason: code, retryAfter: retryAfter)
         case "THIRD_PARTY_AUTH_ERROR", "UNAUTHENTICATED", "PERMISSION_DENIED":
             return .credentials(reason: code)
         default:
             switch status {
             case 401, 403: return .credentials(reason: code)
-            case 429, 500...599: return .retry(reason: code, retryAfter: retryAfter)
+            case 500...599: return .retry(reason: code, retryAfter: retryAfter)
             default: return .rejected(reason: code)
             }
         }

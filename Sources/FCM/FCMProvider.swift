@@ -48,6 +48,7 @@ public final class FCMProvider: PushProvider {
     private let sendPath: String
     private let notification: Bool
     private let logger: Logger
+    private let now: @Sendable () -> Date
 
     public init(account: ServiceAccount, configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -73,6 +74,7 @@ public final class FCMProvider: PushProvider {
         self.sendPath = "/v1/projects/\(configuration.projectID ?? account.projectID)/messages:send"
         self.notification = configuration.notification
         self.logger = logger
+        self.now = now
     }
 
     public func send(_ push: PushRequest) async -> PushOutcome {
@@ -120,7 +122,7 @@ public final class FCMProvider: PushProvider {
             headers: [("authorization", "Bearer " + token), ("content-type", "application/json")],
             body: ByteBuffer(string: body)
         ))
-        let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"))
+        let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: now())
         return (response.status, Data(response.body.readableBytesView), retryAfter)
     }
 

@@ -13,10 +13,10 @@ enum VendorAnswerTarget {
         var input = FuzzInput(data)
         let vendor = input.byte()
         let status = Int(input.uint16() % 700)
-        let retryAfterLength = Int(input.byte() % 16)
+        let retryAfterLength = Int(input.byte() % 40)
         var retryAfterBytes: [UInt8] = []
         for _ in 0..<retryAfterLength { retryAfterBytes.append(input.byte()) }
-        let retryAfter = RetryAfter.parse(String(decoding: retryAfterBytes, as: UTF8.self))
+        let retryAfter = RetryAfter.parse(String(decoding: retryAfterBytes, as: UTF8.self), now: Date(timeIntervalSince1970: 1_790_000_000))
         let body = Data(input.remaining)
         let outcome: PushOutcome
         if vendor % 2 == 0 {

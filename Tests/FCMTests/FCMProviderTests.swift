@@ -146,6 +146,8 @@ private struct Fixture {
         (.invalidToken, .deadToken(reason: "INVALID_ARGUMENT token")),
         (.invalidArgument, .rejected(reason: "INVALID_ARGUMENT")),
         (.quotaExceeded(retryAfter: 30), .retry(reason: "QUOTA_EXCEEDED", retryAfter: .seconds(30))),
+        (.error(status: 429, code: "QUOTA_EXCEEDED"), .retry(reason: "QUOTA_EXCEEDED", retryAfter: .seconds(60))),
+        (.error(status: 429, code: "RESOURCE_EXHAUSTED"), .retry(reason: "RESOURCE_EXHAUSTED", retryAfter: .seconds(60))),
         (.unavailable, .retry(reason: "UNAVAILABLE", retryAfter: nil)),
         (.internalError, .retry(reason: "INTERNAL", retryAfter: nil)),
         (.thirdPartyAuth, .credentials(reason: "THIRD_PARTY_AUTH_ERROR")),
