@@ -212,6 +212,34 @@ private struct Fixture {
         #expect(await fixture.dispatcher.publish(publish()) == .unknownNode)
     }
 
+    @Test func aDeadVoIPTokenIsForgottenAndTheCallGoesOutAsAnAlert() async throws {
+        let fixture = Fixture()
+        try await fixture.store.save(registration("phone", voip: "pushkit-token"))
+        fixture.provider.answer(.deadToken(reason: "Unregistered"))
+        let call = Publish(
+            node: "phone", publisherDomain: "example.org", secret: "s3cret",
+            encrypted: .init(payload: "x", iv: "y", type: "voip"), highPriority: true
+        )
+        #expect(await fixture.dispatcher.publish(call) == .delivered)
+        #expect(fixture.provider.pushes.map(\.pushClass) == [.voip, .alert])
+        let kept = try #require(try await fixture.store.registration(node: "phone"))
+        #expect(kept.voipToken == nil)
+        #expect(kept.token == "token-phone")
+        // Past the burst window, the next message goes out as an alert to the device token.
+        fixture.clock.advance(by: .seconds(3))
+        #expect(await fixture.dispatcher.publish(publish("phone", body: "hi")) == .delivered)
+        #expect(fixture.provider.pushes.last?.pushClass == .alert)
+    }
+
+    @Test func aDeadDeviceTokenAfterTheVoIPTokenRemovesTheRegistration() async throws {
+        let fixture = Fixture()
+        try await fixture.store.save(registration("phone", voip: "pushkit-token"))
+        fixture.provider.answer(.deadToken(reason: "Unregistered"), .deadToken(reason: "BadDeviceToken"))
+        let call = Publish(node: "phone", publisherDomain: "example.org", secret: "s3cret", encrypted: .init(payload: "x", iv: "y", type: "call"))
+        #expect(await fixture.dispatcher.publish(call) == .tokenRemoved(reason: "BadDeviceToken"))
+        #expect(try await fixture.store.registration(node: "phone") == nil)
+    }
+
     @Test func credentialProblemsAreOurFault() async {
         let fixture = Fixture()
         fixture.provider.answer(.credentials(reason: "InvalidProviderToken"))

@@ -200,6 +200,12 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
         switch outcome {
         case .delivered:
             return .delivered
+        case .deadToken(let reason) where push.pushClass == .voip:
+            // PushKit's token died, not the device's: its alert pushes go on, and so does this one.
+            var fallback = push
+            fallback.registration = await clearVoIPTokenIfUnchanged(push.registration, reason: reason)
+            fallback.pushClass = PushClass.of(push.publish, registration: fallback.registration)
+            return await deliver(fallback, attempt: attempt, deadline: deadline)
         case .deadToken(let reason):
             await removeIfUnchanged(push.registration, reason: reason)
             return .tokenRemoved(reason: reason)
@@ -255,6 +261,28 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
             ])
         } catch {
             logger.error("could not remove dead registration", metadata: [LogKey.reason: "\(error)"])
+        }
+    }
+
+    /// Forgets a registration's VoIP token that died, unless the device registered a new one meanwhile;
+    /// returns the registration without it.
+    private func clearVoIPTokenIfUnchanged(_ registration: Registration, reason: String) async -> Registration {
+        var cleared = registration
+        cleared.voipToken = nil
+        do {
+            guard var current = try await store.registration(node: registration.node), current.voipToken == registration.voipToken else {
+                return cleared
+            }
+            current.voipToken = nil
+            try await store.save(current)
+            metrics.tokenRemoved(registration.service)
+            logger.info("voip token removed: it is dead", metadata: [
+                "push.node": "\(Redaction.fingerprint(registration.node))", LogKey.reason: "\(reason)",
+            ])
+            return current
+        } catch {
+            logger.error("could not remove dead voip token", metadata: [LogKey.reason: "\(error)"])
+            return cleared
         }
     }
 
