@@ -114,15 +114,20 @@ public final class APNsProvider: PushProvider {
         guard notification.body.utf8.count <= notification.maximumBodyBytes else {
             return .rejected(reason: "PayloadTooLarge")
         }
-        let client = push.registration.environment == .sandbox ? sandbox : production
+        let environment = push.registration.environment ?? .production
         let apnsID = UUID().uuidString.lowercased()
         do {
-            var bearer = try currentBearer()
-            var outcome = try await post(notification, apnsID: apnsID, bearer: bearer, client: client)
-            // An expired provider token is renewed and the push sent once more.
-            if case .credentials("ExpiredProviderToken") = outcome, case .token(let tokens) = authentication, let rejected = bearer {
-                bearer = try tokens.renew(rejected: rejected)
-                outcome = try await post(notification, apnsID: apnsID, bearer: bearer, client: client)
+            var outcome = try await post(notification, apnsID: apnsID, environment: environment)
+            // A token from a development or TestFlight build is refused as BadDeviceToken by the other
+            // environment, and p2 and Tigase clients do not say which they are: one try on the other
+            // environment tells a wrong guess from a dead token (410 is dead in either).
+            if case .deadToken("BadDeviceToken") = outcome {
+                let other: APNsEnvironment = environment == .sandbox ? .production : .sandbox
+                switch try await post(notification, apnsID: apnsID, environment: other) {
+                case .delivered(let id, _): outcome = .delivered(id: id, environment: other)
+                case .deadToken: break
+                case let elsewhere: outcome = elsewhere
+                }
             }
             logger.debug("apns answered", metadata: ["apns.id": "\(apnsID)", "push.outcome": "\(outcome.reason)"])
             return outcome
@@ -147,6 +152,17 @@ public final class APNsProvider: PushProvider {
         case .certificate:
             return nil
         }
+    }
+
+    /// Sends to one environment; a provider token APNs calls expired is renewed and the push sent once more.
+    private func post(_ notification: APNsNotification, apnsID: String, environment: APNsEnvironment) async throws -> PushOutcome {
+        let client = environment == .sandbox ? sandbox : production
+        let bearer = try currentBearer()
+        let outcome = try await post(notification, apnsID: apnsID, bearer: bearer, client: client)
+        if case .credentials("ExpiredProviderToken") = outcome, case .token(let tokens) = authentication, let rejected = bearer {
+            return try await post(notification, apnsID: apnsID, bearer: try tokens.renew(rejected: rejected), client: client)
+        }
+        return outcome
     }
 
     private func post(_ notification: APNsNotification, apnsID: String, bearer: String?, client: HTTP2Client) async throws -> PushOutcome {

@@ -59,7 +59,7 @@ private struct Fixture {
     @Test func alertIsDeliveredWithAValidJWTAndAppleHeaders() async throws {
         let fixture = try await Fixture.make()
         let outcome = await fixture.provider.send(push(.alert))
-        guard case .delivered(let id?) = outcome else {
+        guard case .delivered(let id?, nil) = outcome else {
             Issue.record("not delivered: \(outcome)")
             return
         }
@@ -115,10 +115,37 @@ private struct Fixture {
         await fixture.stop()
     }
 
+    @Test func aTokenTheOtherEnvironmentAcceptsIsDeliveredThereAndReported() async throws {
+        let fixture = try await Fixture.make()
+        fixture.production.script(token, .badDeviceToken)
+        let outcome = await fixture.provider.send(push())
+        guard case .delivered(let id?, .sandbox?) = outcome else {
+            Issue.record("not delivered through the sandbox: \(outcome)")
+            return
+        }
+        #expect(fixture.production.requestCount == 1)
+        #expect(fixture.sandbox.requests.map(\.deviceToken) == [token])
+        #expect(fixture.sandbox.requests.first?.headers["apns-id"] == id, "the same notification, so the same apns-id")
+        await fixture.stop()
+    }
+
+    @Test func onlyATokenBothEnvironmentsRefuseOrA410IsDead() async throws {
+        let fixture = try await Fixture.make()
+        fixture.production.script(token, .badDeviceToken)
+        fixture.sandbox.script(token, .badDeviceToken)
+        #expect(await fixture.provider.send(push()) == .deadToken(reason: "BadDeviceToken"))
+        fixture.production.script(token, .unregistered)
+        #expect(await fixture.provider.send(push()) == .deadToken(reason: "Unregistered"))
+        #expect(fixture.sandbox.requestCount == 1, "410 is dead in either environment: no second try")
+        fixture.production.script(token, .badDeviceToken)
+        fixture.sandbox.script(token, .unavailable)
+        #expect(await fixture.provider.send(push()) == .retry(reason: "ServiceUnavailable", retryAfter: nil))
+        await fixture.stop()
+    }
+
     @Test(arguments: [
         (MockAPNsServer.Script.unregistered, PushOutcome.deadToken(reason: "Unregistered")),
         (.failure(status: 410, reason: "ExpiredToken"), .deadToken(reason: "ExpiredToken")),
-        (.badDeviceToken, .deadToken(reason: "BadDeviceToken")),
         (.failure(status: 400, reason: "DeviceTokenNotForTopic"), .deadToken(reason: "DeviceTokenNotForTopic")),
         (.unavailable, .retry(reason: "ServiceUnavailable", retryAfter: nil)),
         (.failure(status: 500, reason: "InternalServerError"), .retry(reason: "InternalServerError", retryAfter: nil)),

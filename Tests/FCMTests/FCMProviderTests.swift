@@ -56,7 +56,7 @@ private struct Fixture {
     @Test func deliversWithAnOAuthTokenFromAVerifiedAssertion() async throws {
         let fixture = try await Fixture.make()
         let outcome = await fixture.provider.send(push())
-        guard case .delivered(let name?) = outcome else {
+        guard case .delivered(let name?, _) = outcome else {
             Issue.record("not delivered: \(outcome)")
             return
         }

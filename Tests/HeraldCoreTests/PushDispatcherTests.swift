@@ -240,6 +240,14 @@ private struct Fixture {
         #expect(try await fixture.store.registration(node: "phone") == nil)
     }
 
+    @Test func theEnvironmentThatAcceptedATokenIsRemembered() async throws {
+        let fixture = Fixture()
+        fixture.provider.answer(.delivered(id: "a", environment: .sandbox))
+        #expect(await fixture.dispatcher.publish(publish()) == .delivered)
+        #expect(try await fixture.store.registration(node: "node-1")?.environment == .sandbox)
+        #expect(try await fixture.store.registration(node: "node-1")?.token == "token-node-1")
+    }
+
     @Test func credentialProblemsAreOurFault() async {
         let fixture = Fixture()
         fixture.provider.answer(.credentials(reason: "InvalidProviderToken"))

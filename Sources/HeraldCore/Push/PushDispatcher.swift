@@ -198,6 +198,9 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
         }
         let outcome = await send(push, through: provider)
         switch outcome {
+        case .delivered(_, let environment?):
+            await remember(environment, for: push.registration)
+            return .delivered
         case .delivered:
             return .delivered
         case .deadToken(let reason) where push.pushClass == .voip:
@@ -261,6 +264,20 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
             ])
         } catch {
             logger.error("could not remove dead registration", metadata: [LogKey.reason: "\(error)"])
+        }
+    }
+
+    /// Keeps the APNs environment that accepted the device's token, unless the device re-registered meanwhile.
+    private func remember(_ environment: APNsEnvironment, for registration: Registration) async {
+        do {
+            guard var current = try await store.registration(node: registration.node), current.token == registration.token else { return }
+            current.environment = environment
+            try await store.save(current)
+            logger.info("apns environment of a registration corrected", metadata: [
+                "push.node": "\(Redaction.fingerprint(registration.node))", "apns.environment": "\(environment.rawValue)",
+            ])
+        } catch {
+            logger.error("could not correct a registration's apns environment", metadata: [LogKey.reason: "\(error)"])
         }
     }
 

@@ -39,7 +39,9 @@ public struct ContentPolicy: Sendable, Hashable {
 /// What a vendor made of a push, in the terms Herald acts on.
 public enum PushOutcome: Sendable, Hashable {
     /// Accepted by the vendor; `id` is the vendor's id for it (apns-id, FCM message name).
-    case delivered(id: String?)
+    /// `environment`: APNs took it only in the other environment than the registration's, which the
+    /// registration should remember.
+    case delivered(id: String?, environment: APNsEnvironment? = nil)
     /// The token will never work again: remove the registration.
     case deadToken(reason: String)
     /// Worth trying again later (429, 5xx, no connection to the vendor), after `retryAfter` if the
