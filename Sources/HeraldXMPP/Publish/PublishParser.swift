@@ -33,11 +33,11 @@ public enum PublishParser {
                 lastMessageBody: form["last-message-body"]
             )
         }
+        // Content Herald cannot read (an encrypted payload without its iv, say) is left out rather than
+        // refused: the node and secret may still check out, and any error but `wait` would make
+        // ejabberd drop the registration. The device then gets a background push and fetches itself.
         var encrypted: Publish.Encrypted?
-        if let element = notification?.child("encrypted", namespace: encryptNamespace) {
-            guard let iv = element[attribute: "iv"], !element.text.isEmpty else {
-                throw StanzaError(.modify, "bad-request", text: "encrypted payload without iv or content")
-            }
+        if let element = notification?.child("encrypted", namespace: encryptNamespace), let iv = element[attribute: "iv"], !element.text.isEmpty {
             encrypted = Publish.Encrypted(payload: element.text, iv: iv, type: element[attribute: "type"])
         }
         let priority = notification?.child("priority", namespace: priorityNamespace)?.text
