@@ -344,6 +344,10 @@ private func p2Register(_ service: String = "fcm", token: String = "dPrh685p:APA
         let features = reply.child("query")?.children("feature").compactMap { $0[attribute: "var"] } ?? []
         #expect(features.contains("tigase:messenger:apns:1"))
         #expect(features.contains("urn:xmpp:push:0"))
+        #expect(features.contains("tigase:push:encrypt:0"))
+        #expect(features.contains("tigase:push:encrypt:aes-128-gcm"))
+        let plain = try await Harness(encrypted: false).send("<iq type='get' id='d3'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        #expect(plain.child("query")?.children("feature").contains { $0[attribute: "var"] == "tigase:push:encrypt:0" } == false)
     }
 
     @Test func unregisterDevice() async throws {
