@@ -12,6 +12,20 @@ private let minimal = """
         secret: from-file
     """
 
+/// One app with APNs and FCM on the example keys, ending in a newline so that keys can follow.
+private let chatWithAPNsAndFCM = """
+    apps:
+      - name: chat
+        apns:
+          topic: org.example.chat
+          key_file: \(ExampleKeys.apnsKeyPath)
+          key_id: \(ExampleKeys.apnsKeyID)
+          team_id: \(ExampleKeys.apnsTeamID)
+        fcm:
+          service_account_file: \(ExampleKeys.fcmServiceAccountPath)
+
+    """
+
 private func load(_ yaml: String, environment: [String: String] = [:]) throws -> HeraldConfiguration {
     var tree = try ConfigTree(yaml: yaml)
     try tree.applyEnvironment(environment)
@@ -45,19 +59,7 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
     }
 
     @Test func tigaseProviderIDsDefaultUnlessListed() throws {
-        let apps = minimal + """
-
-            apps:
-              - name: chat
-                apns:
-                  topic: org.example.chat
-                  key_file: \(ExampleKeys.apnsKeyPath)
-                  key_id: \(ExampleKeys.apnsKeyID)
-                  team_id: \(ExampleKeys.apnsTeamID)
-                fcm:
-                  service_account_file: \(ExampleKeys.fcmServiceAccountPath)
-
-            """
+        let apps = minimal + "\n" + chatWithAPNsAndFCM
         let defaults = try load(apps)
         #expect(defaults.apps.first?.app.tigaseProviders == ["tigase:messenger:apns:1": .apns, "tigase:messenger:fcm:1": .fcm])
         let listed = try load(apps + "    tigase_providers:\n      org.example.siskin: apns\n")
@@ -79,16 +81,8 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
               ping_interval: 20s
               ping_timeout: 2s
               retire_after_timeouts: 5
-            apps:
-              - name: chat
-                apns:
-                  topic: org.example.chat
-                  key_file: \(ExampleKeys.apnsKeyPath)
-                  key_id: \(ExampleKeys.apnsKeyID)
-                  team_id: \(ExampleKeys.apnsTeamID)
-                fcm:
-                  service_account_file: \(ExampleKeys.fcmServiceAccountPath)
-            """
+
+            """ + chatWithAPNsAndFCM
         let configuration = try load(yaml)
         let app = try #require(configuration.apps.first)
         for connection in [try #require(app.apns).provider.connection, try #require(app.fcm).provider.connection] {
