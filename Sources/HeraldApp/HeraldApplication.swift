@@ -114,6 +114,7 @@ public struct HeraldApplication: Sendable {
     /// Sets the gauges a scrape reads: retry queue depth, registrations, component connections.
     public func sampleGauges() async {
         metrics.gauge("herald_retry_queue_depth", dispatcher.queuedPushes)
+        metrics.gauge("herald_publishes_held", dispatcher.heldReplies)
         if let count = try? await store.count() { metrics.gauge("herald_registrations", count) }
         for component in components {
             metrics.gauge("herald_component_connected", component.status.isConnected ? 1 : 0, dimensions: [("domain", component.configuration.domain)])
@@ -183,7 +184,9 @@ public struct HeraldApplication: Sendable {
         if signals {
             configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         }
-        configuration.maximumGracefulShutdownDuration = .seconds(30)
+        // Draining, closing each stream (up to 2 s) and storing what waits, with room to spare.
+        let drain = self.configuration.components.map(\.drainTimeout).max() ?? .seconds(25)
+        configuration.maximumGracefulShutdownDuration = drain + .seconds(10)
         return ServiceGroup(configuration: configuration)
     }
 

@@ -152,7 +152,9 @@ private struct ComponentDefaults {
         reconnectInitialDelay = try section.duration("reconnect_initial_delay", default: .seconds(1))
         reconnectMaximumDelay = try section.duration("reconnect_max_delay", default: .seconds(60))
         healthyAfter = try section.duration("healthy_after", default: .seconds(60))
-        drainTimeout = try section.duration("drain_timeout", default: .seconds(10))
+        // The slowest publish path: a provider token refused and fetched again, then the push sent again,
+        // each bounded by a vendor's 10 s request timeout, plus a burst window.
+        drainTimeout = try section.duration("drain_timeout", default: .seconds(25))
         maximumConcurrentRequests = try section.int("max_concurrent_requests", default: 10_000, range: 1...1_000_000)
         maximumStanzaBytes = try section.int("max_stanza_size", default: 512 * 1024, range: 1024...(64 * 1024 * 1024))
         maximumDepth = try section.int("max_depth", default: 64, range: 8...1024)

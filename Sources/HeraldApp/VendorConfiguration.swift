@@ -136,7 +136,8 @@ extension DeliveryPolicy {
             retryBackoff: Backoff(initialDelay: initial, maximumDelay: maximum),
             maximumAttempts: try section.int("max_attempts", default: 6, range: 1...100),
             retryDeadline: try section.duration("retry_deadline", default: .seconds(300)),
-            maximumQueuedPushes: try section.int("max_queued", default: 10_000, range: 1...10_000_000)
+            maximumQueuedPushes: try section.int("max_queued", default: 10_000, range: 1...10_000_000),
+            maximumHeldReplies: try section.int("max_held_replies", default: 10_000, range: 1...1_000_000)
         )
     }
 }

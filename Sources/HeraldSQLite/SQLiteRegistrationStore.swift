@@ -148,6 +148,29 @@ public final class SQLiteRegistrationStore: RegistrationStore {
                     """
             )
         }
+        // Pushes waiting for a retry, kept across restarts. A row is one node's next push; `claimed_by`
+        // and `claimed_until` are for several instances sharing the queue, where a sender takes a row
+        // for the time of one attempt (one instance owns every row today).
+        migrator.registerMigration("2026-12-02 pending pushes") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE pending_push (
+                        node TEXT PRIMARY KEY NOT NULL,
+                        publish TEXT NOT NULL,
+                        push_class TEXT NOT NULL CHECK (push_class IN ('background', 'alert', 'voip')),
+                        attempt INTEGER NOT NULL,
+                        not_before DOUBLE NOT NULL,
+                        deadline DOUBLE NOT NULL,
+                        claimed_by TEXT,
+                        claimed_until DOUBLE
+                    ) WITHOUT ROWID;
+                    CREATE INDEX pending_push_due ON pending_push (not_before);
+                    CREATE TRIGGER registration_pending_removed AFTER DELETE ON registration BEGIN
+                        DELETE FROM pending_push WHERE node = OLD.node;
+                    END;
+                    """
+            )
+        }
         return migrator
     }
 
@@ -297,6 +320,49 @@ public final class SQLiteRegistrationStore: RegistrationStore {
                 sql: "SELECT \(Self.columns) FROM registration WHERE node > ? ORDER BY node LIMIT ?",
                 arguments: [node ?? "", limit]
             ).map(Self.registration)
+        }
+    }
+
+    public func savePending(_ push: PendingPush) async throws {
+        let publish = String(decoding: try JSONEncoder().encode(push.publish), as: UTF8.self)
+        try await writer.write { db in
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO pending_push (node, publish, push_class, attempt, not_before, deadline) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (node) DO UPDATE SET publish = excluded.publish, push_class = excluded.push_class,
+                        attempt = excluded.attempt, not_before = excluded.not_before, deadline = excluded.deadline
+                    """
+            ).execute(arguments: [
+                push.node, publish, push.pushClass.rawValue, push.attempt,
+                push.notBefore.timeIntervalSince1970, push.deadline.timeIntervalSince1970,
+            ])
+        }
+    }
+
+    public func deletePending(node: String) async throws {
+        try await writer.write { db in
+            try db.cachedStatement(sql: "DELETE FROM pending_push WHERE node = ?").execute(arguments: [node])
+        }
+    }
+
+    public func pendingPushes(limit: Int) async throws -> [PendingPush] {
+        let rows = try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT node, publish, push_class, attempt, not_before, deadline FROM pending_push ORDER BY not_before LIMIT ?",
+                arguments: [limit]
+            )
+        }
+        let decoder = JSONDecoder()
+        // A row this version cannot read is skipped rather than blocking the rest of the queue.
+        return rows.compactMap { row in
+            let json: String = row[1]
+            guard let publish = try? decoder.decode(Publish.self, from: Data(json.utf8)),
+                let pushClass = PushClass(rawValue: row[2])
+            else { return nil }
+            return PendingPush(
+                node: row[0], publish: publish, pushClass: pushClass, attempt: row[3],
+                notBefore: Date(timeIntervalSince1970: row[4]), deadline: Date(timeIntervalSince1970: row[5])
+            )
         }
     }
 

@@ -52,6 +52,7 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         #expect(component.host == "127.0.0.1")
         #expect(component.port == 5347)
         #expect(component.keepaliveInterval == .seconds(60))
+        #expect(component.drainTimeout == .seconds(25))
         #expect(component.parserLimits.maximumDepth == 64)
         #expect(component.parserLimits.maximumStanzaBytes == 512 * 1024)
         #expect(configuration.logLevel == .info)

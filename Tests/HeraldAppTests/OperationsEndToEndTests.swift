@@ -4,6 +4,7 @@ import Foundation
 import HeraldCore
 import HeraldSQLite
 import HeraldTesting
+import Synchronization
 import Testing
 import XMLStream
 
@@ -185,6 +186,61 @@ import XMLStream
         #expect(delivered[attribute: "type"] == "result", "a publish already being delivered is answered with its result")
         #expect(herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
         #expect(workspace.apns.requestCount == 1, "the late publish never reached the vendor")
+    }
+
+    /// Publishes while the vendor answers 503 until the reply says "retrying"; the time of that answer.
+    private func publishUntilQueued(_ workspace: Workspace, id: String) async throws -> Date {
+        try await workspace.server.sendRaw(workspace.publish(id: id))
+        let reply = try await workspace.server.inbox.next("the publish's answer") { $0[attribute: "id"] == id }
+        #expect(reply.child("error")?[attribute: "type"] == "wait")
+        #expect(reply.child("error")?.child("text")?.text.contains("retrying") == true, "\(reply)")
+        return Date()
+    }
+
+    @Test func aRetryQueuedBeforeSIGKILLIsSentAfterTheRestart() async throws {
+        let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
+        defer { Task { await workspace.stop() } }
+        workspace.apns.scriptDefault(.unavailable)
+        try workspace.writeConfiguration()
+        let herald = try workspace.startHerald()
+        defer { herald.stop() }
+        #expect(await eventually(timeout: .seconds(20)) { workspace.server.successfulHandshakes == 1 }, "\(workspace.log)")
+        _ = try await publishUntilQueued(workspace, id: "queued")
+        herald.send(SIGKILL)
+        #expect(herald.waitForExit(timeout: .seconds(10)) != nil)
+        #expect(workspace.apns.requestCount == 1)
+
+        workspace.apns.scriptDefault(.success)
+        let restarted = try workspace.startHerald()
+        defer { restarted.stop() }
+        #expect(
+            await eventually(timeout: .seconds(20)) { workspace.apns.requests.contains { $0.status == 200 } },
+            "the queued push reached the vendor after the restart: \(workspace.log)"
+        )
+        #expect(workspace.apns.requests.map(\.status) == [503, 200])
+    }
+
+    @Test func sigtermKeepsAQueuedRetryForTheNextStartAndItWaitsOutItsRetryAfter() async throws {
+        let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
+        defer { Task { await workspace.stop() } }
+        workspace.apns.scriptDefault(.failure(status: 503, reason: "ServiceUnavailable", retryAfter: 5))
+        try workspace.writeConfiguration()
+        let herald = try workspace.startHerald()
+        defer { herald.stop() }
+        #expect(await eventually(timeout: .seconds(20)) { workspace.server.successfulHandshakes == 1 }, "\(workspace.log)")
+        let refused = try await publishUntilQueued(workspace, id: "queued")
+        herald.send(SIGTERM)
+        #expect(herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
+        #expect(workspace.apns.requestCount == 1, "not fired early at shutdown")
+
+        workspace.apns.scriptDefault(.success)
+        let sent = Mutex<Date?>(nil)
+        workspace.apns.observe { request in if request.status == 200 { sent.withLock { $0 = $0 ?? Date() } } }
+        let restarted = try workspace.startHerald()
+        defer { restarted.stop() }
+        #expect(await eventually(timeout: .seconds(20)) { sent.withLock { $0 } != nil }, "\(workspace.log)")
+        let waited = try #require(sent.withLock { $0 }).timeIntervalSince(refused)
+        #expect(waited >= 4.5, "sent \(waited) s after the 503 that asked for 5 s")
     }
 
     @Test(arguments: [

@@ -12,7 +12,8 @@ import Testing
 
     @Test func everyPublishOutcomeHasAPreparedCounter() {
         let outcomes: [PublishOutcome] = [
-            .delivered, .coalesced, .unknownNode, .forbidden, .tokenRemoved(reason: "x"), .retrying(reason: "x"), .unconfirmed(reason: "x"), .overloaded, .failed(reason: "x"),
+            .delivered, .unknownNode, .forbidden, .tokenRemoved(reason: "x"), .retrying(reason: "x"), .notDelivered(reason: "x"),
+            .unconfirmed(reason: "x"), .overloaded, .failed(reason: "x"),
         ]
         #expect(Set(outcomes.map(\.metricLabel)) == Set(PublishOutcome.metricLabels))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import HeraldTesting
 import Logging
+import Synchronization
 import Testing
 
 @testable import HeraldCore
@@ -35,8 +36,16 @@ private struct Fixture {
         retryDeadline: .seconds(30),
         maximumQueuedPushes: 100
     )) {
-        dispatcher = PushDispatcher(store: store, providers: .shared(provider, apps: ["chat"], services: [.apns]), policy: policy, clock: clock, logger: Logger(label: "test"))
+        let clock = clock
+        dispatcher = PushDispatcher(
+            store: store, providers: .shared(provider, apps: ["chat"], services: [.apns]), policy: policy, clock: clock,
+            wallClock: { Fixture.epoch.addingTimeInterval(clock.now.offset.seconds) }, logger: Logger(label: "test")
+        )
     }
+
+    /// The wall-clock time at the manual clock's start: stored pending pushes carry dates.
+    static let epoch = Date(timeIntervalSince1970: 1_790_000_000)
+    var wallNow: Date { Fixture.epoch.addingTimeInterval(clock.now.offset.seconds) }
 
     /// Runs the dispatcher's timer loop around `body`.
     func running(_ body: () async throws -> Void) async throws {
@@ -98,22 +107,89 @@ private struct Fixture {
         #expect(fixture.provider.pushes.map(\.pushClass) == [.alert, .background])
     }
 
-    @Test func burstBecomesFirstAndLastPush() async throws {
+    @Test func aBurstBecomesTwoPushesAndEachPublishHearsTheVerdictOnItsOwn() async throws {
         let fixture = Fixture()
         try await fixture.running {
             #expect(await fixture.dispatcher.publish(publish()) == .delivered)
-            for _ in 0..<5 {
-                #expect(await fixture.dispatcher.publish(publish(body: "more")) == .coalesced)
-            }
+            let burst = (0..<5).map { _ in Task { await fixture.dispatcher.publish(publish(body: "more")) } }
+            #expect(await eventually { fixture.dispatcher.heldReplies == 5 })
             #expect(fixture.provider.pushes.count == 1)
             #expect(await eventually { fixture.clock.sleeperCount > 0 })
             fixture.clock.advance(by: .seconds(2))
-            #expect(await eventually { fixture.provider.pushes.count == 2 })
+            for publish in burst { #expect(await publish.value == .delivered) }
+            #expect(fixture.provider.pushes.count == 2)
             // The trailing push carries the most important class seen in the burst.
             #expect(fixture.provider.pushes.last?.pushClass == .alert)
-            try await Task.sleep(for: .milliseconds(50))
-            #expect(fixture.provider.pushes.count == 2)
+            #expect(fixture.dispatcher.heldReplies == 0)
         }
+    }
+
+    @Test func aBurstWhoseTokenDiesInBetweenHearsItemNotFound() async throws {
+        let fixture = Fixture()
+        try await fixture.running {
+            #expect(await fixture.dispatcher.publish(publish()) == .delivered)
+            fixture.provider.answer(.deadToken(reason: "Unregistered"))
+            let second = Task { await fixture.dispatcher.publish(publish(body: "more")) }
+            #expect(await eventually { fixture.dispatcher.heldReplies == 1 && fixture.clock.sleeperCount > 0 })
+            fixture.clock.advance(by: .seconds(2))
+            #expect(await second.value == .tokenRemoved(reason: "Unregistered"))
+            let removed = try await fixture.store.registration(node: "node-1")
+            #expect(removed == nil)
+        }
+    }
+
+    @Test func duringAnOutageEveryPublishHearsWaitAndTheNewestGoesOnceTheVendorIsBack() async throws {
+        let fixture = Fixture()
+        fixture.provider.answer(.retry(reason: "ServiceUnavailable", retryAfter: nil))
+        try await fixture.running {
+            #expect(await fixture.dispatcher.publish(publish(body: "one")) == .retrying(reason: "ServiceUnavailable"))
+            fixture.clock.advance(by: .milliseconds(300))
+            #expect(await fixture.dispatcher.publish(publish(body: "two")) == .retrying(reason: "ServiceUnavailable"))
+            #expect(fixture.provider.pushes.count == 1, "the second publish rides on the queued retry")
+            let queued = try await fixture.store.pendingPushes(limit: 10)
+            #expect(queued.map(\.publish.summary?.lastMessageBody) == ["two"])
+            #expect(await eventually { fixture.clock.sleeperCount > 0 })
+            fixture.clock.advance(by: .seconds(2))
+            #expect(await eventually { fixture.provider.pushes.count == 2 })
+            #expect(fixture.provider.pushes.last?.publish.summary?.lastMessageBody == "two")
+            #expect(await eventually { (try? await fixture.store.pendingPushes(limit: 10).isEmpty) == true })
+        }
+    }
+
+    @Test func aStoredRetryResumesInTheNextDispatcherOnSchedule() async throws {
+        let fixture = Fixture()
+        let wallNow = fixture.wallNow
+        let waiting = PendingPush(
+            node: "node-1", publish: publish(body: "kept"), pushClass: .alert, attempt: 1,
+            notBefore: wallNow.addingTimeInterval(10), deadline: wallNow.addingTimeInterval(60)
+        )
+        try await fixture.store.savePending(waiting)
+        #expect(try await fixture.store.pendingPushes(limit: 10).first?.publish.secret == nil, "secrets are not kept")
+        try await fixture.running {
+            #expect(await eventually { fixture.dispatcher.queuedPushes == 1 && fixture.clock.sleeperCount > 0 })
+            fixture.clock.advance(by: .seconds(9))
+            try await Task.sleep(for: .milliseconds(30))
+            #expect(fixture.provider.pushes.isEmpty, "not before it was due")
+            fixture.clock.advance(by: .seconds(2))
+            #expect(await eventually { fixture.provider.pushes.count == 1 })
+            #expect(fixture.provider.pushes.first?.publish.summary?.lastMessageBody == "kept")
+            #expect(await eventually { (try? await fixture.store.pendingPushes(limit: 10).isEmpty) == true })
+        }
+    }
+
+    @Test func stoppingKeepsTheEndOfABurstForTheNextStartAndSaysSo() async throws {
+        let fixture = Fixture()
+        let held = Mutex<Task<PublishOutcome, Never>?>(nil)
+        try await fixture.running {
+            #expect(await fixture.dispatcher.publish(publish()) == .delivered)
+            held.withLock { $0 = Task { await fixture.dispatcher.publish(publish(body: "last")) } }
+            #expect(await eventually { fixture.dispatcher.heldReplies == 1 })
+        }
+        #expect(await held.withLock { $0 }?.value == .retrying(reason: "restarting"))
+        let stored = try await fixture.store.pendingPushes(limit: 10)
+        #expect(stored.map(\.attempt) == [0])
+        #expect(stored.first?.publish.summary?.lastMessageBody == "last")
+        #expect(fixture.provider.pushes.count == 1, "not sent early")
     }
 
     @Test func otherNodesAreNotCoalesced() async {
@@ -175,15 +251,16 @@ private struct Fixture {
         }
     }
 
-    @Test func newerPushReplacesAQueuedRetry() async throws {
+    @Test func aNewerPublishUpdatesAQueuedRetryInsteadOfGoingAtOnce() async throws {
         let fixture = Fixture()
         fixture.provider.answer(.retry(reason: "InternalServerError", retryAfter: .seconds(20)))
         _ = await fixture.dispatcher.publish(publish())
         #expect(fixture.dispatcher.queuedPushes == 1)
         fixture.clock.advance(by: .seconds(3))
-        #expect(await fixture.dispatcher.publish(publish(body: "newer")) == .delivered)
-        #expect(fixture.dispatcher.queuedPushes == 0)
-        #expect(fixture.provider.pushes.last?.publish.summary?.lastMessageBody == "newer")
+        #expect(await fixture.dispatcher.publish(publish(body: "newer")) == .retrying(reason: "InternalServerError"))
+        #expect(fixture.dispatcher.queuedPushes == 1)
+        #expect(fixture.provider.pushes.count == 1)
+        #expect(try await fixture.store.pendingPushes(limit: 10).first?.publish.summary?.lastMessageBody == "newer")
     }
 
     @Test func retriesStopAtTheAttemptLimit() async throws {
@@ -256,10 +333,15 @@ private struct Fixture {
 
     @Test func fullQueueAnswersOverloaded() async throws {
         let fixture = Fixture(policy: DeliveryPolicy(coalescingWindow: .seconds(2), maximumQueuedPushes: 1))
-        _ = await fixture.dispatcher.publish(publish())
-        _ = await fixture.dispatcher.publish(publish("node-2"))
-        #expect(await fixture.dispatcher.publish(publish()) == .coalesced)
-        #expect(await fixture.dispatcher.publish(publish("node-2")) == .overloaded)
+        try await fixture.running {
+            _ = await fixture.dispatcher.publish(publish())
+            _ = await fixture.dispatcher.publish(publish("node-2"))
+            let held = Task { await fixture.dispatcher.publish(publish()) }
+            #expect(await eventually { fixture.dispatcher.queuedPushes == 1 && fixture.clock.sleeperCount > 0 })
+            #expect(await fixture.dispatcher.publish(publish("node-2")) == .overloaded)
+            fixture.clock.advance(by: .seconds(2))
+            #expect(await held.value == .delivered)
+        }
     }
 
     @Test func constantTimeComparison() {

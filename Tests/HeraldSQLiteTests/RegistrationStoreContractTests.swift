@@ -153,6 +153,34 @@ func temporaryDatabasePath() -> String {
         #expect(try await store.count(accountDomain: "busy.example") == 25)
     }
 
+    @Test(arguments: StoreKind.allCases)
+    func pendingPushesAreOnePerNodeSoonestFirstAndGoWithTheirRegistration(kind: StoreKind) async throws {
+        let store = try kind.make()
+        try await store.save(sample("a"))
+        try await store.save(sample("b"))
+        func pending(_ node: String, _ body: String, in seconds: Double, attempt: Int = 1) -> PendingPush {
+            PendingPush(
+                node: node,
+                publish: Publish(
+                    node: node, publisherDomain: "example.org", secret: "s3cret", summary: .init(messageCount: 2, lastMessageBody: body),
+                    encrypted: .init(payload: "x", iv: "y", type: "voip"), highPriority: true
+                ),
+                pushClass: .voip, attempt: attempt,
+                notBefore: Date(timeIntervalSince1970: 1_790_000_000 + seconds), deadline: Date(timeIntervalSince1970: 1_790_000_300)
+            )
+        }
+        try await store.savePending(pending("a", "first", in: 20))
+        try await store.savePending(pending("b", "other", in: 10))
+        try await store.savePending(pending("a", "newer", in: 30, attempt: 2))
+        let queued = try await store.pendingPushes(limit: 10)
+        #expect(queued == [pending("b", "other", in: 10), pending("a", "newer", in: 30, attempt: 2)])
+        #expect(queued.allSatisfy { $0.publish.secret == nil })
+        #expect(try await store.pendingPushes(limit: 1).map(\.node) == ["b"])
+        try await store.deletePending(node: "b")
+        #expect(try await store.delete(node: "a"))
+        #expect(try await store.pendingPushes(limit: 10).isEmpty, "removing a registration removes its pending push")
+    }
+
     @Test func sqliteCountsSurviveUpdatesThatMoveADomainAndBulkLoads() async throws {
         let store = try SQLiteRegistrationStore(path: temporaryDatabasePath())
         try await store.save(sample("x"))

@@ -162,9 +162,8 @@ private final class FixedDispatcher: PublishProcessing {
         return (error?[attribute: "type"], error?.elements.first { $0.name != "text" }?.name)
     }
 
-    @Test(arguments: [PublishOutcome.delivered, .coalesced])
-    func deliveredAndCoalescedAreResult(outcome: PublishOutcome) async throws {
-        let answer = try #require(try await reply(outcome))
+    @Test func deliveredIsResult() async throws {
+        let answer = try #require(try await reply(.delivered))
         #expect(answer.stanzaType == "result")
         #expect(answer.stanzaID == "a1b2")
         #expect(answer[attribute: "to"] == "example.org")
@@ -176,6 +175,7 @@ private final class FixedDispatcher: PublishProcessing {
         (.tokenRemoved(reason: "Unregistered"), "cancel", "item-not-found"),
         (.forbidden, "auth", "forbidden"),
         (.retrying(reason: "ServiceUnavailable"), "wait", "internal-server-error"),
+        (.notDelivered(reason: "ServiceUnavailable"), "wait", "internal-server-error"),
         (.unconfirmed(reason: "timedOut"), "wait", "internal-server-error"),
         (.failed(reason: "InvalidProviderToken"), "wait", "internal-server-error"),
         (.overloaded, "wait", "resource-constraint"),
@@ -185,13 +185,14 @@ private final class FixedDispatcher: PublishProcessing {
     }
 
     @Test func onlyDeadOrUnknownNodesGetANonWaitErrorOtherThanForbidden() {
-        let outcomes: [PublishOutcome] = [.retrying(reason: "x"), .unconfirmed(reason: "x"), .failed(reason: "x"), .overloaded]
+        let outcomes: [PublishOutcome] = [.retrying(reason: "x"), .notDelivered(reason: "x"), .unconfirmed(reason: "x"), .failed(reason: "x"), .overloaded]
         #expect(outcomes.allSatisfy { PublishHandler.reply(to: $0)?.type == .wait })
     }
 
     @Test func onlyAQueuedRetrySaysRetrying() {
         #expect(PublishHandler.reply(to: .retrying(reason: "x"))?.text?.contains("retrying") == true)
         #expect(PublishHandler.reply(to: .unconfirmed(reason: "timedOut"))?.text?.contains("retrying") == false)
+        #expect(PublishHandler.reply(to: .notDelivered(reason: "ServiceUnavailable"))?.text?.contains("retrying") == false)
     }
 
     @Test func drainingTurnsPublishesAwayWithWait() async throws {

@@ -203,4 +203,37 @@ private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Boo
         #expect(service.status.current == .stopped)
         await server.stop()
     }
+
+    @Test func aRequestStillUnansweredAtTheDrainDeadlineHearsWaitBeforeTheStreamCloses() async throws {
+        let server = try await FakeComponentServer.start(secret: "s3cret")
+        var router = ComponentRouter()
+        router.register(NeverAnswering(), type: "set", payload: "pubsub", namespace: Namespace.pubsub)
+        let service = ComponentService(configuration: configuration(port: server.port), router: router, logger: Logger(label: "test"))
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await service.run() }
+                #expect(await eventually { service.status.isConnected })
+                let publish = XMLElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "id": "slow", "from": "example.org", "to": "push.example.com"])
+                    .appending(XMLElement("pubsub", namespace: Namespace.pubsub))
+                try await server.send(publish)
+                try await Task.sleep(for: .milliseconds(100))
+                trigger.triggerGracefulShutdown()
+                let answer = try await server.inbox.next("the publish's answer") { $0.stanzaID == "slow" }
+                #expect(answer.stanzaType == "error")
+                #expect(answer.child("error")?[attribute: "type"] == "wait")
+                #expect(answer.child("error")?.child("resource-constraint") != nil)
+                _ = try await server.inbox.next("closing tag") { $0.name == "stream-end" }
+                group.cancelAll()
+            }
+        }
+        await server.stop()
+    }
+}
+
+/// A handler slower than any drain deadline.
+private struct NeverAnswering: IQHandler {
+    func handle(_ iq: XMLElement, context: ComponentContext) async throws(StanzaError) -> XMLElement? {
+        try? await Task.sleep(for: .seconds(600))
+        return iq.iqResult()
+    }
 }

@@ -116,16 +116,16 @@ extension PushOutcome {
 }
 
 extension PublishOutcome {
-    static let metricLabels = ["delivered", "coalesced", "unknown_node", "forbidden", "token_removed", "retrying", "unconfirmed", "overloaded", "failed"]
+    static let metricLabels = ["delivered", "unknown_node", "forbidden", "token_removed", "retrying", "not_delivered", "unconfirmed", "overloaded", "failed"]
 
     var metricLabel: String {
         switch self {
         case .delivered: "delivered"
-        case .coalesced: "coalesced"
         case .unknownNode: "unknown_node"
         case .forbidden: "forbidden"
         case .tokenRemoved: "token_removed"
         case .retrying: "retrying"
+        case .notDelivered: "not_delivered"
         case .unconfirmed: "unconfirmed"
         case .overloaded: "overloaded"
         case .failed: "failed"

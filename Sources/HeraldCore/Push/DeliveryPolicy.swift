@@ -11,36 +11,41 @@ public struct DeliveryPolicy: Sendable, Hashable {
     public var retryDeadline: Duration
     /// Pushes waiting (to retry, or at the end of a burst) at most; beyond it publishes get `wait`.
     public var maximumQueuedPushes: Int
+    /// Publishes waiting for the verdict on the push at the end of their burst, at most; beyond it a
+    /// publish that would join a burst gets `wait` at once.
+    public var maximumHeldReplies: Int
 
     public init(
         coalescingWindow: Duration = .seconds(1),
         retryBackoff: Backoff = Backoff(initialDelay: .seconds(1), maximumDelay: .seconds(60)),
         maximumAttempts: Int = 6,
         retryDeadline: Duration = .seconds(300),
-        maximumQueuedPushes: Int = 10_000
+        maximumQueuedPushes: Int = 10_000,
+        maximumHeldReplies: Int = 10_000
     ) {
         self.coalescingWindow = coalescingWindow
         self.retryBackoff = retryBackoff
         self.maximumAttempts = maximumAttempts
         self.retryDeadline = retryDeadline
         self.maximumQueuedPushes = maximumQueuedPushes
+        self.maximumHeldReplies = maximumHeldReplies
     }
 }
 
 /// What became of a publish, in the terms the publishing server must hear (mapped to XMPP replies at
 /// the XMPP edge).
 public enum PublishOutcome: Sendable, Hashable {
-    /// Handed to the vendor.
+    /// A vendor accepted a push carrying this publish (itself, or the push at the end of its burst).
     case delivered
-    /// Folded into a push that goes out at the end of the burst.
-    case coalesced
     case unknownNode
     /// Wrong or missing secret, or a publisher other than the account's server.
     case forbidden
     /// The vendor declared the token dead; the registration is gone.
     case tokenRemoved(reason: String)
-    /// A transient failure; Herald keeps retrying in the background.
+    /// A transient failure, and a push carrying this publish is stored for a retry.
     case retrying(reason: String)
+    /// A transient failure, and nothing is queued: attempts, deadline or queue are used up.
+    case notDelivered(reason: String)
     /// Sent to the vendor, which gave no verdict; not sent again, since it may have been shown.
     case unconfirmed(reason: String)
     /// Herald cannot take more work right now.

@@ -1,7 +1,7 @@
 /// A XEP-0357 publish as Herald understands it, whatever server and extensions produced it.
-public struct Publish: Sendable, Hashable {
+public struct Publish: Sendable, Hashable, Codable {
     /// The summary form (`urn:xmpp:push:summary`); every field optional, and servers fill them differently.
-    public struct Summary: Sendable, Hashable {
+    public struct Summary: Sendable, Hashable, Codable {
         public var messageCount: Int?
         public var pendingSubscriptionCount: Int?
         public var lastMessageSender: String?
@@ -16,7 +16,7 @@ public struct Publish: Sendable, Hashable {
     }
 
     /// Tigase's `<encrypted xmlns='tigase:push:encrypt:0' iv='…' type='…'>`: opaque to Herald, passed on.
-    public struct Encrypted: Sendable, Hashable {
+    public struct Encrypted: Sendable, Hashable, Codable {
         public var payload: String
         public var iv: String
         /// `chat`, `groupchat`, `call`/`voip`, …; `voip` with a PushKit token becomes a VoIP push.
@@ -61,7 +61,7 @@ public struct Publish: Sendable, Hashable {
 }
 
 /// How urgently a push must reach the device, which decides the vendor's push type and priority.
-public enum PushClass: String, Sendable, Hashable, Comparable {
+public enum PushClass: String, Sendable, Hashable, Comparable, Codable {
     /// Wake the app quietly (APNs background, priority 5; FCM normal).
     case background
     /// Show something now (APNs alert, priority 10; FCM high).

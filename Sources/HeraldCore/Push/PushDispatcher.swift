@@ -3,26 +3,27 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Turns publishes into vendor pushes: authenticates them, picks the push class, coalesces bursts,
-/// retries transient failures in the background and removes registrations whose token is dead.
+/// Turns publishes into vendor pushes: authenticates them, runs them through `DeliveryStateMachine`
+/// (bursts, retries, the replies each publish gets) and does what it decides: vendor requests, stored
+/// pending pushes, replies. It also removes registrations whose token is dead.
 ///
-/// A `Service`: its `run()` owns the timers for delayed pushes (end-of-burst and retries). Generic over
-/// the clock so tests can move time by hand.
+/// A `Service`: its `run()` resumes the pending pushes found in the store and owns the timers for
+/// delayed pushes. Generic over the clock so tests can move time by hand; pending pushes are stored
+/// with wall-clock dates from `wallClock`.
 public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration == Duration {
-    private struct Delayed: Sendable {
-        var push: PushRequest
-        var notBefore: C.Instant
-        var deadline: C.Instant
-        var attempt: Int
-        var generation: Int
+    private typealias Machine = DeliveryStateMachine<C.Instant>
+
+    /// Where a publish's reply stands: decided before anyone waits for it, or awaited.
+    private enum ReplySlot {
+        case open
+        case answered(PublishOutcome)
+        case awaited(CheckedContinuation<PublishOutcome, Never>)
     }
 
-    private enum CoalescingDecision { case sendNow, coalesced(generation: Int), overloaded }
-
-    private struct State: Sendable {
-        var lastSent: [String: C.Instant] = [:]
-        var delayed: [String: Delayed] = [:]
-        var generation = 0
+    private struct State {
+        var machine: Machine
+        var replies: [Machine.ReplyID: ReplySlot] = [:]
+        var nextReply = 0
     }
 
     private let store: any RegistrationStore
@@ -31,11 +32,12 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
     private let contentPolicies: [String: ContentPolicy]
     public let policy: DeliveryPolicy
     private let clock: C
+    private let wallClock: @Sendable () -> Date
     private let logger: Logger
     private let metrics: HeraldMetrics
     private let state: Mutex<State>
-    private let schedule: AsyncStream<(node: String, generation: Int)>.Continuation
-    private let scheduled: AsyncStream<(node: String, generation: Int)>
+    private let wakes: AsyncStream<(node: String, at: C.Instant)>.Continuation
+    private let wakeStream: AsyncStream<(node: String, at: C.Instant)>
 
     public init(
         store: any RegistrationStore,
@@ -43,6 +45,7 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
         contentPolicies: [String: ContentPolicy] = [:],
         policy: DeliveryPolicy = .init(),
         clock: C,
+        wallClock: @escaping @Sendable () -> Date = Date.init,
         logger: Logger,
         metrics: HeraldMetrics = .disabled
     ) {
@@ -52,13 +55,16 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
         self.contentPolicies = contentPolicies
         self.policy = policy
         self.clock = clock
+        self.wallClock = wallClock
         self.logger = logger
-        self.state = Mutex(State())
-        (scheduled, schedule) = AsyncStream.makeStream(of: (node: String, generation: Int).self)
+        self.state = Mutex(State(machine: Machine(policy: policy)))
+        (wakeStream, wakes) = AsyncStream.makeStream(of: (node: String, at: C.Instant).self)
     }
 
     /// Pushes waiting to be retried or sent at the end of a burst.
-    public var queuedPushes: Int { state.withLock { $0.delayed.count } }
+    public var queuedPushes: Int { state.withLock { $0.machine.queuedPushes } }
+    /// Publishes waiting for the verdict on the push at the end of their burst.
+    public var heldReplies: Int { state.withLock { $0.machine.heldReplies } }
 
     /// Replaces every vendor client (credential reload). Pushes already on their way finish with the old ones.
     public func replaceProviders(_ newProviders: PushProviders) {
@@ -126,52 +132,15 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
             ])
             return .failed(reason: "\(registration.service.rawValue) is not configured for \(registration.app)")
         }
-        let push = PushRequest(
-            registration: registration,
-            publish: publish,
-            pushClass: PushClass.of(publish, registration: registration),
-            content: contentPolicies[registration.app] ?? ContentPolicy()
-        )
-
-        let now = clock.now
-        let decision: CoalescingDecision = state.withLock { state in
-            // A newer push replaces a retry still waiting for this node.
-            if let waiting = state.delayed[publish.node], waiting.attempt > 0 {
-                state.delayed[publish.node] = nil
-            }
-            if let last = state.lastSent[publish.node], now < last.advanced(by: policy.coalescingWindow) {
-                var trailing = push
-                if let pending = state.delayed[publish.node] {
-                    trailing.pushClass = max(pending.push.pushClass, push.pushClass)
-                } else if state.delayed.count >= policy.maximumQueuedPushes {
-                    return .overloaded
-                }
-                state.generation += 1
-                state.delayed[publish.node] = Delayed(
-                    push: trailing,
-                    notBefore: last.advanced(by: policy.coalescingWindow),
-                    deadline: now.advanced(by: policy.retryDeadline),
-                    attempt: 0,
-                    generation: state.generation
-                )
-                return .coalesced(generation: state.generation)
-            }
-            state.lastSent[publish.node] = now
-            if state.lastSent.count > 4 * policy.maximumQueuedPushes {
-                let horizon = now.advanced(by: .zero - policy.coalescingWindow)
-                state.lastSent = state.lastSent.filter { $0.value > horizon }
-            }
-            return .sendNow
+        let pushClass = PushClass.of(publish, registration: registration)
+        let (reply, actions) = state.withLock { state in
+            state.nextReply &+= 1
+            state.replies[state.nextReply] = .open
+            let actions = state.machine.publish(publish, pushClass: pushClass, registration: registration, reply: state.nextReply, now: clock.now)
+            return (state.nextReply, actions)
         }
-        switch decision {
-        case .overloaded:
-            return .overloaded
-        case .coalesced(let generation):
-            schedule.yield((publish.node, generation))
-            return .coalesced
-        case .sendNow:
-            return await deliver(push, attempt: 1, deadline: now.advanced(by: policy.retryDeadline))
-        }
+        await perform(actions)
+        return await outcome(of: reply)
     }
 
     /// The secret, where the registration has one, and the publishing domain, where it recorded one.
@@ -192,49 +161,123 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
         return registration.secret != nil || registration.accountDomain != nil
     }
 
-    private func deliver(_ push: PushRequest, attempt: Int, deadline: C.Instant) async -> PublishOutcome {
-        guard let provider = provider(for: push.registration) else {
-            return .failed(reason: "no provider")
+    // MARK: Replies
+
+    /// The reply decided for `reply`, waiting for it if the push it rides on has not had its verdict.
+    private func outcome(of reply: Machine.ReplyID) async -> PublishOutcome {
+        await withCheckedContinuation { continuation in
+            let decided: PublishOutcome? = state.withLock { state in
+                if case .answered(let outcome) = state.replies[reply] {
+                    state.replies[reply] = nil
+                    return outcome
+                }
+                state.replies[reply] = .awaited(continuation)
+                return nil
+            }
+            if let decided { continuation.resume(returning: decided) }
         }
-        let outcome = await send(push, through: provider)
+    }
+
+    private func answer(_ replies: [Machine.ReplyID], _ outcome: PublishOutcome) {
+        guard !replies.isEmpty else { return }
+        let waiting = state.withLock { state in
+            var waiting: [CheckedContinuation<PublishOutcome, Never>] = []
+            for reply in replies {
+                switch state.replies[reply] {
+                case .open: state.replies[reply] = .answered(outcome)
+                case .awaited(let continuation):
+                    state.replies[reply] = nil
+                    waiting.append(continuation)
+                case .answered, nil: break
+                }
+            }
+            return waiting
+        }
+        for continuation in waiting { continuation.resume(returning: outcome) }
+    }
+
+    // MARK: Doing what the state machine decided
+
+    private func perform(_ actions: [Machine.Action]) async {
+        for action in actions {
+            switch action {
+            case .send(let send):
+                let verdict = await execute(send)
+                let next = state.withLock { $0.machine.verdict(verdict, send: send.id, node: send.node, now: clock.now) }
+                await perform(next)
+            case .reply(let replies, let outcome):
+                answer(replies, outcome)
+            case .store(let pending, let replies, let reason):
+                do {
+                    // Stored before anyone hears "retrying": the promise survives a crash.
+                    try await store.savePending(pendingPush(pending))
+                    answer(replies, .retrying(reason: reason))
+                } catch {
+                    logger.error("could not store a pending push", metadata: [LogKey.reason: "\(error)"])
+                    let next = state.withLock { $0.machine.storeFailed(node: pending.node) }
+                    answer(replies, .notDelivered(reason: "\(reason); queue unavailable"))
+                    await perform(next)
+                }
+            case .forget(let node):
+                do {
+                    try await store.deletePending(node: node)
+                } catch {
+                    logger.error("could not remove a pending push", metadata: [LogKey.reason: "\(error)"])
+                }
+            case .wake(let node, let instant):
+                wakes.yield((node, instant))
+            }
+        }
+    }
+
+    private func pendingPush(_ stored: Machine.Stored) -> PendingPush {
+        let now = clock.now
+        let wallNow = wallClock()
+        return PendingPush(
+            node: stored.node, publish: stored.publish, pushClass: stored.pushClass, attempt: stored.attempt,
+            notBefore: wallNow.addingTimeInterval(now.duration(to: stored.notBefore).seconds),
+            deadline: wallNow.addingTimeInterval(now.duration(to: stored.deadline).seconds)
+        )
+    }
+
+    /// One vendor request for `send`, and what came of it once dead tokens are removed.
+    private func execute(_ send: Machine.Send) async -> DeliveryVerdict {
+        var registration = send.registration
+        if registration == nil {
+            // The push waited: the device may have re-registered or gone meanwhile.
+            do {
+                registration = try await store.registration(node: send.node)
+            } catch {
+                return .retry(reason: "store unavailable", retryAfter: nil)
+            }
+        }
+        guard let registration else { return .registrationGone }
+        guard let provider = provider(for: registration) else { return .failed(reason: "no provider") }
+        let pushClass = send.pushClass == .voip && registration.voipToken == nil ? PushClass.of(send.publish, registration: registration) : send.pushClass
+        let push = PushRequest(
+            registration: registration, publish: send.publish, pushClass: pushClass,
+            content: contentPolicies[registration.app] ?? ContentPolicy()
+        )
+        return await deliver(push, through: provider)
+    }
+
+    private func deliver(_ push: PushRequest, through provider: any PushProvider) async -> DeliveryVerdict {
+        let outcome = await self.send(push, through: provider)
         switch outcome {
-        case .delivered(_, let environment?):
-            await remember(environment, for: push.registration)
-            return .delivered
-        case .delivered:
+        case .delivered(_, let environment):
+            if let environment { await remember(environment, for: push.registration) }
             return .delivered
         case .deadToken(let reason) where push.pushClass == .voip:
             // PushKit's token died, not the device's: its alert pushes go on, and so does this one.
             var fallback = push
             fallback.registration = await clearVoIPTokenIfUnchanged(push.registration, reason: reason)
             fallback.pushClass = PushClass.of(push.publish, registration: fallback.registration)
-            return await deliver(fallback, attempt: attempt, deadline: deadline)
+            return await deliver(fallback, through: provider)
         case .deadToken(let reason):
             await removeIfUnchanged(push.registration, reason: reason)
             return .tokenRemoved(reason: reason)
         case .retry(let reason, let retryAfter):
-            guard attempt < policy.maximumAttempts else {
-                logger.warning("push dropped after retries", metadata: [LogKey.reason: "\(reason)", LogKey.attempt: "\(attempt)"])
-                return .retrying(reason: reason)
-            }
-            let backoff = policy.retryBackoff.delay(attempt: attempt - 1)
-            let delay = max(backoff, retryAfter ?? .zero)
-            let notBefore = clock.now.advanced(by: delay)
-            guard notBefore < deadline else { return .retrying(reason: reason) }
-            let generation: Int? = state.withLock { state in
-                if let waiting = state.delayed[push.publish.node], waiting.attempt == 0 {
-                    // An end-of-burst push is already due for this node; it carries newer news.
-                    return nil
-                }
-                guard state.delayed.count < policy.maximumQueuedPushes || state.delayed[push.publish.node] != nil else { return nil }
-                state.generation += 1
-                state.delayed[push.publish.node] = Delayed(
-                    push: push, notBefore: notBefore, deadline: deadline, attempt: attempt, generation: state.generation
-                )
-                return state.generation
-            }
-            if let generation { schedule.yield((push.publish.node, generation)) }
-            return .retrying(reason: reason)
+            return .retry(reason: reason, retryAfter: retryAfter)
         case .unconfirmed(let reason):
             logger.warning("vendor gave no verdict on a push; not sending it again", metadata: [
                 "push.service": "\(push.registration.service.rawValue)", LogKey.reason: "\(reason)",
@@ -306,32 +349,45 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
     // MARK: Delayed pushes
 
     public func run() async throws {
+        await restorePendingPushes()
         await withDiscardingTaskGroup { group in
-            for await (node, generation) in scheduled.cancelOnGracefulShutdown() {
-                group.addTask { await self.fire(node: node, generation: generation, early: false) }
+            for await (node, instant) in wakeStream.cancelOnGracefulShutdown() {
+                group.addTask {
+                    try? await self.clock.sleep(until: instant, tolerance: nil)
+                    guard !Task.isCancelled else { return }
+                    let actions = self.state.withLock { $0.machine.wake(node: node, now: self.clock.now) }
+                    await self.perform(actions)
+                }
             }
-            // Shutting down: send what is waiting now rather than lose it.
-            let waiting = state.withLock { $0.delayed.map { ($0.key, $0.value.generation) } }
-            for (node, generation) in waiting {
-                group.addTask { await self.fire(node: node, generation: generation, early: true) }
-            }
+            // Shutting down: pushes waiting for the end of their burst are stored for the next start
+            // rather than sent early; stored retries stay where they are, due when they were due.
+            let actions = state.withLock { $0.machine.shutDown() }
+            await perform(actions)
+            group.cancelAll()
         }
     }
 
-    private func fire(node: String, generation: Int, early: Bool) async {
-        if !early {
-            guard let notBefore = state.withLock({ $0.delayed[node]?.generation == generation ? $0.delayed[node]?.notBefore : nil }) else { return }
-            try? await clock.sleep(until: notBefore, tolerance: nil)
+    /// Pending pushes a previous run stored (for a retry, or at shutdown) go when they were due.
+    private func restorePendingPushes() async {
+        let pending: [PendingPush]
+        do {
+            pending = try await store.pendingPushes(limit: policy.maximumQueuedPushes)
+        } catch {
+            logger.error("could not read pending pushes", metadata: [LogKey.reason: "\(error)"])
+            return
         }
+        guard !pending.isEmpty else { return }
         let now = clock.now
-        let item: Delayed? = state.withLock { state in
-            guard let item = state.delayed[node], item.generation == generation else { return nil }
-            state.delayed[node] = nil
-            if item.attempt == 0 { state.lastSent[node] = now }
-            return item
+        let wallNow = wallClock()
+        let stored = pending.map { push in
+            Machine.Stored(
+                node: push.node, publish: push.publish, pushClass: push.pushClass, attempt: push.attempt,
+                notBefore: now.advanced(by: .seconds(push.notBefore.timeIntervalSince(wallNow))),
+                deadline: now.advanced(by: .seconds(push.deadline.timeIntervalSince(wallNow)))
+            )
         }
-        // The deadline was checked when the push was scheduled; a timer that fires late still sends.
-        guard let item else { return }
-        _ = await deliver(item.push, attempt: item.attempt + 1, deadline: item.deadline)
+        let actions = state.withLock { $0.machine.restore(stored, now: now) }
+        logger.info("pending pushes restored", metadata: ["push.count": "\(pending.count)"])
+        await perform(actions)
     }
 }

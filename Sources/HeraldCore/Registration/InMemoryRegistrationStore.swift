@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// A store that keeps registrations in memory only: for tests, and for trying Herald out.
@@ -10,6 +11,7 @@ public final class InMemoryRegistrationStore: RegistrationStore {
         var nodeByDeviceKey: [String: String] = [:]
         var perAccount: [String: Int] = [:]
         var perDomain: [String: Int] = [:]
+        var pending: [String: PendingPush] = [:]
 
         mutating func put(_ registration: Registration) {
             remove(node: registration.node)
@@ -72,7 +74,22 @@ public final class InMemoryRegistrationStore: RegistrationStore {
     }
 
     public func delete(node: String) async throws -> Bool {
-        contents.withLock { $0.remove(node: node) }
+        contents.withLock { contents in
+            contents.pending[node] = nil
+            return contents.remove(node: node)
+        }
+    }
+
+    public func savePending(_ push: PendingPush) async throws {
+        contents.withLock { $0.pending[push.node] = push }
+    }
+
+    public func deletePending(node: String) async throws {
+        contents.withLock { $0.pending[node] = nil }
+    }
+
+    public func pendingPushes(limit: Int) async throws -> [PendingPush] {
+        contents.withLock { contents in Array(contents.pending.values.sorted { $0.notBefore < $1.notBefore }.prefix(limit)) }
     }
 
     public func count(accountKey: String) async throws -> Int {

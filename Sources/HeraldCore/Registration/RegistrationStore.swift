@@ -22,6 +22,13 @@ public protocol RegistrationStore: Sendable {
     func count() async throws -> Int
     /// Registrations ordered by node, for listing; `after` pages past a node.
     func list(after node: String?, limit: Int) async throws -> [Registration]
+
+    /// Keeps a push waiting for its next attempt, so that it survives a restart: one per node, saving
+    /// replaces. Removing the registration removes it too.
+    func savePending(_ push: PendingPush) async throws
+    func deletePending(node: String) async throws
+    /// The pending pushes, soonest first.
+    func pendingPushes(limit: Int) async throws -> [PendingPush]
 }
 
 /// What a new registration may not exceed: per account (and app), per registering server, in all.

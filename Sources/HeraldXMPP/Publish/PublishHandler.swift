@@ -37,7 +37,7 @@ public struct PublishHandler: IQHandler {
     /// ejabberd drops a registration on the first such error and Prosody after sixteen.
     public static func reply(to outcome: PublishOutcome) -> StanzaError? {
         switch outcome {
-        case .delivered, .coalesced:
+        case .delivered:
             nil
         case .unknownNode:
             StanzaError(.cancel, "item-not-found", text: "no such push node")
@@ -47,6 +47,8 @@ public struct PublishHandler: IQHandler {
             StanzaError(.cancel, "item-not-found", text: "device token is no longer valid (\(reason))")
         case .retrying(let reason):
             StanzaError(.wait, "internal-server-error", text: "push vendor unavailable (\(reason)); retrying")
+        case .notDelivered(let reason):
+            StanzaError(.wait, "internal-server-error", text: "push vendor unavailable (\(reason))")
         case .unconfirmed(let reason):
             StanzaError(.wait, "internal-server-error", text: "push vendor did not confirm delivery (\(reason))")
         case .overloaded:
@@ -59,11 +61,11 @@ public struct PublishHandler: IQHandler {
     static func label(_ outcome: PublishOutcome) -> String {
         switch outcome {
         case .delivered: "delivered"
-        case .coalesced: "coalesced"
         case .unknownNode: "unknown-node"
         case .forbidden: "forbidden"
         case .tokenRemoved: "token-removed"
         case .retrying: "retrying"
+        case .notDelivered: "not-delivered"
         case .unconfirmed: "unconfirmed"
         case .overloaded: "overloaded"
         case .failed: "failed"

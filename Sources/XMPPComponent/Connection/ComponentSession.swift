@@ -19,6 +19,9 @@ final class ComponentSession: Sendable {
     private let pending = PendingRequests()
     private let inFlight = Atomic<Int>(0)
     private let draining = Atomic<Bool>(false)
+    /// iq requests being handled, so that those still unanswered at the drain deadline get `wait`
+    /// rather than silence. Whoever takes a request out of here answers it.
+    private let unanswered = Mutex<(lastKey: Int, requests: [Int: XMLElement])>((0, [:]))
     private let drainSignal: AsyncStream<Void>.Continuation
     private let drainRequests: AsyncStream<Void>
     private let outbound = Mutex<NIOAsyncChannelOutboundWriter<ByteBuffer>?>(nil)
@@ -126,11 +129,16 @@ final class ComponentSession: Sendable {
         }
         inFlight.add(1, ordering: .relaxed)
         let context = ComponentContext(domain: domain, logger: logger, isDraining: { self.draining.load(ordering: .relaxed) })
+        let key: Int? = stanza.isIQRequest ? unanswered.withLock { state in
+            state.lastKey &+= 1
+            state.requests[state.lastKey] = stanza
+            return state.lastKey
+        } : nil
         group.addTask {
             defer { self.inFlight.subtract(1, ordering: .relaxed) }
-            if let reply = await self.router.route(stanza, context: context) {
-                try? await self.send(reply)
-            }
+            let reply = await self.router.route(stanza, context: context)
+            if let key, self.unanswered.withLock({ $0.requests.removeValue(forKey: key) }) == nil { return }
+            if let reply { try? await self.send(reply) }
         }
     }
 
@@ -226,9 +234,16 @@ final class ComponentSession: Sendable {
             while inFlight.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(10))
             }
-            let abandoned = inFlight.load(ordering: .relaxed)
-            if abandoned > 0 {
-                logger.warning("requests still in flight at drain deadline", metadata: ["requests": "\(abandoned)"])
+            // Never silence: a server waiting for an answer hears `wait` and keeps the registration.
+            let abandoned = unanswered.withLock { state in
+                defer { state.requests = [:] }
+                return Array(state.requests.values)
+            }
+            if !abandoned.isEmpty {
+                logger.warning("requests still in flight at drain deadline answered with wait", metadata: ["requests": "\(abandoned.count)"])
+            }
+            for request in abandoned {
+                try? await send(request.errorReply(StanzaError(.wait, "resource-constraint", text: "push service is restarting")))
             }
             let action = machine.withLock { $0.close() }
             _ = try? await perform(action, channel: channel)

@@ -1,0 +1,162 @@
+import Foundation
+import HeraldTesting
+import Testing
+
+@testable import HeraldCore
+
+private typealias Machine = DeliveryStateMachine<ManualClock.Instant>
+
+private let start = ManualClock().now
+
+private func at(_ seconds: Double) -> ManualClock.Instant { start.advanced(by: .seconds(seconds)) }
+
+private let registration = Registration(
+    node: "n", secret: "s", app: "chat", service: .apns, dialect: .p2, token: "t", deviceKey: "d", createdAt: Date(timeIntervalSince1970: 0)
+)
+
+private func publish(_ body: String? = nil, node: String = "n") -> Publish {
+    Publish(node: node, publisherDomain: "example.org", secret: "s", summary: .init(messageCount: 1, lastMessageBody: body))
+}
+
+private let policy = DeliveryPolicy(
+    coalescingWindow: .seconds(2),
+    retryBackoff: Backoff(initialDelay: .seconds(4), maximumDelay: .seconds(4)),
+    maximumAttempts: 3,
+    retryDeadline: .seconds(30),
+    maximumQueuedPushes: 10,
+    maximumHeldReplies: 3
+)
+
+/// The send in `actions`, failing the test if there is none.
+private func sent(_ actions: [Machine.Action], sourceLocation: SourceLocation = #_sourceLocation) -> Machine.Send? {
+    for case .send(let send) in actions { return send }
+    Issue.record("no send in \(actions)", sourceLocation: sourceLocation)
+    return nil
+}
+
+/// Drives the machine with injected time and jitter (`.max`: each retry waits its full backoff step) and
+/// no sleeps: every decision is read off its actions.
+@Suite struct DeliveryStateMachineTests {
+    @Test func theFirstPublishIsSentAtOnceAndAnsweredWithItsVerdict() throws {
+        var machine = Machine(policy: policy, random: { .max })
+        let send = try #require(sent(machine.publish(publish(), pushClass: .background, registration: registration, reply: 1, now: at(0))))
+        #expect(send.attempt == 1)
+        #expect(send.registration == registration)
+        #expect(machine.verdict(.delivered, send: send.id, node: "n", now: at(0.1)) == [.reply([1], .delivered)])
+    }
+
+    @Test func aBurstIsAnsweredWithTheVerdictOnItsLastPush() throws {
+        var machine = Machine(policy: policy, random: { .max })
+        let first = try #require(sent(machine.publish(publish(), pushClass: .background, registration: registration, reply: 1, now: at(0))))
+        // While the first is out and within the window: both join one push due when the window ends.
+        #expect(machine.publish(publish("a"), pushClass: .alert, registration: registration, reply: 2, now: at(0.5)) == [.wake(node: "n", at: at(2))])
+        #expect(machine.publish(publish(), pushClass: .background, registration: registration, reply: 3, now: at(1)) == [])
+        #expect(machine.heldReplies == 2)
+        #expect(machine.verdict(.delivered, send: first.id, node: "n", now: at(1.2)) == [.reply([1], .delivered)])
+        #expect(machine.wake(node: "n", now: at(1.5)) == [.wake(node: "n", at: at(2))], "not due yet")
+        let last = try #require(sent(machine.wake(node: "n", now: at(2))))
+        #expect(last.pushClass == .alert, "the most urgent class of the burst")
+        #expect(last.registration == registration)
+        #expect(machine.heldReplies == 0)
+        #expect(machine.verdict(.tokenRemoved(reason: "Unregistered"), send: last.id, node: "n", now: at(2.1))
+            == [.reply([2, 3], .tokenRemoved(reason: "Unregistered")), .forget(node: "n")])
+        #expect(machine.queuedPushes == 0)
+    }
+
+    @Test func aPushDueWhileAnotherIsOutGoesWhenThatOneIsAnswered() throws {
+        var machine = Machine(policy: policy, random: { .max })
+        let first = try #require(sent(machine.publish(publish(), pushClass: .alert, registration: registration, reply: 1, now: at(0))))
+        _ = machine.publish(publish(), pushClass: .alert, registration: registration, reply: 2, now: at(1))
+        #expect(machine.wake(node: "n", now: at(3)) == [], "one push in flight per node")
+        #expect(machine.verdict(.delivered, send: first.id, node: "n", now: at(5)) == [.reply([1], .delivered), .wake(node: "n", at: at(5))])
+        #expect(sent(machine.wake(node: "n", now: at(5))) != nil)
+    }
+
+    @Test func aRetryIsStoredBeforeItsPublisherHearsRetryingAndLaterPublishesUpdateIt() throws {
+        var machine = Machine(policy: policy, random: { .max })
+        let first = try #require(sent(machine.publish(publish("old"), pushClass: .alert, registration: registration, reply: 1, now: at(0))))
+        let actions = machine.verdict(.retry(reason: "ServiceUnavailable", retryAfter: nil), send: first.id, node: "n", now: at(1))
+        let stored = Machine.Stored(node: "n", publish: publish("old"), pushClass: .alert, attempt: 1, notBefore: at(5), deadline: at(30))
+        #expect(actions == [.store(stored, replies: [1], reason: "ServiceUnavailable"), .wake(node: "n", at: at(5))])
+        #expect(machine.queuedPushes == 1)
+        // Outside the window and with a retry waiting: no new vendor request, the retry carries it.
+        var updated = stored
+        updated.publish = publish("new")
+        #expect(machine.publish(publish("new"), pushClass: .background, registration: registration, reply: 2, now: at(3))
+            == [.store(updated, replies: [2], reason: "ServiceUnavailable")])
+        let retry = try #require(sent(machine.wake(node: "n", now: at(5))))
+        #expect(retry.attempt == 2)
+        #expect(retry.publish.summary?.lastMessageBody == "new")
+        #expect(retry.registration == registration, "as of the latest publish")
+        #expect(machine.verdict(.delivered, send: retry.id, node: "n", now: at(5.1)) == [.reply([], .delivered), .forget(node: "n")])
+    }
+
+    @Test func withNothingLeftToTryTheReplyDoesNotSayRetrying() throws {
+        var machine = Machine(policy: policy, random: { .max })
+        var send = try #require(sent(machine.publish(publish(), pushClass: .alert, registration: registration, reply: 1, now: at(0))))
+        _ = machine.verdict(.retry(reason: "x", retryAfter: nil), send: send.id, node: "n", now: at(0))
+        send = try #require(sent(machine.wake(node: "n", now: at(4))))
+        _ = machine.verdict(.retry(reason: "x", retryAfter: nil), send: send.id, node: "n", now: at(4))
+        send = try #require(sent(machine.wake(node: "n", now: at(8))))
+        #expect(send.attempt == 3)
+        #expect(machine.verdict(.retry(reason: "x", retryAfter: nil), send: send.id, node: "n", now: at(8)) == [.reply([], .notDelivered(reason: "x")), .forget(node: "n")])
+        // A Retry-After past the deadline is no retry either.
+        let late = try #require(sent(machine.publish(publish(), pushClass: .alert, registration: registration, reply: 2, now: at(20))))
+        #expect(machine.verdict(.retry(reason: "TooManyRequests", retryAfter: .seconds(60)), send: late.id, node: "n", now: at(20))
+            == [.reply([2], .notDelivered(reason: "TooManyRequests"))])
+        #expect(machine.queuedPushes == 0)
+    }
+
+    @Test func heldRepliesAndQueuedPushesAreBounded() throws {
+        var machine = Machine(policy: policy, random: { .max })
+        _ = machine.publish(publish(), pushClass: .alert, registration: registration, reply: 1, now: at(0))
+        for reply in 2...4 { _ = machine.publish(publish(), pushClass: .alert, registration: registration, reply: reply, now: at(0.1)) }
+        #expect(machine.heldReplies == 3)
+        #expect(machine.publish(publish(), pushClass: .alert, registration: registration, reply: 5, now: at(0.2)) == [.reply([5], .overloaded)])
+
+        var queue = Machine(policy: DeliveryPolicy(coalescingWindow: .seconds(2), maximumQueuedPushes: 2), random: { .max })
+        for index in 0..<3 {
+            _ = queue.publish(publish(node: "n\(index)"), pushClass: .alert, registration: registration, reply: index, now: at(0))
+        }
+        _ = queue.publish(publish(node: "n0"), pushClass: .alert, registration: registration, reply: 10, now: at(0.1))
+        _ = queue.publish(publish(node: "n1"), pushClass: .alert, registration: registration, reply: 11, now: at(0.1))
+        #expect(queue.publish(publish(node: "n2"), pushClass: .alert, registration: registration, reply: 12, now: at(0.1)) == [.reply([12], .overloaded)])
+        #expect(queue.queuedPushes == 2)
+    }
+
+    @Test func shuttingDownStoresTheEndsOfBurstsInsteadOfSendingThem() throws {
+        var machine = Machine(policy: policy, random: { .max })
+        let first = try #require(sent(machine.publish(publish(), pushClass: .alert, registration: registration, reply: 1, now: at(0))))
+        _ = machine.publish(publish("last"), pushClass: .alert, registration: registration, reply: 2, now: at(0.5))
+        let stored = Machine.Stored(node: "n", publish: publish("last"), pushClass: .alert, attempt: 0, notBefore: at(2), deadline: at(30.5))
+        #expect(machine.shutDown() == [.store(stored, replies: [2], reason: "restarting")])
+        #expect(machine.heldReplies == 0)
+        #expect(machine.verdict(.delivered, send: first.id, node: "n", now: at(1)) == [.reply([1], .delivered)])
+    }
+
+    @Test func restoredPushesGoWhenDueAndStaleOnesAreDropped() throws {
+        var machine = Machine(policy: policy, random: { .max })
+        let due = Machine.Stored(node: "a", publish: publish(node: "a"), pushClass: .alert, attempt: 2, notBefore: at(-5), deadline: at(60))
+        let stale = Machine.Stored(node: "b", publish: publish(node: "b"), pushClass: .alert, attempt: 1, notBefore: at(-90), deadline: at(-1))
+        #expect(machine.restore([due, stale], now: at(0)) == [.wake(node: "a", at: at(-5)), .forget(node: "b")])
+        let send = try #require(sent(machine.wake(node: "a", now: at(0))))
+        #expect(send.attempt == 3)
+        #expect(machine.verdict(.registrationGone, send: send.id, node: "a", now: at(0)) == [.reply([], .unknownNode), .forget(node: "a")])
+    }
+
+    @Test func aRetryFailingWhileNewerNewsWaitsHandsItsPublishersToThatPush() throws {
+        var machine = Machine(policy: policy, random: { .max })
+        let first = try #require(sent(machine.publish(publish(), pushClass: .alert, registration: registration, reply: 1, now: at(0))))
+        _ = machine.publish(publish("newer"), pushClass: .alert, registration: registration, reply: 2, now: at(0.5))
+        #expect(machine.verdict(.retry(reason: "x", retryAfter: nil), send: first.id, node: "n", now: at(1)) == [])
+        #expect(machine.heldReplies == 2)
+        let last = try #require(sent(machine.wake(node: "n", now: at(2))))
+        #expect(machine.verdict(.delivered, send: last.id, node: "n", now: at(2)) == [.reply([2, 1], .delivered)])
+    }
+
+    @Test func aVerdictForAnUnknownSendChangesNothing() {
+        var machine = Machine(policy: policy, random: { .max })
+        #expect(machine.verdict(.delivered, send: 99, node: "n", now: at(0)) == [])
+        #expect(machine.wake(node: "n", now: at(0)) == [])
+    }
+}
