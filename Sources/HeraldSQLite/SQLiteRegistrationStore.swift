@@ -345,6 +345,18 @@ public final class SQLiteRegistrationStore: RegistrationStore {
         }
     }
 
+    public func recordActivity(_ activity: [String: RegistrationActivity]) async throws {
+        let updates = activity.map { ($0.key, $0.value) }
+        try await writer.write { db in
+            let statement = try db.cachedStatement(
+                sql: "UPDATE registration SET last_push_at = coalesce(?, last_push_at), last_failure = ? WHERE node = ?"
+            )
+            for (node, update) in updates {
+                try statement.execute(arguments: [update.lastPushAt?.timeIntervalSince1970, update.lastFailure, node])
+            }
+        }
+    }
+
     public func pendingPushes(limit: Int) async throws -> [PendingPush] {
         let rows = try await pool.read { db in
             try Row.fetchAll(

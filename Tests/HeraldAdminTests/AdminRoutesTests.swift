@@ -30,6 +30,7 @@ import Testing
                 store: store,
                 providers: .shared(provider, apps: ["chat"], services: PushService.allCases),
                 clock: ManualClock(),
+                activityFlushInterval: nil,
                 logger: Logger(label: "test"),
                 metrics: HeraldMetrics(factory: PrometheusMetricsFactory(registry: registry))
             )

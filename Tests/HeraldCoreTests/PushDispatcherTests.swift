@@ -39,7 +39,7 @@ private struct Fixture {
         let clock = clock
         dispatcher = PushDispatcher(
             store: store, providers: .shared(provider, apps: ["chat"], services: [.apns]), policy: policy, clock: clock,
-            wallClock: { Fixture.epoch.addingTimeInterval(clock.now.offset.seconds) }, logger: Logger(label: "test")
+            wallClock: { Fixture.epoch.addingTimeInterval(clock.now.offset.seconds) }, activityFlushInterval: nil, logger: Logger(label: "test")
         )
     }
 
@@ -323,6 +323,21 @@ private struct Fixture {
         #expect(await fixture.dispatcher.publish(publish()) == .delivered)
         #expect(try await fixture.store.registration(node: "node-1")?.environment == .sandbox)
         #expect(try await fixture.store.registration(node: "node-1")?.token == "token-node-1")
+    }
+
+    @Test func lastPushAndLastFailureAreWrittenInBatchesOffTheHotPath() async throws {
+        let fixture = Fixture()
+        fixture.provider.answer(.retry(reason: "ServiceUnavailable", retryAfter: nil))
+        _ = await fixture.dispatcher.publish(publish())
+        #expect(await fixture.dispatcher.publish(publish("node-2")) == .delivered)
+        #expect(try await fixture.store.registration(node: "node-2")?.lastPushAt == nil, "not written while answering")
+        await fixture.dispatcher.flushActivity()
+        let failed = try #require(try await fixture.store.registration(node: "node-1"))
+        #expect(failed.lastFailure == "ServiceUnavailable")
+        #expect(failed.lastPushAt == nil)
+        let delivered = try #require(try await fixture.store.registration(node: "node-2"))
+        #expect(delivered.lastPushAt == fixture.wallNow)
+        #expect(delivered.lastFailure == nil)
     }
 
     @Test func credentialProblemsAreOurFault() async {

@@ -181,6 +181,22 @@ func temporaryDatabasePath() -> String {
         #expect(try await store.pendingPushes(limit: 10).isEmpty, "removing a registration removes its pending push")
     }
 
+    @Test(arguments: StoreKind.allCases)
+    func activityKeepsTheLastPushTimeUntilANewerOneAndSkipsUnknownNodes(kind: StoreKind) async throws {
+        let store = try kind.make()
+        var registration = sample("a")
+        registration.lastPushAt = nil
+        registration.lastFailure = nil
+        try await store.save(registration)
+        let pushed = Date(timeIntervalSince1970: 1_790_000_500)
+        try await store.recordActivity(["a": RegistrationActivity(lastPushAt: pushed), "gone": RegistrationActivity(lastPushAt: pushed)])
+        try await store.recordActivity(["a": RegistrationActivity(lastFailure: "ServiceUnavailable")])
+        let stored = try #require(try await store.registration(node: "a"))
+        #expect(stored.lastPushAt == pushed)
+        #expect(stored.lastFailure == "ServiceUnavailable")
+        #expect(try await store.registration(node: "gone") == nil)
+    }
+
     @Test func sqliteCountsSurviveUpdatesThatMoveADomainAndBulkLoads() async throws {
         let store = try SQLiteRegistrationStore(path: temporaryDatabasePath())
         try await store.save(sample("x"))

@@ -36,6 +36,9 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
     private let logger: Logger
     private let metrics: HeraldMetrics
     private let state: Mutex<State>
+    /// Each node's latest push outcome since the last flush to the store.
+    private let activity = Mutex<[String: RegistrationActivity]>([:])
+    private let activityFlushInterval: Duration?
     private let wakes: AsyncStream<(node: String, at: C.Instant)>.Continuation
     private let wakeStream: AsyncStream<(node: String, at: C.Instant)>
 
@@ -46,9 +49,11 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
         policy: DeliveryPolicy = .init(),
         clock: C,
         wallClock: @escaping @Sendable () -> Date = Date.init,
+        activityFlushInterval: Duration? = .seconds(5),
         logger: Logger,
         metrics: HeraldMetrics = .disabled
     ) {
+        self.activityFlushInterval = activityFlushInterval
         self.store = store
         self.providers = Mutex(providers)
         self.metrics = metrics
@@ -203,6 +208,7 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
             switch action {
             case .send(let send):
                 let verdict = await execute(send)
+                note(verdict, node: send.node)
                 let next = state.withLock { $0.machine.verdict(verdict, send: send.id, node: send.node, now: clock.now) }
                 await perform(next)
             case .reply(let replies, let outcome):
@@ -227,6 +233,39 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
             case .wake(let node, let instant):
                 wakes.yield((node, instant))
             }
+        }
+    }
+
+    /// Keeps a push's outcome for the registration's `last_push_at` and `last_failure`, written in batches.
+    private func note(_ verdict: DeliveryVerdict, node: String) {
+        let failure: String?
+        switch verdict {
+        case .delivered: failure = nil
+        case .retry(let reason, _), .unconfirmed(let reason), .failed(let reason): failure = reason
+        case .tokenRemoved, .registrationGone:
+            activity.withLock { _ = $0.removeValue(forKey: node) }
+            return
+        }
+        let now = failure == nil ? wallClock() : nil
+        activity.withLock { activity in
+            var entry = activity[node] ?? RegistrationActivity()
+            entry.lastPushAt = now ?? entry.lastPushAt
+            entry.lastFailure = failure
+            activity[node] = entry
+        }
+    }
+
+    /// Writes what `note` collected. It is bookkeeping: a failure is logged, not retried.
+    func flushActivity() async {
+        let batch = activity.withLock { activity in
+            defer { activity = [:] }
+            return activity
+        }
+        guard !batch.isEmpty else { return }
+        do {
+            try await store.recordActivity(batch)
+        } catch {
+            logger.warning("could not record push activity", metadata: [LogKey.reason: "\(error)"])
         }
     }
 
@@ -351,6 +390,14 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
     public func run() async throws {
         await restorePendingPushes()
         await withDiscardingTaskGroup { group in
+            if let interval = activityFlushInterval {
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await self.clock.sleep(until: self.clock.now.advanced(by: interval), tolerance: .seconds(1))
+                        await self.flushActivity()
+                    }
+                }
+            }
             for await (node, instant) in wakeStream.cancelOnGracefulShutdown() {
                 group.addTask {
                     try? await self.clock.sleep(until: instant, tolerance: nil)
@@ -363,6 +410,7 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
             // rather than sent early; stored retries stay where they are, due when they were due.
             let actions = state.withLock { $0.machine.shutDown() }
             await perform(actions)
+            await flushActivity()
             group.cancelAll()
         }
     }

@@ -88,6 +88,17 @@ public final class InMemoryRegistrationStore: RegistrationStore {
         contents.withLock { $0.pending[node] = nil }
     }
 
+    public func recordActivity(_ activity: [String: RegistrationActivity]) async throws {
+        contents.withLock { contents in
+            for (node, update) in activity {
+                guard var registration = contents.byNode[node] else { continue }
+                registration.lastPushAt = update.lastPushAt ?? registration.lastPushAt
+                registration.lastFailure = update.lastFailure
+                contents.byNode[node] = registration
+            }
+        }
+    }
+
     public func pendingPushes(limit: Int) async throws -> [PendingPush] {
         contents.withLock { contents in Array(contents.pending.values.sorted { $0.notBefore < $1.notBefore }.prefix(limit)) }
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where registrations live. Implementations: in memory (tests), SQLite (the embedded default) and,
 /// for several instances sharing work, PostgreSQL; callers see only this protocol.
 ///
@@ -29,6 +31,23 @@ public protocol RegistrationStore: Sendable {
     func deletePending(node: String) async throws
     /// The pending pushes, soonest first.
     func pendingPushes(limit: Int) async throws -> [PendingPush]
+
+    /// Writes when each node last had a push accepted and why its last one failed, in one go (the
+    /// dispatcher collects them off the hot path). Nodes no longer registered are skipped.
+    func recordActivity(_ activity: [String: RegistrationActivity]) async throws
+}
+
+/// What became of a registration's latest pushes: shown by the admin API and `herald registrations show`.
+public struct RegistrationActivity: Sendable, Hashable {
+    /// When a vendor last accepted a push; nil leaves the stored time as it is.
+    public var lastPushAt: Date?
+    /// Why the latest push failed; nil once one was accepted.
+    public var lastFailure: String?
+
+    public init(lastPushAt: Date? = nil, lastFailure: String? = nil) {
+        self.lastPushAt = lastPushAt
+        self.lastFailure = lastFailure
+    }
 }
 
 /// What a new registration may not exceed: per account (and app), per registering server, in all.
