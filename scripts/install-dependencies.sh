@@ -4,7 +4,7 @@
 set -euo pipefail
 pip_missing=()
 
-packages=(libxml2-dev libsqlite3-dev pkg-config prosody prosody-modules lua-bitop curl)
+packages=(libxml2-dev libsqlite3-dev pkg-config prosody prosody-modules lua-bitop ejabberd curl)
 
 # Independent implementations the tests check Herald's JWTs and encryption against.
 python_modules=(jwt cryptography http_ece)
@@ -27,5 +27,12 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 echo "installing: ${missing[*]}"
 $sudo apt-get update -qq
-# Herald runs its own Prosody instances on other ports; the packaged service is not needed.
+# Herald's tests run their own Prosody and ejabberd instances on other ports; the packaged services must
+# not start (policy-rc.d tells the packages' scripts so, for the length of the install).
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod +x "$policy"
+    trap '$sudo rm -f "$policy"' EXIT
+fi
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

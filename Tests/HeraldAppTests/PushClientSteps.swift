@@ -15,7 +15,19 @@ func registerAndEnable(
     command: String = "register-push-apns",
     fields: [(String, String)]? = nil
 ) async throws -> (TestXMPPClient, String) {
-    let client = try await TestXMPPClient.connect(port: prosody.clientPort, username: user, domain: "localhost", password: "pass", resource: resource)
+    try await registerAndEnable(user, token: token, clientPort: prosody.clientPort, resource: resource, command: command, fields: fields)
+}
+
+/// The same through any server's client port (Prosody's or ejabberd's, both serving `localhost`).
+func registerAndEnable(
+    _ user: String,
+    token: String,
+    clientPort: Int,
+    resource: String = "phone",
+    command: String = "register-push-apns",
+    fields: [(String, String)]? = nil
+) async throws -> (TestXMPPClient, String) {
+    let client = try await TestXMPPClient.connect(port: clientPort, username: user, domain: "localhost", password: "pass", resource: resource)
     let reply = try await client.execute(
         command: command, at: "push.localhost",
         fields: fields ?? [("token", token), ("device-id", "\(user)-device")]
@@ -33,7 +45,11 @@ func registerAndEnable(
 }
 
 func sendMessage(to user: String, prosody: ProsodyServer) async throws {
-    let juliet = try await TestXMPPClient.connect(port: prosody.clientPort, username: "juliet", domain: "localhost", password: "pass", resource: "desk")
-    try await juliet.write("<message to='\(user)@localhost' type='chat' id='m1'><body>Wherefore art thou?</body></message>")
+    try await sendMessage(to: user, clientPort: prosody.clientPort)
+}
+
+func sendMessage(to user: String, clientPort: Int, body: String = "Wherefore art thou?") async throws {
+    let juliet = try await TestXMPPClient.connect(port: clientPort, username: "juliet", domain: "localhost", password: "pass", resource: "desk")
+    try await juliet.write("<message to='\(user)@localhost' type='chat' id='\(juliet.makeID())'><body>\(body)</body></message>")
     await juliet.close()
 }

@@ -207,7 +207,8 @@ private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Boo
     @Test func aRequestStillUnansweredAtTheDrainDeadlineHearsWaitBeforeTheStreamCloses() async throws {
         let server = try await FakeComponentServer.start(secret: "s3cret")
         var router = ComponentRouter()
-        router.register(NeverAnswering(), type: "set", payload: "pubsub", namespace: Namespace.pubsub)
+        let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+        router.register(NeverAnswering(started: startedContinuation), type: "set", payload: "pubsub", namespace: Namespace.pubsub)
         let service = ComponentService(configuration: configuration(port: server.port), router: router, logger: Logger(label: "test"))
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -216,7 +217,7 @@ private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Boo
                 let publish = XMLElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "id": "slow", "from": "example.org", "to": "push.example.com"])
                     .appending(XMLElement("pubsub", namespace: Namespace.pubsub))
                 try await server.send(publish)
-                try await Task.sleep(for: .milliseconds(100))
+                for await _ in started { break }
                 trigger.triggerGracefulShutdown()
                 let answer = try await server.inbox.next("the publish's answer") { $0.stanzaID == "slow" }
                 #expect(answer.stanzaType == "error")
@@ -232,7 +233,10 @@ private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Boo
 
 /// A handler slower than any drain deadline.
 private struct NeverAnswering: IQHandler {
+    let started: AsyncStream<Void>.Continuation
+
     func handle(_ iq: XMLElement, context: ComponentContext) async throws(StanzaError) -> XMLElement? {
+        started.yield()
         try? await Task.sleep(for: .seconds(600))
         return iq.iqResult()
     }
