@@ -129,7 +129,7 @@ private func sent(_ actions: [Machine.Action], sourceLocation: SourceLocation = 
         let first = try #require(sent(machine.publish(publish(), pushClass: .alert, registration: registration, reply: 1, now: at(0))))
         _ = machine.publish(publish("last"), pushClass: .alert, registration: registration, reply: 2, now: at(0.5))
         let stored = Machine.Stored(node: "n", publish: publish("last"), pushClass: .alert, attempt: 0, notBefore: at(2), deadline: at(30.5))
-        #expect(machine.shutDown() == [.store(stored, replies: [2], reason: "restarting")])
+        #expect(machine.shutDown() == [.store(stored, replies: [2], reason: "Herald restarting")])
         #expect(machine.heldReplies == 0)
         #expect(machine.verdict(.delivered, send: first.id, node: "n", now: at(1)) == [.reply([1], .delivered)])
     }

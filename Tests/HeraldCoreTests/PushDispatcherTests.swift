@@ -185,7 +185,7 @@ private struct Fixture {
             held.withLock { $0 = Task { await fixture.dispatcher.publish(publish(body: "last")) } }
             #expect(await eventually { fixture.dispatcher.heldReplies == 1 })
         }
-        #expect(await held.withLock { $0 }?.value == .retrying(reason: "restarting"))
+        #expect(await held.withLock { $0 }?.value == .retrying(reason: "Herald restarting"))
         let stored = try await fixture.store.pendingPushes(limit: 10)
         #expect(stored.map(\.attempt) == [0])
         #expect(stored.first?.publish.summary?.lastMessageBody == "last")

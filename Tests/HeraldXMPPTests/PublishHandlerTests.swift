@@ -195,6 +195,28 @@ private final class FixedDispatcher: PublishProcessing {
         #expect(PublishHandler.reply(to: .notDelivered(reason: "ServiceUnavailable"))?.text?.contains("retrying") == false)
     }
 
+    @Test func theReadmesReplyTableQuotesEveryReplyWordForWord() throws {
+        let readme = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("README.md"),
+            encoding: .utf8
+        )
+        let table = readme.components(separatedBy: "| What happened | Reply").last?.components(separatedBy: "\n\n").first ?? ""
+        let outcomes: [PublishOutcome] = [
+            .unknownNode, .forbidden, .tokenRemoved(reason: "R"), .retrying(reason: "R"), .retrying(reason: "Herald restarting"),
+            .notDelivered(reason: "R"), .unconfirmed(reason: "R"), .failed(reason: "R"), .overloaded,
+        ]
+        for outcome in outcomes {
+            let error = try #require(PublishHandler.reply(to: outcome))
+            let quoted = "`\(error.type.rawValue)/\(error.condition)` \"\(error.text ?? "")\""
+            #expect(table.contains(quoted), "README's reply table lacks \(quoted)")
+        }
+        #expect(table.contains("`wait/resource-constraint` \"push service is restarting\""))
+        for malformed in ["expected a pubsub publish", "publish without a node", "publish without a sender"] {
+            #expect(table.contains("\"\(malformed)\""))
+        }
+    }
+
     @Test func drainingTurnsPublishesAwayWithWait() async throws {
         #expect(condition(try await reply(.delivered, draining: true)) == ("wait", "resource-constraint"))
     }

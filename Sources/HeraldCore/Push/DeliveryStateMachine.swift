@@ -238,7 +238,7 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
         for (node, var state) in nodes {
             guard var next = state.next, !next.stored else { continue }
             heldReplies -= next.replies.count
-            actions.append(.store(stored(node, next), replies: next.replies, reason: "restarting"))
+            actions.append(.store(stored(node, next), replies: next.replies, reason: "Herald restarting"))
             next.replies = []
             next.stored = true
             state.next = next

@@ -46,9 +46,9 @@ public struct PublishHandler: IQHandler {
         case .tokenRemoved(let reason):
             StanzaError(.cancel, "item-not-found", text: "device token is no longer valid (\(reason))")
         case .retrying(let reason):
-            StanzaError(.wait, "internal-server-error", text: "push vendor unavailable (\(reason)); retrying")
+            StanzaError(.wait, "internal-server-error", text: "push not delivered (\(reason)); retrying")
         case .notDelivered(let reason):
-            StanzaError(.wait, "internal-server-error", text: "push vendor unavailable (\(reason))")
+            StanzaError(.wait, "internal-server-error", text: "push not delivered (\(reason))")
         case .unconfirmed(let reason):
             StanzaError(.wait, "internal-server-error", text: "push vendor did not confirm delivery (\(reason))")
         case .overloaded:
