@@ -27,15 +27,17 @@ import XMPPComponent
 
     private func withPushPath(
         users: [String],
+        coalescingWindow: String = "100ms",
         _ body: (ProsodyServer, MockAPNsServer, HeraldApplication, InMemoryLogHandler) async throws -> Void
     ) async throws {
-        try await withAllVendors(users: users) { prosody, vendors, application, logs in
+        try await withAllVendors(users: users, coalescingWindow: coalescingWindow) { prosody, vendors, application, logs in
             try await body(prosody, vendors.apns, application, logs)
         }
     }
 
     private func withAllVendors(
         users: [String],
+        coalescingWindow: String = "100ms",
         _ body: (ProsodyServer, Vendors, HeraldApplication, InMemoryLogHandler) async throws -> Void
     ) async throws {
         let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
@@ -66,7 +68,7 @@ import XMPPComponent
             "HERALD_APPS__0__WEBPUSH__ALLOW_PRIVATE_ENDPOINTS": "true",
             "HERALD_DELIVERY__RETRY_INITIAL_DELAY": "200ms",
             "HERALD_DELIVERY__RETRY_MAX_DELAY": "400ms",
-            "HERALD_DELIVERY__COALESCING_WINDOW": "100ms",
+            "HERALD_DELIVERY__COALESCING_WINDOW": coalescingWindow,
         ]) { a, _ in a })
         var logs = InMemoryLogHandler()
         logs.logLevel = .debug
@@ -223,6 +225,44 @@ import XMPPComponent
             apns.script(token, .success)
             #expect(await eventually { requests(apns, token: token).contains { $0.status == 200 } })
             #expect(try await application.store.registration(node: node) != nil)
+        }
+    }
+
+    private func outcomes(_ logs: InMemoryLogHandler) -> [String] {
+        logs.entries.filter { $0.message == "publish answered" }.compactMap { $0.metadata["push.outcome"].map { "\($0)" } }
+    }
+
+    @Test func duringAnOutageTwoPublishesInARowBothHearWaitAndThePushGoesOnceTheVendorIsBack() async throws {
+        try await withPushPath(users: ["balthasar"]) { prosody, apns, application, logs in
+            let token = "dd05" + String(repeating: "0", count: 60)
+            apns.script(token, .failure(status: 503, reason: "ServiceUnavailable", retryAfter: 3))
+            let (client, node) = try await registerAndEnable("balthasar", token: token, prosody: prosody)
+            await client.close()
+            try await sendMessage(to: "balthasar", prosody: prosody)
+            #expect(await eventually { outcomes(logs) == ["retrying"] }, "\(outcomes(logs))")
+            try await sendMessage(to: "balthasar", prosody: prosody)
+            #expect(await eventually { outcomes(logs) == ["retrying", "retrying"] }, "\(outcomes(logs))")
+            #expect(requests(apns, token: token).count == 1, "the second publish rode on the queued retry")
+            #expect(!prosody.log.contains("increasing error count") || prosody.log.contains("NOT increasing error count"))
+            apns.script(token, .success)
+            #expect(await eventually { requests(apns, token: token).contains { $0.status == 200 } }, "delivered once the vendor is back")
+            #expect(try await application.store.registration(node: node) != nil)
+        }
+    }
+
+    @Test func aBurstWhoseTokenDiesInBetweenHearsItemNotFoundForItsLastPublish() async throws {
+        try await withPushPath(users: ["abram"], coalescingWindow: "3s") { prosody, apns, application, logs in
+            let token = "dd06" + String(repeating: "0", count: 60)
+            let (client, node) = try await registerAndEnable("abram", token: token, prosody: prosody)
+            await client.close()
+            try await sendMessage(to: "abram", prosody: prosody)
+            #expect(await eventually { outcomes(logs) == ["delivered"] }, "\(outcomes(logs))")
+            apns.script(token, .unregistered)
+            try await sendMessage(to: "abram", prosody: prosody)
+            #expect(await eventually { outcomes(logs) == ["delivered", "token-removed"] }, "\(outcomes(logs))")
+            #expect(requests(apns, token: token).map(\.status) == [200, 410])
+            #expect(try await application.store.registration(node: node) == nil)
+            #expect(await eventually { prosody.log.contains("Got error <cancel:item-not-found") }, "prosody: \(prosody.log.suffix(2000))")
         }
     }
 

@@ -74,6 +74,52 @@ import XMPPComponent
         }
     }
 
+    @Test func siskinRegistersOnTheShippedExampleConfiguration() async throws {
+        let prosody = try await startProsody()
+        defer { prosody.stop() }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("herald-example-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let secretFile = folder.appendingPathComponent("secret").path
+        try Self.secret.write(toFile: secretFile, atomically: true, encoding: .utf8)
+        // The file as shipped; only what must point at this machine is overridden (no tigase_providers).
+        let repository = ExampleKeys.root.deletingLastPathComponent()
+        let configuration = try HeraldConfiguration.load(
+            path: repository.appendingPathComponent("deploy/herald.example.yaml").path,
+            environment: [:],
+            overrides: [
+                ("xmpp.port", "\(prosody.componentPort)"), ("components.0.domain", "push.localhost"),
+                ("components.0.secret_file", secretFile), ("registrations.hash_key_file", secretFile), ("admin.token_file", secretFile),
+                ("admin.port", "0"), ("storage.path", folder.appendingPathComponent("herald.sqlite").path),
+                ("apps.0.apns.key_file", ExampleKeys.apnsKeyPath),
+                ("apps.0.fcm.service_account_file", ExampleKeys.fcmServiceAccountPath),
+                ("apps.0.webpush.vapid_private_key_file", ExampleKeys.vapidKeyPath),
+            ]
+        )
+        let application = try HeraldApplication(configuration: configuration, logger: Logger(label: "test"))
+        let group = application.serviceGroup(signals: false)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            #expect(await eventually { application.components[0].status.isConnected })
+            let client = try await TestXMPPClient.connect(port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass")
+            // What Siskin and Snikket iOS send: Tigase's provider id, an APNs token and a PushKit token.
+            let reply = try await client.execute(
+                command: "register-device", at: "push.localhost",
+                fields: [
+                    ("provider", "tigase:messenger:apns:1"),
+                    ("device-token", "00fc13adff785122b4ad28809a3420982341241421348097878e577c991de8f0"),
+                    ("device-second-token", "5a5b5c5d"),
+                ]
+            )
+            #expect(reply.stanzaType == "result", "\(reply)")
+            let node = try #require(reply.commandForm?["node"])
+            #expect(try await application.store.registration(node: node)?.voipToken == "5a5b5c5d")
+            await client.close()
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
     @Test func registrationsSurviveKillDashNine() async throws {
         let prosody = try await startProsody()
         defer { prosody.stop() }
