@@ -154,6 +154,28 @@ private func sent(_ actions: [Machine.Action], sourceLocation: SourceLocation = 
         #expect(machine.verdict(.delivered, send: last.id, node: "n", now: at(2)) == [.reply([2, 1], .delivered)])
     }
 
+    @Test func withoutAWindowEveryPublishIsItsOwnPushEvenWhileAnotherIsOut() throws {
+        var machine = Machine(policy: DeliveryPolicy(coalescingWindow: .zero), random: { .max })
+        let first = try #require(sent(machine.publish(publish("a"), pushClass: .alert, registration: registration, reply: 1, now: at(0))))
+        let second = try #require(sent(machine.publish(publish("b"), pushClass: .alert, registration: registration, reply: 2, now: at(0))))
+        #expect(first.id != second.id)
+        #expect(machine.verdict(.delivered, send: second.id, node: "n", now: at(0.1)) == [.reply([2], .delivered)])
+        #expect(machine.verdict(.tokenRemoved(reason: "Unregistered"), send: first.id, node: "n", now: at(0.2))
+            == [.reply([1], .tokenRemoved(reason: "Unregistered")), .forget(node: "n")])
+        #expect(machine.queuedPushes == 0)
+    }
+
+    @Test func aStoredPushIsForgottenOnlyWhileNoNewerOneIsStored() throws {
+        var machine = Machine(policy: DeliveryPolicy(coalescingWindow: .zero, retryBackoff: policy.retryBackoff), random: { .max })
+        let first = try #require(sent(machine.publish(publish(), pushClass: .alert, registration: registration, reply: 1, now: at(0))))
+        _ = machine.verdict(.retry(reason: "x", retryAfter: nil), send: first.id, node: "n", now: at(0))
+        let retry = try #require(sent(machine.wake(node: "n", now: at(4))))
+        let second = try #require(sent(machine.publish(publish("b"), pushClass: .alert, registration: registration, reply: 2, now: at(4.5))))
+        #expect(machine.verdict(.retry(reason: "y", retryAfter: nil), send: second.id, node: "n", now: at(5)).contains { if case .store = $0 { true } else { false } })
+        #expect(machine.verdict(.delivered, send: retry.id, node: "n", now: at(5.1)) == [.reply([], .delivered)], "the newer stored retry stays")
+        #expect(machine.queuedPushes == 1)
+    }
+
     @Test func aVerdictForAnUnknownSendChangesNothing() {
         var machine = Machine(policy: policy, random: { .max })
         #expect(machine.verdict(.delivered, send: 99, node: "n", now: at(0)) == [])

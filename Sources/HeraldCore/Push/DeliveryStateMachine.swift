@@ -13,10 +13,10 @@ public enum DeliveryVerdict: Sendable, Hashable {
 /// Herald's delivery logic for every node, as a value: publishes, vendor verdicts and timers go in; sends,
 /// replies and changes to the stored queue come out. `PushDispatcher` drives it and does the I/O.
 ///
-/// Each node has at most one push in flight. The first publish goes out at once and is answered with its
-/// verdict. Publishes within the coalescing window after it, or while it is in flight, join one push
-/// sent when the window ends, and each is answered with that push's verdict: a reply never claims a
-/// delivery that did not happen. A push the vendor turned away for now is stored before anyone hears
+/// The first publish for a node goes out at once and is answered with its verdict. Publishes within the
+/// coalescing window after it, or while it is in flight, join one push sent when the window ends and
+/// the first is answered, and each is answered with that push's verdict: a reply never claims a
+/// delivery that did not happen. With no window, every publish is its own push. A push the vendor turned away for now is stored before anyone hears
 /// "retrying", and publishes meanwhile update it and are answered `retrying` too.
 public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
     public typealias ReplyID = Int
@@ -68,14 +68,10 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
         var reason: String
     }
 
-    struct InFlight: Sendable {
-        var id: Int
-        var push: Waiting
-    }
-
     struct NodeState: Sendable {
         var lastSent: Instant?
-        var inFlight: InFlight?
+        /// Pushes on their way, by send id: one at a time while coalescing, any number without.
+        var inFlight: [Int: Waiting] = [:]
         var next: Waiting?
     }
 
@@ -123,7 +119,10 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
             return []
         }
         let windowEnd = state.lastSent.map { $0.advanced(by: policy.coalescingWindow) }
-        if state.inFlight != nil || windowEnd.map({ now < $0 }) == true {
+        // With a window, a publish while its node's push is out waits to go after it; without one
+        // (`coalescing_window: 0s`), every publish is a push of its own.
+        let joinsNext = windowEnd.map { now < $0 } == true || (!state.inFlight.isEmpty && policy.coalescingWindow > .zero)
+        if joinsNext {
             guard queuedPushes < policy.maximumQueuedPushes, heldReplies < policy.maximumHeldReplies else {
                 return [.reply([reply], .overloaded)]
             }
@@ -146,15 +145,14 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
 
     /// The verdict on the push `id` for `node`.
     public mutating func verdict(_ verdict: DeliveryVerdict, send id: Int, node: String, now: Instant) -> [Action] {
-        guard var state = nodes[node], let sent = state.inFlight?.push, state.inFlight?.id == id else { return [] }
-        state.inFlight = nil
+        guard var state = nodes[node], let sent = state.inFlight.removeValue(forKey: id) else { return [] }
         var actions: [Action] = []
         defer { nodes[node] = state }
 
         switch verdict {
         case .delivered:
             actions.append(.reply(sent.replies, .delivered))
-            if sent.stored { actions.append(.forget(node: node)) }
+            if sent.stored, state.next?.stored != true { actions.append(.forget(node: node)) }
         case .tokenRemoved, .registrationGone:
             // The registration is gone: so is anything still waiting for it.
             let outcome: PublishOutcome = if case .tokenRemoved(let reason) = verdict { .tokenRemoved(reason: reason) } else { .unknownNode }
@@ -175,7 +173,7 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
                     next.replies += sent.replies
                     heldReplies += sent.replies.count
                     state.next = next
-                    if sent.stored { actions.append(.forget(node: node)) }
+                    if sent.stored, state.next?.stored != true { actions.append(.forget(node: node)) }
                 }
             } else if let retry = retry(sent, reason: reason, retryAfter: retryAfter, now: now) {
                 state.next = retry
@@ -184,17 +182,17 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
                 actions.append(.wake(node: node, at: retry.notBefore))
             } else {
                 actions.append(.reply(sent.replies, .notDelivered(reason: reason)))
-                if sent.stored { actions.append(.forget(node: node)) }
+                if sent.stored, state.next?.stored != true { actions.append(.forget(node: node)) }
             }
         case .unconfirmed(let reason):
             actions.append(.reply(sent.replies, .unconfirmed(reason: reason)))
-            if sent.stored { actions.append(.forget(node: node)) }
+            if sent.stored, state.next?.stored != true { actions.append(.forget(node: node)) }
         case .failed(let reason):
             actions.append(.reply(sent.replies, .failed(reason: reason)))
-            if sent.stored { actions.append(.forget(node: node)) }
+            if sent.stored, state.next?.stored != true { actions.append(.forget(node: node)) }
         }
         // A push that became due while this one was out goes now, from the dispatcher's timer loop.
-        if let next = state.next, next.notBefore <= now {
+        if let next = state.next, next.notBefore <= now, state.inFlight.isEmpty {
             actions.append(.wake(node: node, at: now))
         }
         return actions
@@ -202,7 +200,7 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
 
     /// A timer for `node` fired: sends its waiting push if it is due and nothing is in flight.
     public mutating func wake(node: String, now: Instant) -> [Action] {
-        guard var state = nodes[node], state.inFlight == nil, let next = state.next else { return [] }
+        guard var state = nodes[node], state.inFlight.isEmpty, let next = state.next else { return [] }
         guard next.notBefore <= now else { return [.wake(node: node, at: next.notBefore)] }
         defer { nodes[node] = state }
         state.next = nil
@@ -260,7 +258,7 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
 
     private mutating func start(_ push: Waiting, node: String, state: inout NodeState, now: Instant) -> Send {
         nextSendID &+= 1
-        state.inFlight = InFlight(id: nextSendID, push: push)
+        state.inFlight[nextSendID] = push
         state.lastSent = now
         return Send(
             id: nextSendID, node: node, publish: push.publish, pushClass: push.pushClass, attempt: push.attempt + 1,
@@ -299,7 +297,7 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
         guard nodes.count > 4 * max(policy.maximumQueuedPushes, 1024) else { return }
         let horizon = now.advanced(by: .zero - policy.coalescingWindow)
         nodes = nodes.filter { _, state in
-            state.inFlight != nil || state.next != nil || (state.lastSent.map { $0 > horizon } ?? false)
+            !state.inFlight.isEmpty || state.next != nil || (state.lastSent.map { $0 > horizon } ?? false)
         }
     }
 }
