@@ -29,9 +29,12 @@ enum RouterTarget {
         let app = App(
             name: "chat", services: [.apns, .fcm, .webpush], tigaseProviders: App.defaultTigaseProviders(for: [.apns, .fcm])
         )
+        // No timer loop runs here: without a coalescing window no publish waits for one (a publish of a
+        // burst is answered when the push at the burst's end is, and that push needs the loop).
         let dispatcher = PushDispatcher(
             store: store, providers: .shared(AcceptingProvider(), apps: ["chat"], services: PushService.allCases),
-            clock: ContinuousClock(), logger: Logger(label: "fuzz") { _ in SwiftLogNoOpLogHandler() }
+            policy: DeliveryPolicy(coalescingWindow: .zero), clock: ContinuousClock(), activityFlushInterval: nil,
+            logger: Logger(label: "fuzz") { _ in SwiftLogNoOpLogHandler() }
         )
         var router = ComponentRouter()
         router.registerRegistrationCommands(RegistrationContext(
