@@ -146,11 +146,13 @@ private func sent(_ actions: [Machine.Action], sourceLocation: SourceLocation = 
 
     @Test func aRetryFailingWhileNewerNewsWaitsHandsItsPublishersToThatPush() throws {
         var machine = Machine(policy: policy, random: { .max })
-        let first = try #require(sent(machine.publish(publish(), pushClass: .alert, registration: registration, reply: 1, now: at(0))))
-        _ = machine.publish(publish("newer"), pushClass: .alert, registration: registration, reply: 2, now: at(0.5))
+        let first = try #require(sent(machine.publish(publish(), pushClass: .voip, registration: registration, reply: 1, now: at(0))))
+        _ = machine.publish(publish("newer"), pushClass: .background, registration: registration, reply: 2, now: at(0.5))
         #expect(machine.verdict(.retry(reason: "x", retryAfter: nil), send: first.id, node: "n", now: at(1)) == [])
         #expect(machine.heldReplies == 2)
         let last = try #require(sent(machine.wake(node: "n", now: at(2))))
+        #expect(last.pushClass == .voip, "the failed call is not lost to a newer message")
+        #expect(last.publish == publish())
         #expect(machine.verdict(.delivered, send: last.id, node: "n", now: at(2)) == [.reply([2, 1], .delivered)])
     }
 
@@ -174,6 +176,16 @@ private func sent(_ actions: [Machine.Action], sourceLocation: SourceLocation = 
         #expect(machine.verdict(.retry(reason: "y", retryAfter: nil), send: second.id, node: "n", now: at(5)).contains { if case .store = $0 { true } else { false } })
         #expect(machine.verdict(.delivered, send: retry.id, node: "n", now: at(5.1)) == [.reply([], .delivered)], "the newer stored retry stays")
         #expect(machine.queuedPushes == 1)
+    }
+
+    @Test func aBurstTakesTheNewestNewsAtItsMostUrgentClassButNeverDropsACall() {
+        let message = (publish("hi"), PushClass.alert)
+        let quiet = (publish(), PushClass.background)
+        let call = (publish("call"), PushClass.voip)
+        #expect(Machine.merge(older: quiet, newer: message) == (message.0, .alert))
+        #expect(Machine.merge(older: message, newer: quiet) == (quiet.0, .alert))
+        #expect(Machine.merge(older: message, newer: call) == (call.0, .voip))
+        #expect(Machine.merge(older: call, newer: message) == (call.0, .voip))
     }
 
     @Test func aVerdictForAnUnknownSendChangesNothing() {

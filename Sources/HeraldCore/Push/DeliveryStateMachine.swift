@@ -104,8 +104,7 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
         defer { nodes[node] = state }
 
         if var next = state.next {
-            next.publish = publish
-            next.pushClass = max(next.pushClass, pushClass)
+            (next.publish, next.pushClass) = Self.merge(older: (next.publish, next.pushClass), newer: (publish, pushClass))
             next.registration = registration
             if next.stored {
                 // A retry is waiting: it carries this news now, and goes when it was due.
@@ -171,6 +170,7 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
                 } else {
                     // These publishers hear the verdict on that push, which carries their news too.
                     next.replies += sent.replies
+                    (next.publish, next.pushClass) = Self.merge(older: (sent.publish, sent.pushClass), newer: (next.publish, next.pushClass))
                     heldReplies += sent.replies.count
                     state.next = next
                     if sent.stored, state.next?.stored != true { actions.append(.forget(node: node)) }
@@ -255,6 +255,14 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
     }
 
     // MARK: Helpers
+
+    /// What one push carries for two publishes: the newer news at the more urgent class, except that a
+    /// call is never replaced by a message. A VoIP push must carry a call (iOS ends an app that reports
+    /// none), and the call's push wakes the app, which then fetches the message too.
+    static func merge(older: (Publish, PushClass), newer: (Publish, PushClass)) -> (Publish, PushClass) {
+        if older.1 == .voip, newer.1 != .voip { return older }
+        return (newer.0, max(older.1, newer.1))
+    }
 
     private mutating func start(_ push: Waiting, node: String, state: inout NodeState, now: Instant) -> Send {
         nextSendID &+= 1
