@@ -188,6 +188,23 @@ private func sent(_ actions: [Machine.Action], sourceLocation: SourceLocation = 
         #expect(Machine.merge(older: call, newer: message) == (call.0, .voip))
     }
 
+    @Test func idleNodesAreForgottenWithoutWalkingTheTableOnEveryPublish() throws {
+        var machine = Machine(policy: DeliveryPolicy(coalescingWindow: .seconds(1), maximumQueuedPushes: 10), random: { .max })
+        // 20,000 nodes within one window: none can be forgotten yet.
+        for index in 0..<20_000 {
+            let send = try #require(sent(machine.publish(publish(node: "n\(index)"), pushClass: .alert, registration: registration, reply: index, now: at(0))))
+            _ = machine.verdict(.delivered, send: send.id, node: "n\(index)", now: at(0))
+        }
+        #expect(machine.nodes.count == 20_000)
+        #expect(machine.prunes <= 3, "walked \(machine.prunes) times")
+        // Once the window has passed, the next walk forgets them.
+        for index in 0..<20_001 {
+            _ = machine.publish(publish(node: "later\(index)"), pushClass: .alert, registration: registration, reply: index, now: at(5))
+            if machine.nodes.count < 20_000 { break }
+        }
+        #expect(machine.nodes.count < 20_000)
+    }
+
     @Test func aVerdictForAnUnknownSendChangesNothing() {
         var machine = Machine(policy: policy, random: { .max })
         #expect(machine.verdict(.delivered, send: 99, node: "n", now: at(0)) == [])

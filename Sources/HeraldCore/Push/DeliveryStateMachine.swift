@@ -84,9 +84,13 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
     public private(set) var queuedPushes = 0
     /// Replies held for a push at the end of a burst, bounded by `policy.maximumHeldReplies`.
     public private(set) var heldReplies = 0
+    /// Node states kept before idle ones are forgotten, and how often that happened (for tests).
+    private var pruneAbove: Int
+    private(set) var prunes = 0
 
     public init(policy: DeliveryPolicy, random: (@Sendable () -> UInt64)? = nil) {
         self.policy = policy
+        pruneAbove = 4 * max(policy.maximumQueuedPushes, 1024)
         self.random = random ?? {
             var generator = SystemRandomNumberGenerator()
             return generator.next()
@@ -300,14 +304,20 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
         )
     }
 
-    /// Forgets nodes with nothing in flight or waiting whose window has closed, once there are many.
+    /// Forgets nodes with nothing in flight or waiting whose window has closed, once there are many. The
+    /// next pass waits until the table has doubled, so a table of busy nodes is not walked on every
+    /// publish: the walks cost O(1) per publish, amortized.
     private mutating func pruneIdleNodes(now: Instant) {
-        guard nodes.count > 4 * max(policy.maximumQueuedPushes, 1024) else { return }
+        guard nodes.count > pruneAbove else { return }
         let horizon = now.advanced(by: .zero - policy.coalescingWindow)
         nodes = nodes.filter { _, state in
             !state.inFlight.isEmpty || state.next != nil || (state.lastSent.map { $0 > horizon } ?? false)
         }
+        prunes += 1
+        pruneAbove = max(minimumPruneAbove, 2 * nodes.count)
     }
+
+    private var minimumPruneAbove: Int { 4 * max(policy.maximumQueuedPushes, 1024) }
 }
 
 /// A generator that takes its numbers from a closure.
