@@ -93,7 +93,12 @@ public final class EjabberdServer: @unchecked Sendable {
         guard let libraries = Self.libraryFolder else { throw Failure(description: "ejabberd is not installed") }
         try writeConfiguration()
         let registrations = users.map { "ejabberd_auth:try_register(<<\"\($0)\">>, <<\"\(host)\">>, <<\"\(password)\">>)" }
-        var arguments = ["-noinput", "-noshell", "-mnesia", "dir", "\"\(directory.appendingPathComponent("spool").path)\"", "-s", "ejabberd"]
+        // One scheduler that sleeps when idle: by default the VM runs one per core and spins them between
+        // tasks, which starved the rest of the suite running beside it on two cores.
+        var arguments = [
+            "+S", "1:1", "+sbwt", "none", "+sbwtdcpu", "none", "+sbwtdio", "none",
+            "-noinput", "-noshell", "-mnesia", "dir", "\"\(directory.appendingPathComponent("spool").path)\"", "-s", "ejabberd",
+        ]
         if !registrations.isEmpty { arguments += ["-eval", registrations.joined(separator: ", ")] }
         let process = try ChildProcess(
             path: "/usr/bin/erl",
