@@ -53,3 +53,17 @@ func sendMessage(to user: String, clientPort: Int, body: String = "Wherefore art
     try await juliet.write("<message to='\(user)@localhost' type='chat' id='\(juliet.makeID())'><body>\(body)</body></message>")
     await juliet.close()
 }
+
+/// Whether Herald's component answers a ping through Prosody within `timeout`, asked as `user` (who must
+/// exist on `prosody`): how tests that run the `herald` binary know it is connected.
+func heraldAnswers(through prosody: ProsodyServer, as user: String, timeout: Duration = .seconds(20)) async throws -> Bool {
+    let probe = try await TestXMPPClient.connect(port: prosody.clientPort, username: user, domain: "localhost", password: "pass", resource: "probe")
+    defer { Task { await probe.close() } }
+    return await eventually(timeout: timeout) {
+        let reply = try? await probe.request(
+            type: "get", to: JID(domain: "push.localhost"),
+            payload: XMLStream.XMLElement("ping", namespace: Namespace.ping), timeout: .milliseconds(500)
+        )
+        return reply?.stanzaType == "result"
+    }
+}

@@ -132,16 +132,7 @@ import XMPPComponent
         func startHerald() async throws -> ChildProcess {
             let herald = try ChildProcess(path: HeraldBinary.path, arguments: ["serve"], environment: environment, logPath: log)
             do {
-                // Connected when a client can reach its disco#info through Prosody.
-                let probe = try await TestXMPPClient.connect(port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass", resource: "probe")
-                defer { Task { await probe.close() } }
-                let up = await eventually(timeout: .seconds(20)) {
-                    let reply = try? await probe.request(
-                        type: "get", to: JID(domain: "push.localhost"),
-                        payload: XMLStream.XMLElement("ping", namespace: Namespace.ping), timeout: .milliseconds(500)
-                    )
-                    return reply?.stanzaType == "result"
-                }
+                let up = try await heraldAnswers(through: prosody, as: "romeo")
                 #expect(up, "herald log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
                 return herald
             } catch {

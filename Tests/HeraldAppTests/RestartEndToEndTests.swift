@@ -37,15 +37,7 @@ import XMPPComponent
         ]) { a, _ in a }
         func startHerald() async throws -> ChildProcess {
             let herald = try ChildProcess(path: HeraldBinary.path, arguments: ["serve"], environment: environment, logPath: log)
-            let probe = try await TestXMPPClient.connect(port: prosody.clientPort, username: "juliet", domain: "localhost", password: "pass", resource: "probe")
-            defer { Task { await probe.close() } }
-            let up = await eventually(timeout: .seconds(20)) {
-                let reply = try? await probe.request(
-                    type: "get", to: JID(domain: "push.localhost"),
-                    payload: XMLStream.XMLElement("ping", namespace: Namespace.ping), timeout: .milliseconds(500)
-                )
-                return reply?.stanzaType == "result"
-            }
+            let up = try await heraldAnswers(through: prosody, as: "juliet")
             #expect(up, "herald log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
             return herald
         }
