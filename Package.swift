@@ -2,10 +2,30 @@
 import PackageDescription
 
 // Dependencies point inward: HeraldCore is the domain and knows no networking; XMLStream and
-// XMPPComponent are adapters for the XMPP side; the `herald` executable only wires things together.
+// XMPPComponent are a generic XMPP component library; the vendor targets and HeraldXMPP adapt the
+// domain to the outside; the `herald` executable only wires things together. ARCHITECTURE.md lists
+// what each target may import, and scripts/check-imports.py holds the build to it.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    // Zero warnings, everywhere the package is built (CI included); dependencies keep their own.
+    .treatAllWarnings(as: .error),
 ]
+
+func external(_ name: String, _ package: String) -> Target.Dependency {
+    .product(name: name, package: package)
+}
+
+let nioCore = external("NIOCore", "swift-nio")
+let nioPosix = external("NIOPosix", "swift-nio")
+let nioSSL = external("NIOSSL", "swift-nio-ssl")
+let nioHTTP2 = external("NIOHTTP2", "swift-nio-http2")
+let nioHPACK = external("NIOHPACK", "swift-nio-http2")
+let crypto = external("Crypto", "swift-crypto")
+let cryptoExtras = external("CryptoExtras", "swift-crypto")
+let logging = external("Logging", "swift-log")
+let serviceLifecycle = external("ServiceLifecycle", "swift-service-lifecycle")
+let argumentParser = external("ArgumentParser", "swift-argument-parser")
 
 let package = Package(
     name: "Herald",
@@ -15,6 +35,7 @@ let package = Package(
         .executable(name: "herald-bench", targets: ["HeraldBenchmarks"]),
         .executable(name: "herald-fuzz", targets: ["HeraldFuzz"]),
         .library(name: "HeraldTesting", targets: ["HeraldTesting"]),
+        .library(name: "MockVendors", targets: ["MockVendors"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -32,143 +53,71 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ],
     targets: [
+        // Leaf helpers any Herald target may use: backoff, durations, base64url, hex. No dependencies.
+        .target(name: "HeraldSupport", swiftSettings: swiftSettings),
         .systemLibrary(
             name: "CLibXML2",
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
+        // The XMPP stream as elements, on libxml2's SAX push parser.
+        .target(name: "XMLStream", dependencies: ["CLibXML2"], swiftSettings: swiftSettings),
+        // A generic XEP-0114 component: connection, handshake, routing, disco, ping, ad-hoc commands.
+        // It knows nothing of Herald: identity, features and the reconnect policy are passed in.
         .target(
-            name: "XMLStream",
-            dependencies: ["CLibXML2"],
+            name: "XMPPComponent",
+            dependencies: ["XMLStream", nioCore, nioPosix, crypto, logging, serviceLifecycle],
             swiftSettings: swiftSettings
         ),
+        // The domain: registrations, publishes, delivery, the store and vendor protocols. No networking.
         .target(
             name: "HeraldCore",
-            dependencies: [
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Metrics", package: "swift-metrics"),
-            ],
+            dependencies: ["HeraldSupport", logging, crypto, serviceLifecycle, external("CoreMetrics", "swift-metrics")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "HeraldSQLite",
-            dependencies: ["HeraldCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["HeraldCore", external("GRDB", "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
-        // HTTP/2 over TLS for the vendor clients (and the mock vendors in tests).
+        // HTTP/2 over TLS for the vendor clients.
         .target(
             name: "HeraldHTTP2",
-            dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: [nioCore, nioPosix, nioHTTP2, nioHPACK, nioSSL, logging],
             swiftSettings: swiftSettings
         ),
-        // What the vendor clients share: JWT signing, base64url, a small JSON writer.
-        .target(
-            name: "VendorSupport",
-            dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+        // What the vendor clients share: JWT signing, a small JSON writer, Retry-After.
+        .target(name: "VendorSupport", dependencies: ["HeraldSupport", crypto, cryptoExtras], swiftSettings: swiftSettings),
         .target(
             name: "APNs",
-            dependencies: [
-                "HeraldCore",
-                "HeraldHTTP2",
-                "VendorSupport",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["HeraldCore", "HeraldHTTP2", "VendorSupport", crypto, nioCore, nioHPACK, nioSSL, logging],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "FCM",
-            dependencies: [
-                "HeraldCore",
-                "HeraldHTTP2",
-                "VendorSupport",
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["HeraldCore", "HeraldHTTP2", "VendorSupport", "HeraldSupport", cryptoExtras, nioCore, nioHPACK, nioSSL, logging],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "WebPush",
             dependencies: [
-                "HeraldCore",
-                "VendorSupport",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
+                "HeraldCore", "VendorSupport", "HeraldSupport",
+                external("AsyncHTTPClient", "async-http-client"), crypto, nioCore, external("NIOHTTP1", "swift-nio"), nioSSL, logging,
             ],
             swiftSettings: swiftSettings
         ),
-        .target(
-            name: "XMPPComponent",
-            dependencies: [
-                "XMLStream",
-                "HeraldCore",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        // Herald's XMPP face: registration commands in every client dialect, and publish handling.
+        // Herald's XMPP face: its identity, registration commands in every client dialect, publishes.
         .target(
             name: "HeraldXMPP",
-            dependencies: [
-                "HeraldCore",
-                "XMPPComponent",
-                "XMLStream",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "HeraldTesting",
-            dependencies: [
-                "XMLStream",
-                "XMPPComponent",
-                "HeraldCore",
-                "HeraldHTTP2",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["HeraldCore", "HeraldSupport", "XMPPComponent", "XMLStream", logging],
             swiftSettings: swiftSettings
         ),
         // The operator's HTTP face: health, readiness, Prometheus metrics, and the bearer-token API.
         .target(
             name: "HeraldAdmin",
             dependencies: [
-                "HeraldCore",
-                // For JID: accounts registered over HTTP are read as the XMPP commands read them.
-                "XMPPComponent",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Logging", package: "swift-log"),
+                "HeraldCore", external("Hummingbird", "hummingbird"), external("Prometheus", "swift-prometheus"),
+                logging, nioCore, serviceLifecycle,
             ],
             swiftSettings: swiftSettings
         ),
@@ -176,42 +125,43 @@ let package = Package(
         .target(
             name: "HeraldApp",
             dependencies: [
-                "APNs",
-                "FCM",
-                "WebPush",
-                "HeraldCore",
-                "HeraldSQLite",
-                "HeraldXMPP",
-                "HeraldAdmin",
-                "HeraldHTTP2",
-                "XMPPComponent",
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Yams", package: "Yams"),
+                "APNs", "FCM", "WebPush", "HeraldCore", "HeraldSupport", "HeraldSQLite", "HeraldXMPP", "HeraldAdmin", "HeraldHTTP2",
+                "XMLStream", "XMPPComponent",
+                crypto, nioSSL, logging, serviceLifecycle, external("UnixSignals", "swift-service-lifecycle"),
+                external("Prometheus", "swift-prometheus"), external("Yams", "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Mock APNs, FCM and Web Push servers (HTTP/2 + TLS, real JWT checks) and the example keys they
+        // accept: behind `herald mock-vendor`, the tests and the benchmark.
+        .target(
+            name: "MockVendors",
+            dependencies: ["HeraldSupport", crypto, cryptoExtras, nioCore, nioPosix, nioHTTP2, nioHPACK, nioSSL],
+            swiftSettings: swiftSettings
+        ),
+        // What drives a Herald process from outside: child processes and the XEP-0114 load generator
+        // playing the XMPP server. Used by the benchmark and the tests.
+        .target(
+            name: "HeraldHarness",
+            dependencies: [crypto, nioCore, nioPosix],
+            swiftSettings: swiftSettings
+        ),
+        // Test fixtures: real Prosody and ejabberd, fake servers, a test XMPP client, a manual clock, the
+        // in-memory store. No executable links it.
+        .target(
+            name: "HeraldTesting",
+            dependencies: [
+                "HeraldCore", "HeraldHTTP2", "HeraldHarness", "XMLStream", "XMPPComponent",
+                nioCore, nioPosix, nioSSL,
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "herald",
             dependencies: [
-                "HeraldApp",
-                "HeraldCore",
-                "HeraldSQLite",
-                "FCM",
-                // The mock vendors behind `herald mock-vendor`, so the whole path can be tried without an Apple account.
-                "HeraldTesting",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "HeraldApp", "HeraldAdmin", "HeraldCore", "HeraldSQLite", "FCM", "MockVendors", "XMPPComponent",
+                external("AsyncHTTPClient", "async-http-client"), nioCore, external("NIOHTTP1", "swift-nio"), nioPosix, crypto, cryptoExtras,
+                external("UnixSignals", "swift-service-lifecycle"), argumentParser, logging,
             ],
             swiftSettings: swiftSettings
         ),
@@ -219,16 +169,8 @@ let package = Package(
         .executableTarget(
             name: "HeraldBenchmarks",
             dependencies: [
-                "HeraldCore",
-                "HeraldSQLite",
-                "HeraldHTTP2",
-                "HeraldTesting",
-                "VendorSupport",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "HeraldCore", "HeraldSQLite", "HeraldHTTP2", "HeraldHarness", "MockVendors", "VendorSupport",
+                crypto, nioCore, nioSSL, argumentParser,
             ],
             swiftSettings: swiftSettings
         ),
@@ -239,83 +181,75 @@ let package = Package(
         .executableTarget(
             name: "HeraldFuzz",
             dependencies: [
-                "CFuzzerDriver", "XMLStream", "XMPPComponent", "HeraldXMPP", "HeraldCore", "APNs", "FCM", "VendorSupport",
-                .product(name: "Logging", package: "swift-log"),
+                "CFuzzerDriver", "XMLStream", "XMPPComponent", "HeraldXMPP", "HeraldCore", "HeraldSQLite", "APNs", "FCM",
+                "VendorSupport", logging,
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "HeraldSupportTests", dependencies: ["HeraldSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "XMLStreamTests", dependencies: ["XMLStream"], swiftSettings: swiftSettings),
-        .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "VendorSupportTests", dependencies: ["VendorSupport"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "HeraldXMPPTests",
-            dependencies: ["HeraldXMPP", "HeraldTesting", "HeraldSQLite", .product(name: "InMemoryLogging", package: "swift-log")],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "APNsTests",
-            dependencies: ["APNs", "VendorSupport", "HeraldTesting", .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "FCMTests",
-            dependencies: ["FCM", "VendorSupport", "HeraldTesting", .product(name: "_CryptoExtras", package: "swift-crypto")],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "WebPushTests",
-            dependencies: ["WebPush", "VendorSupport", "HeraldTesting", .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "HeraldAdminTests",
+            name: "XMPPComponentTests",
             dependencies: [
-                "HeraldAdmin", "HeraldCore", "HeraldTesting",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                "XMPPComponent", "XMLStream", "HeraldTesting",
+                nioCore, external("NIOEmbedded", "swift-nio"), logging, external("InMemoryLogging", "swift-log"), serviceLifecycle,
+                external("ServiceLifecycleTestKit", "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldSupport", "HeraldTesting", logging, external("CoreMetrics", "swift-metrics")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeraldSQLiteTests",
+            dependencies: ["HeraldSQLite", "HeraldCore", "HeraldTesting", external("GRDB", "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HeraldHTTP2Tests",
             dependencies: [
-                "HeraldHTTP2", "HeraldTesting",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                "HeraldHTTP2", "HeraldTesting", "MockVendors",
+                nioCore, external("NIOEmbedded", "swift-nio"), nioHTTP2, nioHPACK, nioPosix, nioSSL,
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "VendorSupportTests", dependencies: ["VendorSupport"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "HeraldSQLiteTests",
-            dependencies: ["HeraldSQLite", "HeraldTesting", .product(name: "GRDB", package: "GRDB.swift")],
+            name: "APNsTests",
+            dependencies: ["APNs", "HeraldCore", "HeraldSupport", "VendorSupport", "HeraldTesting", "HeraldHarness", "MockVendors", crypto, logging],
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "XMPPComponentTests",
+            name: "FCMTests",
+            dependencies: ["FCM", "HeraldCore", "VendorSupport", "HeraldTesting", "MockVendors", cryptoExtras, logging],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WebPushTests",
+            dependencies: ["WebPush", "HeraldCore", "HeraldSupport", "VendorSupport", "HeraldTesting", "MockVendors", crypto, logging],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HeraldXMPPTests",
             dependencies: [
-                "XMPPComponent", "XMLStream", "HeraldTesting",
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "InMemoryLogging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                "HeraldXMPP", "HeraldCore", "HeraldTesting", "XMLStream", "XMPPComponent", logging,
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "HeraldTestingTests",
-            dependencies: ["HeraldTesting"],
+            name: "HeraldAdminTests",
+            dependencies: [
+                "HeraldAdmin", "HeraldCore", "HeraldXMPP", "HeraldTesting", external("Hummingbird", "hummingbird"),
+                external("HummingbirdTesting", "hummingbird"), external("Prometheus", "swift-prometheus"), logging,
+                external("NIOFoundationEssentialsCompat", "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "HeraldTestingTests", dependencies: ["HeraldTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeraldAppTests",
             dependencies: [
-                "HeraldApp", "HeraldAdmin", "HeraldTesting", "HeraldSQLite", "HeraldCore", "XMPPComponent", "XMLStream", "FCM", "VendorSupport",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "InMemoryLogging", package: "swift-log"),
+                "HeraldApp", "HeraldAdmin", "HeraldTesting", "HeraldHarness", "MockVendors", "HeraldSQLite", "HeraldCore",
+                "HeraldSupport", "XMPPComponent", "XMLStream", "APNs", "FCM", "HeraldHTTP2", "VendorSupport",
+                external("AsyncHTTPClient", "async-http-client"), crypto, cryptoExtras, nioCore, external("NIOHTTP1", "swift-nio"), logging, serviceLifecycle, external("InMemoryLogging", "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

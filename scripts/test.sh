@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-dependencies.sh
+# Warnings are errors (Package.swift); then every target's imports are held to its declared edges.
 swift build --build-tests
+python3 scripts/check-imports.py
 # The volume tests keep both cores busy for minutes; they run on their own, after the rest, so that
 # the timing of the others is not theirs to spoil.
 volume=VendorVolumeEndToEndTests

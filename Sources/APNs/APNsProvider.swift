@@ -4,6 +4,7 @@ import HeraldCore
 import HeraldHTTP2
 import Logging
 import NIOCore
+import NIOHPACK
 import NIOSSL
 import VendorSupport
 
@@ -129,7 +130,7 @@ public final class APNsProvider: PushProvider {
                 case let elsewhere: outcome = elsewhere
                 }
             }
-            logger.debug("apns answered", metadata: ["apns.id": "\(apnsID)", "push.outcome": "\(outcome.reason)"])
+            logger.debug("apns answered", metadata: ["apns.id": "\(apnsID)", "push.outcome": "\(outcome.label)", "push.reason": "\(outcome.reason)"])
             return outcome
         } catch let error as HTTP2ClientError {
             return error.mayHaveBeenProcessed ? .unconfirmed(reason: "\(error)") : .retry(reason: "\(error)", retryAfter: nil)

@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import HeraldHTTP2
+import HeraldSupport
 import NIOCore
 import Synchronization
 import VendorSupport

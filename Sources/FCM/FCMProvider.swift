@@ -3,6 +3,7 @@ import HeraldCore
 import HeraldHTTP2
 import Logging
 import NIOCore
+import NIOHPACK
 import NIOSSL
 import VendorSupport
 
@@ -89,7 +90,7 @@ public final class FCMProvider: PushProvider {
                 (status, response, retryAfter) = try await post(body, token: token)
             }
             let outcome = FCMResponse.outcome(status: status, body: response, retryAfter: retryAfter)
-            logger.debug("fcm answered", metadata: ["push.outcome": "\(outcome.reason)"])
+            logger.debug("fcm answered", metadata: ["push.outcome": "\(outcome.label)", "push.reason": "\(outcome.reason)"])
             return outcome
         } catch let outcome as Unsent {
             return outcome.outcome

@@ -1,5 +1,5 @@
+import CryptoExtras
 import Foundation
-import _CryptoExtras
 
 /// A Google service-account key file, the fields FCM needs from it.
 public struct ServiceAccount: Sendable {

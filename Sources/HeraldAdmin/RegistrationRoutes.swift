@@ -1,7 +1,6 @@
 import Foundation
 import HeraldCore
 import Hummingbird
-import XMPPComponent
 
 /// The registration API for apps that register over HTTPS instead of XEP-0050, and the operator's
 /// lookup, delete and test push. Errors are mapped to HTTP statuses in `httpError(for:)` only.
@@ -87,7 +86,7 @@ struct RegistrationRoutes: Sendable {
         guard let app = dependencies.apps.select(body.app) else {
             throw HTTPError(.notFound, message: "No such app; name one of: \(dependencies.apps.apps.map(\.name).joined(separator: ", ")).")
         }
-        guard !body.token.isEmpty, !body.device.isEmpty, let account = Self.account(body.account) else {
+        guard !body.token.isEmpty, !body.device.isEmpty, let account = dependencies.parseAccount(body.account) else {
             throw HTTPError(.badRequest, message: "token and device must not be empty; account must be a JID such as user@example.org.")
         }
         var webPushKeys: WebPushKeys?
@@ -109,8 +108,8 @@ struct RegistrationRoutes: Sendable {
                 voipToken: body.voipToken,
                 webPushKeys: webPushKeys,
                 environment: body.environment,
-                account: account.description,
-                accountDomain: account.domainpart,
+                account: account.account,
+                accountDomain: account.domain,
                 deviceID: body.device
             ))
         }
@@ -120,7 +119,7 @@ struct RegistrationRoutes: Sendable {
 
     @Sendable func show(request: Request, context: BasicRequestContext) async throws -> Response {
         let node = try context.parameters.require("node")
-        guard let registration = try await mapped({ try await dependencies.registrations.store.registration(node: node) }) else {
+        guard let registration = try await mapped({ try await dependencies.registrations.registration(node: node) }) else {
             throw HTTPError(.notFound, message: "No registration with that node.")
         }
         return try AdminRoutes.jsonResponse(RegistrationView(registration), status: .ok)
@@ -128,7 +127,7 @@ struct RegistrationRoutes: Sendable {
 
     @Sendable func delete(request: Request, context: BasicRequestContext) async throws -> Response {
         let node = try context.parameters.require("node")
-        guard try await mapped({ try await dependencies.registrations.store.delete(node: node) }) else {
+        guard try await mapped({ try await dependencies.registrations.remove(node: node) }) else {
             throw HTTPError(.notFound, message: "No registration with that node.")
         }
         return Response(status: .noContent)
@@ -139,26 +138,8 @@ struct RegistrationRoutes: Sendable {
         guard let outcome = try await mapped({ try await dependencies.sendTestPush(node) }) else {
             throw HTTPError(.notFound, message: "No registration with that node.")
         }
-        let result = TestPushResult(outcome: Self.label(outcome), reason: outcome.reason)
+        let result = TestPushResult(outcome: outcome.label, reason: outcome.reason)
         return try AdminRoutes.jsonResponse(result, status: .ok)
-    }
-
-    /// The account as the XMPP commands see it (the bare JID), so a device counts against the same
-    /// account whichever way it registers; nil unless it is a user's JID.
-    static func account(_ text: String) -> JID? {
-        guard let jid = JID(text), jid.localpart != nil else { return nil }
-        return jid.bare
-    }
-
-    static func label(_ outcome: PushOutcome) -> String {
-        switch outcome {
-        case .delivered: "delivered"
-        case .deadToken: "token_removed"
-        case .retry: "vendor_unavailable"
-        case .unconfirmed: "unconfirmed"
-        case .credentials: "credentials_refused"
-        case .rejected: "rejected"
-        }
     }
 
     /// The one place store and registration errors become HTTP statuses.

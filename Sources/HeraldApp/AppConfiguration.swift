@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import WebPush
 
 /// One entry under `apps`: an app, its vendors, and the component domains that serve it.
 public struct AppConfiguration: Sendable {

@@ -208,7 +208,8 @@ public struct ConfigSection: Sendable {
     }
 
     public func string(_ name: String, default defaultValue: String) throws(ConfigurationError) -> String {
-        try string(name) ?? defaultValue
+        ConfigurationDefaults.record(key(name), defaultValue)
+        return try string(name) ?? defaultValue
     }
 
     public func requiredString(_ name: String, fix: String? = nil) throws(ConfigurationError) -> String {
@@ -223,6 +224,7 @@ public struct ConfigSection: Sendable {
     }
 
     public func int(_ name: String, default defaultValue: Int, range: ClosedRange<Int>? = nil) throws(ConfigurationError) -> Int {
+        ConfigurationDefaults.record(key(name), "\(defaultValue)")
         guard let text = try string(name) else { return defaultValue }
         guard let value = Int(text) else {
             throw ConfigurationError(key: key(name), problem: "must be a whole number, not '\(text)'")
@@ -235,6 +237,7 @@ public struct ConfigSection: Sendable {
 
     /// A duration written as a number with a unit: `500ms`, `10s`, `5m`, `1h`.
     public func duration(_ name: String, default defaultValue: Duration) throws(ConfigurationError) -> Duration {
+        ConfigurationDefaults.record(key(name), ConfigurationDefaults.text(of: defaultValue))
         guard let text = try string(name)?.trimmingCharacters(in: .whitespaces) else { return defaultValue }
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (unit, seconds) in units where text.hasSuffix(unit) {
@@ -256,6 +259,7 @@ public struct ConfigSection: Sendable {
     }
 
     public func bool(_ name: String, default defaultValue: Bool) throws(ConfigurationError) -> Bool {
+        ConfigurationDefaults.record(key(name), "\(defaultValue)")
         guard let text = try string(name) else { return defaultValue }
         switch text.lowercased() {
         case "true", "yes", "on", "1": return true

@@ -8,6 +8,7 @@ import HeraldXMPP
 import Logging
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 import WebPush
 import XMPPComponent
 
@@ -68,7 +69,7 @@ public struct HeraldApplication: Sendable {
         self.metrics = metrics
 
         components = configuration.components.map { component in
-            var router = ComponentRouter()
+            var router = ComponentRouter.pushService()
             let context = RegistrationContext(
                 apps: configuration.appDirectory(for: component.domain),
                 registrations: registrations,
@@ -76,7 +77,10 @@ public struct HeraldApplication: Sendable {
             )
             router.registerRegistrationCommands(context)
             router.registerPublishHandler(PublishHandler(dispatcher: dispatcher))
-            return ComponentService(configuration: component, router: router, logger: logger, metrics: metrics)
+            return ComponentService(
+                configuration: component, router: router, logger: logger,
+                stanzaSkipped: { metrics.stanzaSkipped(kind: $0, reason: $1) }
+            )
         }
     }
 
@@ -134,7 +138,8 @@ public struct HeraldApplication: Sendable {
                 guard let app = configuration.apps.first(where: { $0.app.name == name }) else { return nil }
                 return app.components.first ?? configuration.components.first?.domain
             },
-            sendTestPush: { node in try await dispatcher.sendTestPush(node: node) }
+            sendTestPush: { node in try await dispatcher.sendTestPush(node: node) },
+            parseAccount: AccountAddress.parse
         )
     }
 

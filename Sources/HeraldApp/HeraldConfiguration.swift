@@ -1,7 +1,10 @@
+import APNs
+import FCM
 import Foundation
 import HeraldAdmin
 import HeraldCore
 import HeraldHTTP2
+import HeraldSupport
 import Logging
 import XMLStream
 import XMPPComponent
@@ -186,9 +189,10 @@ private struct ComponentDefaults {
             keepaliveInterval: keepalive,
             connectTimeout: connectTimeout,
             handshakeTimeout: handshakeTimeout,
-            reconnectBackoff: Backoff(initialDelay: reconnectInitialDelay, maximumDelay: reconnectMaximumDelay),
+            reconnectSchedule: Backoff(initialDelay: reconnectInitialDelay, maximumDelay: reconnectMaximumDelay),
             healthyConnectionDuration: healthyAfter,
             drainTimeout: drainTimeout,
+            drainReplyText: "push service is restarting",
             maximumConcurrentRequests: maximumConcurrentRequests,
             parserLimits: XMLStreamParser.Limits(maximumDepth: maximumDepth, maximumStanzaBytes: maximumStanzaBytes)
         )
@@ -202,3 +206,7 @@ extension HeraldConfiguration {
         return AppDirectory(apps: served, defaultApp: defaultApps[domain])
     }
 }
+
+/// A primary component reconnects with growing, jittered delays, so that a fleet of Heralds does not
+/// hammer a restarting server in lockstep.
+extension Backoff: ReconnectSchedule {}

@@ -3,6 +3,7 @@ import Crypto
 import FCM
 import Foundation
 import HeraldCore
+import HeraldSupport
 import NIOSSL
 import WebPush
 

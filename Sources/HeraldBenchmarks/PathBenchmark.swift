@@ -4,7 +4,8 @@ import Foundation
 import HeraldCore
 import HeraldHTTP2
 import HeraldSQLite
-import HeraldTesting
+import HeraldHarness
+import MockVendors
 import NIOCore
 import NIOSSL
 import VendorSupport

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import HeraldTesting
+import HeraldHarness
+import MockVendors
 
 /// Registrations at volume: a million distinct accounts registering over XEP-0050, as after an app
 /// update, measured slice by slice so that a cost growing with the number of accounts shows as a trend.

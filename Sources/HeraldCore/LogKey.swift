@@ -1,10 +1,5 @@
 /// Logger metadata keys, defined once so every log line names things the same way.
 public enum LogKey {
-    public static let componentDomain = "xmpp.component.domain"
-    public static let serverAddress = "xmpp.server.address"
-    public static let streamCondition = "xmpp.stream.condition"
-    public static let streamErrorText = "xmpp.stream.text"
-    public static let stanzaID = "xmpp.stanza.id"
     public static let reason = "reason"
     public static let attempt = "attempt"
     public static let delaySeconds = "delay.seconds"

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import HeraldCore
+import HeraldSQLite
 import HeraldXMPP
 import Logging
 import XMLStream
@@ -13,17 +14,42 @@ enum RouterTarget {
     static let target = FuzzTarget(name: "router", run: run)
     static let domain = JID(domain: "push.example.com")
 
-    /// What the fuzzed publishes meet: a registration with a secret (p2) and one without (Tigase).
-    static let store = InMemoryRegistrationStore([
-        Registration(
-            node: "eKxTS5n3bOe0", secret: "KK4+H5WMfpRG/2zCbuKq6wpX", app: "chat", service: .apns, dialect: .p2,
-            token: "aa01", accountDomain: "example.org", accountKey: "k1", deviceKey: "d1", createdAt: Date()
-        ),
-        Registration(
-            node: "NODE", secret: nil, app: "chat", service: .fcm, dialect: .tigase,
-            token: "fcm1", accountDomain: "capulet.example", accountKey: "k2", deviceKey: "d2", createdAt: Date()
-        ),
-    ])
+    /// What the fuzzed publishes meet: a registration with a secret (p2) and one without (Tigase), in
+    /// the real SQLite store (in shared memory where there is one, so its writes cost little).
+    static let store: SQLiteRegistrationStore = {
+        let path = storePath
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        atexit { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: RouterTarget.storePath + suffix) } }
+        guard let store = try? SQLiteRegistrationStore(path: path) else { fatalError("cannot open the fuzz store at \(path)") }
+        let registrations = [
+            Registration(
+                node: "eKxTS5n3bOe0", secret: "KK4+H5WMfpRG/2zCbuKq6wpX", app: "chat", service: .apns, dialect: .p2,
+                token: "aa01", accountDomain: "example.org", accountKey: "k1", deviceKey: "d1", createdAt: Date()
+            ),
+            Registration(
+                node: "NODE", secret: nil, app: "chat", service: .fcm, dialect: .tigase,
+                token: "fcm1", accountDomain: "capulet.example", accountKey: "k2", deviceKey: "d2", createdAt: Date()
+            ),
+        ]
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            for registration in registrations {
+                do {
+                    try await store.insert(registration, limits: RegistrationLimits(perAccount: 10, perDomain: 10, total: 10))
+                } catch {
+                    fatalError("cannot fill the fuzz store: \(error)")
+                }
+            }
+            done.signal()
+        }
+        done.wait()
+        return store
+    }()
+
+    static let storePath: String = {
+        let folder = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        return "\(folder)/herald-fuzz-\(ProcessInfo.processInfo.processIdentifier).sqlite"
+    }()
 
     static let router: ComponentRouter = {
         let app = App(
@@ -36,7 +62,7 @@ enum RouterTarget {
             policy: DeliveryPolicy(coalescingWindow: .zero), clock: ContinuousClock(), activityFlushInterval: nil,
             logger: Logger(label: "fuzz") { _ in SwiftLogNoOpLogHandler() }
         )
-        var router = ComponentRouter()
+        var router = ComponentRouter.pushService()
         router.registerRegistrationCommands(RegistrationContext(
             apps: AppDirectory(apps: [app], defaultApp: "chat"),
             // Bounded, so that millions of fuzzed registrations do not grow the store without end.

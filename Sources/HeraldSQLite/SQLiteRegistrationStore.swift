@@ -358,7 +358,7 @@ public final class SQLiteRegistrationStore: RegistrationStore {
     }
 
     public func pendingPushes(limit: Int) async throws -> [PendingPush] {
-        let rows = try await pool.read { db in
+        let rows = try pool.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT node, publish, push_class, attempt, not_before, deadline FROM pending_push ORDER BY not_before LIMIT ?",
                 arguments: [limit]

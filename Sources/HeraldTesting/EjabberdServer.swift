@@ -1,4 +1,5 @@
 import Foundation
+import HeraldHarness
 
 /// A real ejabberd (Debian's 23.01 package) started for a test, run straight from `erl` as a
 /// non-distributed node with its own configuration and Mnesia folder: no epmd, no ejabberdctl, no

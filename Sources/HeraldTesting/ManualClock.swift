@@ -1,4 +1,3 @@
-import HeraldCore
 import Synchronization
 
 /// A `Clock` whose time moves only when a test advances it; sleepers wake when their deadline passes.
@@ -62,28 +61,5 @@ public final class ManualClock: Clock, Sendable {
             return due.values.map(\.continuation)
         }
         for continuation in due { continuation.resume() }
-    }
-}
-
-/// A provider that records pushes and answers from a script, for dispatcher tests.
-public final class RecordingProvider: PushProvider {
-    private let state = Mutex<(pushes: [PushRequest], answers: [PushOutcome])>(([], []))
-
-    public init(answers: [PushOutcome] = []) {
-        state.withLock { $0.answers = answers }
-    }
-
-    public var pushes: [PushRequest] { state.withLock { $0.pushes } }
-
-    /// Queues answers for the next sends; once used up, pushes are delivered.
-    public func answer(_ outcomes: PushOutcome...) {
-        state.withLock { $0.answers += outcomes }
-    }
-
-    public func send(_ push: PushRequest) async -> PushOutcome {
-        state.withLock { state in
-            state.pushes.append(push)
-            return state.answers.isEmpty ? .delivered(id: "id-\(state.pushes.count)") : state.answers.removeFirst()
-        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldHarness
 import NIOCore
 import NIOPosix
 import Synchronization

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldHarness
 
 /// Runs a Python script against files, for checking Herald's output with independent
 /// implementations (PyJWT, http_ece).

@@ -1,6 +1,7 @@
 import Crypto
+import CryptoExtras
 import Foundation
-import _CryptoExtras
+import HeraldSupport
 
 /// Compact JWS signing for the vendors' tokens: ES256 (APNs provider tokens, VAPID) and RS256
 /// (Google's service-account assertion). Header and claims come in as JSON text so each caller writes
@@ -12,7 +13,7 @@ public enum JWT {
     }
 
     public static func sign(header: String, claims: String, with signer: Signer) throws -> String {
-        let signingInput = Base64URL.encode(Data(header.utf8)) + "." + Base64URL.encode(Data(claims.utf8))
+        let signingInput = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(claims.utf8))
         let data = Data(signingInput.utf8)
         let signature: Data = switch signer {
         // JOSE wants ES256 as raw r‖s (64 bytes), not DER.
@@ -20,20 +21,5 @@ public enum JWT {
         case .rs256(let key): try key.signature(for: data, padding: .insecurePKCS1v1_5).rawRepresentation
         }
         return signingInput + "." + Base64URL.encode(signature)
-    }
-}
-
-public enum Base64URL {
-    public static func encode(_ data: some DataProtocol) -> String {
-        Data(data).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    public static func decode(_ text: some StringProtocol) -> Data? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64)
     }
 }

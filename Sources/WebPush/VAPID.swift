@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HeraldSupport
 import Synchronization
 import VendorSupport
 

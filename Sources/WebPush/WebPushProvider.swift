@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import HeraldCore
+import HeraldSupport
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -75,7 +76,7 @@ public final class WebPushProvider: PushProvider {
         let body: Data
         let authorization: String
         do {
-            body = try WebPushEncryption.encrypt(Self.plaintext(for: push), p256dh: p256dh, auth: auth)
+            body = try WebPushEncryption.encrypt(Self.plaintext(for: push), p256dh: Data(p256dh), auth: Data(auth))
             authorization = try vapid.authorization(for: endpoint)
         } catch {
             return .deadToken(reason: "invalid subscription keys")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import HeraldAdmin
 import HeraldApp
 import NIOCore
 import NIOHTTP1

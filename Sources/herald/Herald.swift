@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import HeraldAdmin
 import HeraldApp
 import Logging
+import XMPPComponent
 
 @main
 struct Herald: AsyncParsableCommand {

@@ -1,10 +1,10 @@
 import ArgumentParser
 import Crypto
-import Foundation
-
+import CryptoExtras
 import FCM
+import Foundation
 import HeraldCore
-import HeraldTesting
+import MockVendors
 import UnixSignals
 
 struct MockVendor: AsyncParsableCommand {

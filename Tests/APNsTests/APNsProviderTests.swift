@@ -1,11 +1,13 @@
+@testable import APNs
 import Crypto
 import Foundation
 import HeraldCore
+import HeraldHarness
+import HeraldSupport
 import HeraldTesting
 import Logging
+import MockVendors
 import Testing
-
-@testable import APNs
 import VendorSupport
 
 private let token = "00fc13adff785122b4ad28809a3420982341241421348097878e577c991de8f0"

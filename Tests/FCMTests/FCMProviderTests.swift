@@ -1,10 +1,11 @@
+import CryptoExtras
 import Foundation
 import HeraldCore
 import HeraldTesting
 import Logging
+import MockVendors
 import Testing
 import VendorSupport
-import _CryptoExtras
 
 @testable import FCM
 

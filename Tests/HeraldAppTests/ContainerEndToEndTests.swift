@@ -1,6 +1,10 @@
 import AsyncHTTPClient
 import Foundation
+import HeraldHarness
 import HeraldTesting
+import MockVendors
+import NIOCore
+import NIOHTTP1
 import Testing
 
 /// Herald's container image, run with podman against a Prosody and a mock APNs on the host: it must

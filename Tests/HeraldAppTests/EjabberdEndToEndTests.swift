@@ -4,8 +4,10 @@ import HeraldCore
 import HeraldTesting
 import InMemoryLogging
 import Logging
+import MockVendors
 import ServiceLifecycle
 import Testing
+import XMPPComponent
 
 /// The whole path through a real ejabberd 23.01 with mod_push: the server that drops a registration at
 /// the first error reply that is not `wait`, so every reply Herald gives it is tested for what it makes
@@ -106,13 +108,13 @@ struct EjabberdEndToEndTests {
             apns.script(token, .unregistered)
             // Within the burst window: the publish waits for the verdict on the push at the window's end.
             try await sendMessage(to: "romeo", clientPort: ejabberd.clientPort, body: "two")
-            #expect(await eventually(timeout: .seconds(15)) { outcomes(logs) == ["delivered", "token-removed"] }, "\(outcomes(logs))")
+            #expect(await eventually(timeout: .seconds(15)) { outcomes(logs) == ["delivered", "token_removed"] }, "\(outcomes(logs))")
             #expect(apns.requests.map(\.status) == [200, 410])
 
             // ejabberd heard item-not-found and dropped the registration: no more publishes.
             try await sendMessage(to: "romeo", clientPort: ejabberd.clientPort, body: "three")
             try await Task.sleep(for: .seconds(2))
-            #expect(outcomes(logs) == ["delivered", "token-removed"], "\(ejabberd.log.suffix(2000))")
+            #expect(outcomes(logs) == ["delivered", "token_removed"], "\(ejabberd.log.suffix(2000))")
         }
     }
 }

@@ -3,6 +3,7 @@ import HeraldTesting
 import Logging
 import ServiceLifecycle
 import Testing
+import XMPPComponent
 
 @testable import HeraldApp
 

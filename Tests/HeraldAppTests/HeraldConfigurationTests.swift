@@ -1,8 +1,15 @@
+import APNs
+import FCM
 import Foundation
 import HeraldAdmin
 import HeraldCore
+import HeraldHTTP2
 import HeraldTesting
+import Logging
+import MockVendors
 import Testing
+import XMLStream
+import XMPPComponent
 
 @testable import HeraldApp
 

@@ -2,8 +2,12 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import HeraldCore
+import HeraldHarness
 import HeraldSQLite
 import HeraldTesting
+import MockVendors
+import NIOCore
+import NIOHTTP1
 import Synchronization
 import Testing
 import XMLStream
@@ -130,7 +134,7 @@ import XMLStream
 
         let refused = try workspace.herald(["push-test", workspace.registration.node])
         #expect(refused.status == 1)
-        #expect(refused.output.contains("credentials_refused"), "\(refused.output)")
+        #expect(refused.output.contains("\"outcome\":\"credentials\""), "\(refused.output)")
         #expect(refused.output.contains("InvalidProviderToken"))
 
         // A broken key file is refused and the clients in use are kept.

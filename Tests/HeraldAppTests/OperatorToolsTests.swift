@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldHarness
 import HeraldSQLite
 import HeraldTesting
 import Logging

@@ -1,15 +1,18 @@
 import Crypto
+import CryptoExtras
 import FCM
 import Foundation
 import HeraldApp
 import HeraldCore
+import HeraldSupport
 import HeraldTesting
 import InMemoryLogging
 import Logging
+import MockVendors
 import ServiceLifecycle
 import Testing
-import XMLStream
 import VendorSupport
+import XMLStream
 import XMPPComponent
 
 /// The whole path: a real Prosody with mod_cloud_notify publishes to Herald, which pushes to the
@@ -259,7 +262,7 @@ import XMPPComponent
             #expect(await eventually { outcomes(logs) == ["delivered"] }, "\(outcomes(logs))")
             apns.script(token, .unregistered)
             try await sendMessage(to: "abram", prosody: prosody)
-            #expect(await eventually { outcomes(logs) == ["delivered", "token-removed"] }, "\(outcomes(logs))")
+            #expect(await eventually { outcomes(logs) == ["delivered", "token_removed"] }, "\(outcomes(logs))")
             #expect(requests(apns, token: token).map(\.status) == [200, 410])
             #expect(try await application.store.registration(node: node) == nil)
             #expect(await eventually { prosody.log.contains("Got error <cancel:item-not-found") }, "prosody: \(prosody.log.suffix(2000))")
@@ -302,7 +305,7 @@ import XMPPComponent
             #expect(ContinuousClock.now - sent < .seconds(5))
             #expect(component.establishedConnections == connectionsBefore, "the component link was never dropped")
             #expect(component.isConnected)
-            let skipped = logs.entries.filter { $0.message == "stanza over a limit skipped" }.map { $0.metadata[LogKey.stanzaID] }
+            let skipped = logs.entries.filter { $0.message == "stanza over a limit skipped" }.map { $0.metadata[ComponentLogKey.stanzaID] }
             #expect(skipped == ["big", "deep", "deep-iq"], "Prosody forwarded all three and Herald skipped each")
         }
     }

@@ -1,9 +1,11 @@
 import Foundation
 import HeraldApp
 import HeraldCore
+import HeraldHarness
 import HeraldSQLite
 import HeraldTesting
 import Logging
+import MockVendors
 import ServiceLifecycle
 import Testing
 import XMLStream

@@ -1,6 +1,9 @@
+import CryptoExtras
 import FCM
 import Foundation
+import HeraldHarness
 import HeraldTesting
+import MockVendors
 import Testing
 import XMLStream
 import XMPPComponent

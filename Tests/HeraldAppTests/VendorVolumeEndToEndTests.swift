@@ -1,8 +1,11 @@
+import CryptoExtras
 import FCM
 import Foundation
 import HeraldCore
+import HeraldHarness
 import HeraldSQLite
 import HeraldTesting
+import MockVendors
 import Testing
 
 /// The `herald` binary under sustained traffic to the mock vendors, far past the 65,535 bytes of

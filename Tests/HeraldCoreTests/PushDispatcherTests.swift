@@ -1,4 +1,5 @@
 import Foundation
+import HeraldSupport
 import HeraldTesting
 import Logging
 import Synchronization

@@ -1,7 +1,9 @@
 import Foundation
 import HeraldHTTP2
 import HeraldTesting
+import MockVendors
 import NIOCore
+import NIOHPACK
 import NIOHTTP2
 import NIOPosix
 import NIOSSL

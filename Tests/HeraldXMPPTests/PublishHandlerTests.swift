@@ -151,7 +151,7 @@ private final class FixedDispatcher: PublishProcessing {
 
 @Suite struct PublishHandlerTests {
     private func reply(_ outcome: PublishOutcome, draining: Bool = false) async throws -> XMLElement? {
-        var router = ComponentRouter()
+        var router = ComponentRouter.pushService()
         router.registerPublishHandler(PublishHandler(dispatcher: FixedDispatcher(outcome)))
         let context = ComponentContext(domain: JID(domain: "push.example.com"), logger: Logger(label: "test"), isDraining: { draining })
         return await router.route(try stanza(prosodyPublish), context: context)

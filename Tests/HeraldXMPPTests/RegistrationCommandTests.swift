@@ -17,7 +17,7 @@ private struct Harness {
     let router: ComponentRouter
 
     init(policy: RegistrationPolicy = .init(), encrypted: Bool = true) {
-        var router = ComponentRouter()
+        var router = ComponentRouter.pushService()
         router.registerRegistrationCommands(
             RegistrationContext(
                 apps: AppDirectory(apps: [android, ios], defaultApp: "android"),

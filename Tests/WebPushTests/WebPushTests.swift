@@ -1,8 +1,10 @@
 import Crypto
 import Foundation
 import HeraldCore
+import HeraldSupport
 import HeraldTesting
 import Logging
+import MockVendors
 import Testing
 import VendorSupport
 

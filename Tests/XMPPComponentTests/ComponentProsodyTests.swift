@@ -1,4 +1,4 @@
-import HeraldCore
+
 import HeraldTesting
 import InMemoryLogging
 import Logging
@@ -12,14 +12,14 @@ import XMLStream
     private static let secret = "component-secret-for-tests"
 
     private func makeService(prosody: ProsodyServer, secret: String = Self.secret, logs: InMemoryLogHandler = .init()) -> ComponentService {
-        let router = ComponentRouter()
+        let router = ComponentRouter(identity: testIdentity, extraFeatures: [testFeature])
         return ComponentService(
             configuration: ComponentConfiguration(
                 domain: "push.localhost",
                 secret: secret,
                 host: "127.0.0.1",
                 port: prosody.componentPort,
-                reconnectBackoff: Backoff(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500))
+                reconnectSchedule: FixedReconnectDelay(.milliseconds(50))
             ),
             router: router,
             logger: Logger(label: "test") { _ in logs }
@@ -44,7 +44,7 @@ import XMLStream
             #expect(identity?[attribute: "category"] == "pubsub")
             #expect(identity?[attribute: "type"] == "push")
             let features = info.child("query")?.children("feature").compactMap { $0[attribute: "var"] } ?? []
-            #expect(features.contains(Namespace.push))
+            #expect(features.contains(testFeature))
 
             let pong = try await client.request(type: "get", to: push, payload: XMLElement("ping", namespace: Namespace.ping))
             #expect(pong.stanzaType == "result")
@@ -73,7 +73,7 @@ import XMLStream
         #expect(service.status.establishedConnections == 0)
         let refusals = logs.entries.filter { $0.message == refusal }
         #expect(refusals.count >= 2)
-        #expect(refusals.first?.metadata[LogKey.streamCondition] == "not-authorized")
+        #expect(refusals.first?.metadata[ComponentLogKey.streamCondition] == "not-authorized")
     }
 
     @Test func reconnectsByItselfWhenProsodyRestarts() async throws {

@@ -33,7 +33,7 @@ private func iq(
 }
 
 private func routed(_ stanza: XMLElement) async -> XMLElement? {
-    var router = ComponentRouter()
+    var router = ComponentRouter(identity: testIdentity, extraFeatures: [testFeature])
     router.register(EchoCommand())
     return await router.route(stanza, context: context)
 }
@@ -55,7 +55,7 @@ private func errorCondition(_ reply: XMLElement?) -> (String?, String?) {
         #expect(identity[attribute: "category"] == "pubsub")
         #expect(identity[attribute: "type"] == "push")
         let features = Set(query.children("feature").compactMap { $0[attribute: "var"] })
-        #expect(features.isSuperset(of: [Namespace.push, Namespace.discoInfo, Namespace.discoItems, Namespace.commands, Namespace.ping]))
+        #expect(features.isSuperset(of: [testFeature, Namespace.discoInfo, Namespace.discoItems, Namespace.commands, Namespace.ping]))
     }
 
     @Test func discoItemsWithoutNodeIsEmpty() async throws {
@@ -191,3 +191,7 @@ private func errorCondition(_ reply: XMLElement?) -> (String?, String?) {
         #expect(jid.isDomain)
     }
 }
+
+/// What the application passes in: the library itself knows no identity and no push namespace.
+let testIdentity = ComponentRouter.Identity(category: "pubsub", type: "push", name: "Test push service")
+let testFeature = "urn:xmpp:push:0"

@@ -1,4 +1,4 @@
-import HeraldCore
+
 import HeraldTesting
 import InMemoryLogging
 import Logging
@@ -17,7 +17,7 @@ private func configuration(port: Int, secret: String = "s3cret", handshakeTimeou
         port: port,
         keepaliveInterval: .milliseconds(200),
         handshakeTimeout: handshakeTimeout,
-        reconnectBackoff: Backoff(initialDelay: .milliseconds(20), maximumDelay: .milliseconds(200)),
+        reconnectSchedule: FixedReconnectDelay(.milliseconds(20)),
         drainTimeout: .seconds(2)
     )
 }
@@ -30,7 +30,7 @@ private func makeService(
     handshakeTimeout: Duration = .seconds(30),
     logs: InMemoryLogHandler = InMemoryLogHandler()
 ) -> ComponentService {
-    let router = ComponentRouter()
+    let router = ComponentRouter(identity: testIdentity, extraFeatures: [testFeature])
     return ComponentService(
         configuration: configuration(port: port, secret: secret, handshakeTimeout: handshakeTimeout),
         router: router,
@@ -74,7 +74,7 @@ private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Boo
         }
         let refusal = logs.entries.first { $0.message == "component authentication refused: check the component secret" }
         #expect(refusal?.level == .error)
-        #expect(refusal?.metadata[LogKey.streamCondition] == "not-authorized")
+        #expect(refusal?.metadata[ComponentLogKey.streamCondition] == "not-authorized")
         #expect(logs.entries.contains { $0.message == "component reconnecting" })
         #expect(!logs.entries.contains { "\($0.metadata)".contains("wrong") }, "the secret must never be logged")
         await server.stop()
@@ -206,7 +206,7 @@ private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Boo
 
     @Test func aRequestStillUnansweredAtTheDrainDeadlineHearsWaitBeforeTheStreamCloses() async throws {
         let server = try await FakeComponentServer.start(secret: "s3cret")
-        var router = ComponentRouter()
+        var router = ComponentRouter(identity: testIdentity, extraFeatures: [testFeature])
         let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
         router.register(NeverAnswering(started: startedContinuation), type: "set", payload: "pubsub", namespace: Namespace.pubsub)
         let service = ComponentService(configuration: configuration(port: server.port), router: router, logger: Logger(label: "test"))

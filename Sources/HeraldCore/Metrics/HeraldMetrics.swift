@@ -1,23 +1,24 @@
 import CoreMetrics
 import Foundation
+import HeraldSupport
 
 /// Herald's metrics, made through an injected factory so each application (and each test) has its own
 /// registry instead of the process-wide one.
 ///
 /// Names follow Prometheus conventions; README.md ("Metrics") lists them for operators.
 public struct HeraldMetrics: Sendable {
-    private let factory: any MetricsFactory
-    private let publishCounters: [String: Counter]
+    private let handles: MetricHandles
+    private let publishCounters: [PublishOutcome.Kind: Counter]
     private let publishDuration: CoreMetrics.Timer
 
     public init(factory: any MetricsFactory) {
-        self.factory = factory
-        var counters: [String: Counter] = [:]
-        for outcome in PublishOutcome.metricLabels {
-            counters[outcome] = Counter(label: "herald_publishes_total", dimensions: [("outcome", outcome)], factory: factory)
+        handles = MetricHandles(factory: factory)
+        var counters: [PublishOutcome.Kind: Counter] = [:]
+        for kind in PublishOutcome.Kind.allCases {
+            counters[kind] = handles.counter("herald_publishes_total", [("outcome", kind.rawValue)])
         }
         publishCounters = counters
-        publishDuration = CoreMetrics.Timer(label: "herald_publish_duration_seconds", dimensions: [], factory: factory)
+        publishDuration = handles.timer("herald_publish_duration_seconds", [])
     }
 
     /// Metrics that go nowhere (tests and tools that do not scrape).
@@ -25,19 +26,17 @@ public struct HeraldMetrics: Sendable {
 
     /// One publish answered, and how long Herald took to answer it.
     public func publishAnswered(_ outcome: PublishOutcome, duration: Duration) {
-        publishCounters[outcome.metricLabel]?.increment()
+        publishCounters[outcome.kind]?.increment()
         publishDuration.recordNanoseconds(duration.nanoseconds)
     }
 
     /// One request to a vendor: its result class, the vendor's reason, and the time to its answer.
     public func vendorRequest(_ service: PushService, outcome: PushOutcome, duration: Duration) {
-        Counter(
-            label: "herald_vendor_requests_total",
-            dimensions: [("vendor", service.rawValue), ("status", outcome.metricLabel), ("reason", Self.boundedReason(outcome))],
-            factory: factory
+        handles.counter(
+            "herald_vendor_requests_total",
+            [("vendor", service.rawValue), ("status", outcome.label), ("reason", Self.boundedReason(outcome))]
         ).increment()
-        CoreMetrics.Timer(label: "herald_vendor_request_duration_seconds", dimensions: [("vendor", service.rawValue)], factory: factory)
-            .recordNanoseconds(duration.nanoseconds)
+        handles.timer("herald_vendor_request_duration_seconds", [("vendor", service.rawValue)]).recordNanoseconds(duration.nanoseconds)
     }
 
     /// A vendor connection opened, failed to connect, retired (with its reason), timed out a PING, or
@@ -46,15 +45,15 @@ public struct HeraldMetrics: Sendable {
         let vendor = ("vendor", service.rawValue)
         switch event {
         case .opened:
-            Counter(label: "herald_vendor_connections_opened_total", dimensions: [vendor], factory: factory).increment()
+            handles.counter("herald_vendor_connections_opened_total", [vendor]).increment()
         case .connectFailed:
-            Counter(label: "herald_vendor_connect_failures_total", dimensions: [vendor], factory: factory).increment()
+            handles.counter("herald_vendor_connect_failures_total", [vendor]).increment()
         case .retired(let reason):
-            Counter(label: "herald_vendor_connections_retired_total", dimensions: [vendor, ("reason", reason)], factory: factory).increment()
+            handles.counter("herald_vendor_connections_retired_total", [vendor, ("reason", reason)]).increment()
         case .pingTimedOut:
-            Counter(label: "herald_vendor_pings_timed_out_total", dimensions: [vendor], factory: factory).increment()
+            handles.counter("herald_vendor_pings_timed_out_total", [vendor]).increment()
         case .requestRerouted:
-            Counter(label: "herald_vendor_requests_rerouted_total", dimensions: [vendor], factory: factory).increment()
+            handles.counter("herald_vendor_requests_rerouted_total", [vendor]).increment()
         }
     }
 
@@ -65,23 +64,23 @@ public struct HeraldMetrics: Sendable {
     /// An inbound stanza skipped for breaking a per-stanza limit (`reason`: too_large, too_deep).
     public func stanzaSkipped(kind: String, reason: String) {
         let kind = ["iq", "message", "presence"].contains(kind) ? kind : "other"
-        Counter(label: "herald_stanzas_skipped_total", dimensions: [("kind", kind), ("reason", reason)], factory: factory).increment()
+        handles.counter("herald_stanzas_skipped_total", [("kind", kind), ("reason", reason)]).increment()
     }
 
     /// A registration request refused by an abuse limit (`reason`: account_rate, account_limit, domain_limit,
     /// total_limit, domain_not_allowed).
     public func registrationRefused(reason: String) {
-        Counter(label: "herald_registrations_refused_total", dimensions: [("reason", reason)], factory: factory).increment()
+        handles.counter("herald_registrations_refused_total", [("reason", reason)]).increment()
     }
 
     /// A registration removed because its vendor declared the token dead.
     public func tokenRemoved(_ service: PushService) {
-        Counter(label: "herald_tokens_removed_total", dimensions: [("vendor", service.rawValue)], factory: factory).increment()
+        handles.counter("herald_tokens_removed_total", [("vendor", service.rawValue)]).increment()
     }
 
     /// Sets a gauge; for values sampled when metrics are read (queue depth, registrations, connections).
     public func gauge(_ label: String, _ value: Int, dimensions: [(String, String)] = []) {
-        Gauge(label: label, dimensions: dimensions, factory: factory).record(value)
+        handles.gauge(label, dimensions).record(value)
     }
 
     /// A vendor reason as a label: vendors' own reason codes pass; anything else (an error description
@@ -92,43 +91,5 @@ public struct HeraldMetrics: Sendable {
             CharacterSet.alphanumerics.contains($0) || $0 == "_" || $0 == " " || $0 == "-"
         }
         return allowed ? reason : "other"
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}
-
-extension PushOutcome {
-    var metricLabel: String {
-        switch self {
-        case .delivered: "delivered"
-        case .deadToken: "dead_token"
-        case .retry: "retry"
-        case .unconfirmed: "unconfirmed"
-        case .credentials: "credentials"
-        case .rejected: "rejected"
-        }
-    }
-}
-
-extension PublishOutcome {
-    static let metricLabels = ["delivered", "unknown_node", "forbidden", "token_removed", "retrying", "not_delivered", "unconfirmed", "overloaded", "failed"]
-
-    var metricLabel: String {
-        switch self {
-        case .delivered: "delivered"
-        case .unknownNode: "unknown_node"
-        case .forbidden: "forbidden"
-        case .tokenRemoved: "token_removed"
-        case .retrying: "retrying"
-        case .notDelivered: "not_delivered"
-        case .unconfirmed: "unconfirmed"
-        case .overloaded: "overloaded"
-        case .failed: "failed"
-        }
     }
 }

@@ -1,3 +1,5 @@
+import HeraldSupport
+
 /// Bounds on delivery: bursts, retries and the queue that holds them.
 public struct DeliveryPolicy: Sendable, Hashable {
     /// Publishes for one node within this window become at most two vendor pushes: the first at once,

@@ -1,3 +1,5 @@
+import HeraldSupport
+
 /// What became of one vendor push, as the dispatcher reports it to the state machine (after removing a
 /// dead registration or correcting one, which is I/O).
 public enum DeliveryVerdict: Sendable, Hashable {

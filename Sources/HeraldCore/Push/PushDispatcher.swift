@@ -1,4 +1,5 @@
 import Foundation
+import HeraldSupport
 import Logging
 import ServiceLifecycle
 import Synchronization

@@ -1,109 +1,7 @@
 import Crypto
 import Foundation
+import HeraldSupport
 import Synchronization
-
-/// Limits on what strangers may register: per account, per registering server, in all, and who may.
-public struct RegistrationPolicy: Sendable, Hashable {
-    /// Registrations one account may hold at once (per app).
-    public var maximumDevicesPerAccount: Int
-    /// Registration requests one account may make per `rateWindow`, counting re-registrations.
-    public var maximumRegistrationsPerWindow: Int
-    public var rateWindow: Duration
-    /// Registrations the accounts of one XMPP server may hold in all.
-    public var maximumRegistrationsPerDomain: Int
-    /// Registrations Herald holds in all.
-    public var maximumRegistrations: Int
-    /// The XMPP servers whose accounts may register; nil for any.
-    public var allowedDomains: Set<String>?
-
-    public init(
-        maximumDevicesPerAccount: Int = 20,
-        maximumRegistrationsPerWindow: Int = 20,
-        rateWindow: Duration = .seconds(60),
-        maximumRegistrationsPerDomain: Int = 2_000_000,
-        maximumRegistrations: Int = 10_000_000,
-        allowedDomains: Set<String>? = nil
-    ) {
-        self.maximumDevicesPerAccount = maximumDevicesPerAccount
-        self.maximumRegistrationsPerWindow = maximumRegistrationsPerWindow
-        self.rateWindow = rateWindow
-        self.maximumRegistrationsPerDomain = maximumRegistrationsPerDomain
-        self.maximumRegistrations = maximumRegistrations
-        self.allowedDomains = allowedDomains
-    }
-
-    public var limits: RegistrationLimits {
-        RegistrationLimits(perAccount: maximumDevicesPerAccount, perDomain: maximumRegistrationsPerDomain, total: maximumRegistrations)
-    }
-}
-
-/// What a client asked to register, in dialect-neutral terms.
-public struct RegistrationRequest: Sendable {
-    public var app: App
-    public var service: PushService
-    public var dialect: RegistrationDialect
-    public var token: String
-    public var voipToken: String?
-    public var webPushKeys: WebPushKeys?
-    public var environment: APNsEnvironment?
-    /// The registering account's bare JID.
-    public var account: String
-    /// The account's domain: its server is the only one allowed to publish.
-    public var accountDomain: String
-    /// What identifies the device within the account (p2 device id, v1 node, Tigase token, endpoint).
-    public var deviceID: String
-    /// A group chat the registration is for (p2's per-MUC channels).
-    public var muc: String?
-    /// A node the client chose itself (mod_push_appserver's v1 dialect).
-    public var requestedNode: String?
-    /// Whether publishes must carry a secret (false where clients enable without publish-options).
-    public var issueSecret: Bool
-
-    public init(
-        app: App,
-        service: PushService,
-        dialect: RegistrationDialect,
-        token: String,
-        voipToken: String? = nil,
-        webPushKeys: WebPushKeys? = nil,
-        environment: APNsEnvironment? = nil,
-        account: String,
-        accountDomain: String,
-        deviceID: String,
-        muc: String? = nil,
-        requestedNode: String? = nil,
-        issueSecret: Bool = true
-    ) {
-        self.app = app
-        self.service = service
-        self.dialect = dialect
-        self.token = token
-        self.voipToken = voipToken
-        self.webPushKeys = webPushKeys
-        self.environment = environment
-        self.account = account
-        self.accountDomain = accountDomain
-        self.deviceID = deviceID
-        self.muc = muc
-        self.requestedNode = requestedNode
-        self.issueSecret = issueSecret
-    }
-}
-
-public enum RegistrationError: Error, Sendable, Hashable {
-    case serviceNotConfigured(PushService)
-    case tooManyDevices(limit: Int)
-    /// The account's server holds as many registrations as `registrations.max_per_domain` allows.
-    case domainLimitReached(limit: Int)
-    /// Herald holds as many registrations as `registrations.max_total` allows.
-    case totalLimitReached(limit: Int)
-    /// `registrations.allowed_domains` does not list the account's server.
-    case domainNotAllowed
-    case rateLimited
-    /// The client-chosen node belongs to another account.
-    case nodeTaken
-    case notFound
-}
 
 /// Registers and unregisters devices: finds a device's earlier registration so it keeps its node and
 /// secret, enforces the per-account limits, and mints nodes and secrets from the system CSPRNG.
@@ -129,7 +27,7 @@ public final class RegistrationService: Sendable {
         self.hashKey = SymmetricKey(data: hashKey)
         self.now = now
         self.metrics = metrics
-        rateLimiter = Mutex(RateLimiter(limit: policy.maximumRegistrationsPerWindow, window: policy.rateWindow.timeInterval))
+        rateLimiter = Mutex(RateLimiter(limit: policy.maximumRegistrationsPerWindow, window: policy.rateWindow.seconds))
     }
 
     public func register(_ request: RegistrationRequest) async throws -> Registration {
@@ -149,7 +47,7 @@ public final class RegistrationService: Sendable {
             throw RegistrationError.domainNotAllowed
         }
         let accountDigest = keyedDigest(["account", request.app.name, request.account])
-        let accountKey = Self.hex(accountDigest)
+        let accountKey = Hex.encode(accountDigest)
         let current = now()
         // The digest's first 64 bits stand for the account in the limiter: a collision (one in 2^64)
         // only shares a window.
@@ -219,6 +117,16 @@ public final class RegistrationService: Sendable {
         return registration
     }
 
+    /// The registration behind `node`, for the operator's API.
+    public func registration(node: String) async throws -> Registration? {
+        try await store.registration(node: node)
+    }
+
+    /// Removes the registration behind `node` whoever made it (the operator's API); false if none.
+    public func remove(node: String) async throws -> Bool {
+        try await store.delete(node: node)
+    }
+
     /// Removes the registration behind `node` if it belongs to `account`.
     @discardableResult
     public func unregister(app: App, node: String, account: String) async throws -> Registration {
@@ -244,7 +152,7 @@ public final class RegistrationService: Sendable {
     }
 
     private func keyedHash(_ parts: [String]) -> String {
-        Self.hex(keyedDigest(parts))
+        Hex.encode(keyedDigest(parts))
     }
 
     private func keyedDigest(_ parts: [String]) -> HashedAuthenticationCode<SHA256> {
@@ -252,18 +160,7 @@ public final class RegistrationService: Sendable {
     }
 
     static func sha1Hex(_ text: String) -> String {
-        hex(Insecure.SHA1.hash(data: Array(text.utf8)))
-    }
-
-    private static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(64)
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
+        Hex.encode(Insecure.SHA1.hash(data: Array(text.utf8)))
     }
 
     /// A new node: the time in milliseconds (8 characters), then 12 random bytes (16 characters, 96 bits).
@@ -295,46 +192,6 @@ public final class RegistrationService: Sendable {
             withUnsafeBytes(of: generator.next()) { bytes.append(contentsOf: $0) }
         }
         bytes.removeLast(bytes.count - count)
-        return base64URL(bytes)
+        return Base64URL.encode(bytes)
     }
-
-    /// Unpadded base64url (RFC 4648 §5), written directly: Foundation's encoder followed by three
-    /// replacements was a tenth of a registration's CPU.
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity((bytes.count * 4 + 2) / 3)
-        var index = 0
-        while index + 3 <= bytes.count {
-            let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-            for shift in [18, 12, 6, 0] { text.append(alphabet[Int(chunk >> UInt32(shift) & 0x3F)]) }
-            index += 3
-        }
-        let rest = bytes.count - index
-        if rest > 0 {
-            let chunk = UInt32(bytes[index]) << 16 | (rest > 1 ? UInt32(bytes[index + 1]) << 8 : 0)
-            text.append(alphabet[Int(chunk >> 18 & 0x3F)])
-            text.append(alphabet[Int(chunk >> 12 & 0x3F)])
-            if rest > 1 { text.append(alphabet[Int(chunk >> 6 & 0x3F)]) }
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
-}
-
-extension RegistrationError {
-    /// The metric label of a refusal by an abuse limit; nil for other failures.
-    var refusalLabel: String? {
-        switch self {
-        case .rateLimited: "account_rate"
-        case .tooManyDevices: "account_limit"
-        case .domainLimitReached: "domain_limit"
-        case .totalLimitReached: "total_limit"
-        case .domainNotAllowed: "domain_not_allowed"
-        case .serviceNotConfigured, .nodeTaken, .notFound: nil
-        }
-    }
-}
-
-extension Duration {
-    var timeInterval: TimeInterval { seconds }
 }

@@ -27,7 +27,7 @@ public struct PublishHandler: IQHandler {
         let publish = try PublishParser.parse(iq)
         let outcome = await dispatcher.publish(publish)
         context.logger.debug("publish answered", metadata: [
-            "push.node": "\(Redaction.fingerprint(publish.node))", "push.outcome": "\(Self.label(outcome))",
+            "push.node": "\(Redaction.fingerprint(publish.node))", "push.outcome": "\(outcome.label)",
         ])
         if let error = Self.reply(to: outcome) { throw error }
         return iq.iqResult()
@@ -55,20 +55,6 @@ public struct PublishHandler: IQHandler {
             StanzaError(.wait, "resource-constraint", text: "push service is busy")
         case .failed:
             StanzaError(.wait, "internal-server-error", text: "push service misconfigured")
-        }
-    }
-
-    static func label(_ outcome: PublishOutcome) -> String {
-        switch outcome {
-        case .delivered: "delivered"
-        case .unknownNode: "unknown-node"
-        case .forbidden: "forbidden"
-        case .tokenRemoved: "token-removed"
-        case .retrying: "retrying"
-        case .notDelivered: "not-delivered"
-        case .unconfirmed: "unconfirmed"
-        case .overloaded: "overloaded"
-        case .failed: "failed"
         }
     }
 }

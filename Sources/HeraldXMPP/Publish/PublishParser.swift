@@ -22,7 +22,7 @@ public enum PublishParser {
         guard let publisher = iq.from else {
             throw StanzaError(.modify, "bad-request", text: "publish without a sender")
         }
-        let notification = publish.child("item", namespace: Namespace.pubsub)?.child("notification", namespace: Namespace.push)
+        let notification = publish.child("item", namespace: Namespace.pubsub)?.child("notification", namespace: PushNamespace.push)
 
         var summary: Publish.Summary?
         if let notification, let form = DataForm.first(in: notification, formType: summaryFormType) ?? DataForm.first(in: notification) {

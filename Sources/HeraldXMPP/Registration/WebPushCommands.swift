@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldSupport
 import XMPPComponent
 
 /// A Web Push / UnifiedPush subscription: `endpoint` (an https URL), `p256dh` and `auth` (base64url, as
@@ -72,8 +73,6 @@ enum WebPushFields {
     }
 
     static func decodedLength(_ base64url: String) -> Int? {
-        var base64 = base64url.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64)?.count
+        Base64URL.decode(base64url)?.count
     }
 }

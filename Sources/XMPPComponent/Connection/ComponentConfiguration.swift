@@ -1,8 +1,7 @@
-import HeraldCore
 import XMLStream
 
 /// How to reach the XMPP server for one component domain, and how patient to be with it.
-public struct ComponentConfiguration: Sendable, Hashable {
+public struct ComponentConfiguration: Sendable {
     /// The component's own domain, e.g. `push.example.com`.
     public var domain: String
     /// The shared secret configured on the server (`component_secret` in Prosody).
@@ -13,11 +12,13 @@ public struct ComponentConfiguration: Sendable, Hashable {
     public var keepaliveInterval: Duration
     public var connectTimeout: Duration
     public var handshakeTimeout: Duration
-    public var reconnectBackoff: Backoff
-    /// A connection that stayed up this long resets the backoff to its initial delay.
+    public var reconnectSchedule: any ReconnectSchedule
+    /// A connection that stayed up this long starts the schedule again from its first attempt.
     public var healthyConnectionDuration: Duration
     /// On shutdown, how long in-flight requests may take before the stream is closed anyway.
     public var drainTimeout: Duration
+    /// The text of the `wait` error that answers requests still unfinished at the drain deadline.
+    public var drainReplyText: String
     /// Requests handled at once on this connection; beyond it the server is told to wait.
     public var maximumConcurrentRequests: Int
     public var parserLimits: XMLStreamParser.Limits
@@ -30,9 +31,10 @@ public struct ComponentConfiguration: Sendable, Hashable {
         keepaliveInterval: Duration = .seconds(60),
         connectTimeout: Duration = .seconds(10),
         handshakeTimeout: Duration = .seconds(10),
-        reconnectBackoff: Backoff = Backoff(initialDelay: .seconds(1), maximumDelay: .seconds(60)),
+        reconnectSchedule: any ReconnectSchedule = FixedReconnectDelay(.seconds(1)),
         healthyConnectionDuration: Duration = .seconds(60),
         drainTimeout: Duration = .seconds(10),
+        drainReplyText: String = "service is restarting",
         maximumConcurrentRequests: Int = 10_000,
         parserLimits: XMLStreamParser.Limits = .init()
     ) {
@@ -43,9 +45,10 @@ public struct ComponentConfiguration: Sendable, Hashable {
         self.keepaliveInterval = keepaliveInterval
         self.connectTimeout = connectTimeout
         self.handshakeTimeout = handshakeTimeout
-        self.reconnectBackoff = reconnectBackoff
+        self.reconnectSchedule = reconnectSchedule
         self.healthyConnectionDuration = healthyConnectionDuration
         self.drainTimeout = drainTimeout
+        self.drainReplyText = drainReplyText
         self.maximumConcurrentRequests = maximumConcurrentRequests
         self.parserLimits = parserLimits
     }

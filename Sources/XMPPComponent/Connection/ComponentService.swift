@@ -1,4 +1,3 @@
-import HeraldCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -14,7 +13,7 @@ public final class ComponentService: Service, Sendable {
     public let status = ComponentStatus()
     private let router: any StanzaRouting
     private let logger: Logger
-    private let metrics: HeraldMetrics
+    private let stanzaSkipped: @Sendable (_ kind: String, _ reason: String) -> Void
     private let eventLoopGroup: any EventLoopGroup
     private let session = Mutex<ComponentSession?>(nil)
     private let stopping = Atomic<Bool>(false)
@@ -23,14 +22,14 @@ public final class ComponentService: Service, Sendable {
         configuration: ComponentConfiguration,
         router: any StanzaRouting,
         logger: Logger,
-        metrics: HeraldMetrics = .disabled,
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        stanzaSkipped: @escaping @Sendable (_ kind: String, _ reason: String) -> Void = { _, _ in }
     ) {
         self.configuration = configuration
         self.router = router
-        self.metrics = metrics
+        self.stanzaSkipped = stanzaSkipped
         var logger = logger
-        logger[metadataKey: LogKey.componentDomain] = "\(configuration.domain)"
+        logger[metadataKey: ComponentLogKey.componentDomain] = "\(configuration.domain)"
         self.logger = logger
         self.eventLoopGroup = eventLoopGroup
     }
@@ -50,7 +49,7 @@ public final class ComponentService: Service, Sendable {
         while !stopping.load(ordering: .relaxed), !Task.isCancelled {
             status.update(.connecting)
             let session = ComponentSession(
-                configuration: configuration, router: router, logger: logger, status: status, metrics: metrics
+                configuration: configuration, router: router, logger: logger, status: status, stanzaSkipped: stanzaSkipped
             )
             self.session.withLock { $0 = session }
             let started = ContinuousClock.now
@@ -62,7 +61,7 @@ public final class ComponentService: Service, Sendable {
                 reason = "connection failed"
                 logger.warning(
                     "component connection failed",
-                    metadata: [LogKey.serverAddress: "\(configuration.host):\(configuration.port)", LogKey.reason: "\(error)"]
+                    metadata: [ComponentLogKey.serverAddress: "\(configuration.host):\(configuration.port)", ComponentLogKey.reason: "\(error)"]
                 )
             }
             self.session.withLock { $0 = nil }
@@ -72,11 +71,11 @@ public final class ComponentService: Service, Sendable {
             if session.wasEstablished, ContinuousClock.now - started >= configuration.healthyConnectionDuration {
                 attempt = 0
             }
-            let delay = configuration.reconnectBackoff.delay(attempt: attempt)
+            let delay = configuration.reconnectSchedule.delay(attempt: attempt)
             attempt += 1
             logger.info(
                 "component reconnecting",
-                metadata: [LogKey.attempt: "\(attempt)", LogKey.delaySeconds: "\((delay.seconds * 1000).rounded() / 1000)"]
+                metadata: [ComponentLogKey.attempt: "\(attempt)", ComponentLogKey.delaySeconds: "\(Self.seconds(delay))"]
             )
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
@@ -90,8 +89,8 @@ public final class ComponentService: Service, Sendable {
     private func describe(_ error: ComponentSessionError) -> String {
         switch error {
         case .streamError(let streamError):
-            var metadata: Logger.Metadata = [LogKey.streamCondition: "\(streamError.condition)"]
-            if let text = streamError.text { metadata[LogKey.streamErrorText] = "\(text)" }
+            var metadata: Logger.Metadata = [ComponentLogKey.streamCondition: "\(streamError.condition)"]
+            if let text = streamError.text { metadata[ComponentLogKey.streamErrorText] = "\(text)" }
             switch streamError.condition {
             case "not-authorized":
                 logger.error("component authentication refused: check the component secret", metadata: metadata)
@@ -106,11 +105,11 @@ public final class ComponentService: Service, Sendable {
         case .malformedInput(let parseError):
             logger.error(
                 "server sent malformed XML; stream closed",
-                metadata: [LogKey.streamCondition: "\(parseError.streamErrorCondition)", LogKey.reason: "\(parseError)"]
+                metadata: [ComponentLogKey.streamCondition: "\(parseError.streamErrorCondition)", ComponentLogKey.reason: "\(parseError)"]
             )
             return parseError.streamErrorCondition
         case .protocolViolation(let what):
-            logger.error("server violated the component protocol", metadata: [LogKey.reason: "\(what)"])
+            logger.error("server violated the component protocol", metadata: [ComponentLogKey.reason: "\(what)"])
             return "protocol-violation"
         case .handshakeTimeout:
             logger.error("component handshake timed out")
@@ -119,6 +118,12 @@ public final class ComponentService: Service, Sendable {
             logger.warning("server closed the component stream")
             return "closed-by-server"
         }
+    }
+
+    /// Seconds to the millisecond, as log lines show a delay.
+    private static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return (Double(seconds) * 1000 + Double(attoseconds / 1_000_000_000_000_000)).rounded() / 1000
     }
 
     /// Sends a stanza now; fails if the component is not connected.

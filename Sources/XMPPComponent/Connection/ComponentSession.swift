@@ -1,4 +1,3 @@
-import HeraldCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -12,7 +11,7 @@ final class ComponentSession: Sendable {
     private let router: any StanzaRouting
     private let logger: Logger
     private let status: ComponentStatus
-    private let metrics: HeraldMetrics
+    private let stanzaSkipped: @Sendable (_ kind: String, _ reason: String) -> Void
     private let domain: JID
 
     private let machine: Mutex<ComponentStreamStateMachine>
@@ -24,6 +23,9 @@ final class ComponentSession: Sendable {
     private let unanswered = Mutex<(lastKey: Int, requests: [Int: XMLElement])>((0, [:]))
     private let drainSignal: AsyncStream<Void>.Continuation
     private let drainRequests: AsyncStream<Void>
+    /// Signalled when the last request in flight finishes during a drain, so the drain need not poll.
+    private let idleSignal: AsyncStream<Void>.Continuation
+    private let idleWhileDraining: AsyncStream<Void>
     private let outbound = Mutex<NIOAsyncChannelOutboundWriter<ByteBuffer>?>(nil)
 
     init(
@@ -31,16 +33,17 @@ final class ComponentSession: Sendable {
         router: any StanzaRouting,
         logger: Logger,
         status: ComponentStatus,
-        metrics: HeraldMetrics = .disabled
+        stanzaSkipped: @escaping @Sendable (_ kind: String, _ reason: String) -> Void = { _, _ in }
     ) {
         self.configuration = configuration
         self.router = router
         self.logger = logger
         self.status = status
-        self.metrics = metrics
+        self.stanzaSkipped = stanzaSkipped
         self.domain = JID(domain: configuration.domain)
         self.machine = Mutex(ComponentStreamStateMachine(domain: configuration.domain, secret: configuration.secret))
         (drainRequests, drainSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (idleWhileDraining, idleSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Whether the handshake completed on this session.
@@ -50,7 +53,7 @@ final class ComponentSession: Sendable {
     func run(eventLoopGroup: any EventLoopGroup) async throws -> ComponentSessionError? {
         let limits = configuration.parserLimits
         let channel = try await ClientBootstrap(group: eventLoopGroup)
-            .connectTimeout(.milliseconds(Int64(configuration.connectTimeout.seconds * 1000)))
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .connect(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -95,7 +98,7 @@ final class ComponentSession: Sendable {
                         refuse(skipped, group: &group)
                     case .established:
                         status.update(.connected)
-                        logger.info("component connected", metadata: [LogKey.serverAddress: "\(configuration.host):\(configuration.port)"])
+                        logger.info("component connected", metadata: [ComponentLogKey.serverAddress: "\(configuration.host):\(configuration.port)"])
                         group.addTask { await self.keepAlive() }
                     default:
                         if let error = try await perform(action, channel: channel) { outcome = error }
@@ -107,7 +110,7 @@ final class ComponentSession: Sendable {
                 outcome = try await perform(action, channel: channel) ?? .malformedInput(error)
             } catch {
                 if let lost = machine.withLock({ $0.connectionClosed() }) { outcome = lost }
-                logger.debug("component connection read failed", metadata: [LogKey.reason: "\(error)"])
+                logger.debug("component connection read failed", metadata: [ComponentLogKey.reason: "\(error)"])
             }
             group.cancelAll()
             drainSignal.finish()
@@ -118,7 +121,7 @@ final class ComponentSession: Sendable {
     private func dispatch(_ stanza: XMLElement, group: inout ThrowingDiscardingTaskGroup<any Error>) {
         if stanza.isIQResponse {
             if !pending.resolve(stanza) {
-                logger.debug("unexpected iq response dropped", metadata: [LogKey.stanzaID: "\(stanza.stanzaID ?? "")"])
+                logger.debug("unexpected iq response dropped", metadata: [ComponentLogKey.stanzaID: "\(stanza.stanzaID ?? "")"])
             }
             return
         }
@@ -135,7 +138,11 @@ final class ComponentSession: Sendable {
             return state.lastKey
         } : nil
         group.addTask {
-            defer { self.inFlight.subtract(1, ordering: .relaxed) }
+            defer {
+                if self.inFlight.subtract(1, ordering: .relaxed).newValue == 0, self.draining.load(ordering: .relaxed) {
+                    self.idleSignal.yield()
+                }
+            }
             let reply = await self.router.route(stanza, context: context)
             if let key, self.unanswered.withLock({ $0.requests.removeValue(forKey: key) }) == nil { return }
             if let reply { try? await self.send(reply) }
@@ -146,11 +153,11 @@ final class ComponentSession: Sendable {
     /// (a server waiting for it would otherwise time out), a message or presence is dropped.
     private func refuse(_ skipped: SkippedStanza, group: inout ThrowingDiscardingTaskGroup<any Error>) {
         let stanza = skipped.element
-        metrics.stanzaSkipped(kind: stanza.name, reason: skipped.reason.label)
+        stanzaSkipped(stanza.name, skipped.reason.label)
         logger.warning("stanza over a limit skipped", metadata: [
-            LogKey.reason: "\(skipped.reason)",
-            "stanza": "\(stanza.name)",
-            LogKey.stanzaID: "\(stanza.stanzaID ?? "")",
+            ComponentLogKey.reason: "\(skipped.reason)",
+            ComponentLogKey.stanzaKind: "\(stanza.name)",
+            ComponentLogKey.stanzaID: "\(stanza.stanzaID ?? "")",
         ])
         guard stanza.isIQRequest else { return }
         let reply = stanza.errorReply(.policyViolation("\(skipped.reason)"))
@@ -228,11 +235,17 @@ final class ComponentSession: Sendable {
         for await _ in drainRequests {
             let deadline = ContinuousClock.now + configuration.drainTimeout
             logger.info("draining: new requests get wait, finishing those in flight", metadata: [
-                "requests": "\(inFlight.load(ordering: .relaxed))",
+                ComponentLogKey.requests: "\(inFlight.load(ordering: .relaxed))",
             ])
-            // Polling is bounded by the drain deadline and happens only once, at shutdown.
-            while inFlight.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(10))
+            if inFlight.load(ordering: .relaxed) > 0 {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await _ in self.idleWhileDraining where self.inFlight.load(ordering: .relaxed) == 0 { return }
+                    }
+                    group.addTask { try? await Task.sleep(until: deadline) }
+                    await group.next()
+                    group.cancelAll()
+                }
             }
             // Never silence: a server waiting for an answer hears `wait` and keeps the registration.
             let abandoned = unanswered.withLock { state in
@@ -240,10 +253,10 @@ final class ComponentSession: Sendable {
                 return Array(state.requests.values)
             }
             if !abandoned.isEmpty {
-                logger.warning("requests still in flight at drain deadline answered with wait", metadata: ["requests": "\(abandoned.count)"])
+                logger.warning("requests still in flight at drain deadline answered with wait", metadata: [ComponentLogKey.requests: "\(abandoned.count)"])
             }
             for request in abandoned {
-                try? await send(request.errorReply(StanzaError(.wait, "resource-constraint", text: "push service is restarting")))
+                try? await send(request.errorReply(StanzaError(.wait, "resource-constraint", text: configuration.drainReplyText)))
             }
             let action = machine.withLock { $0.close() }
             _ = try? await perform(action, channel: channel)

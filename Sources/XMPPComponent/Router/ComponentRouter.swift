@@ -1,6 +1,6 @@
 import XMLStream
 
-/// Answers what every Herald component answers: disco#info and #items (XEP-0030), ping (XEP-0199) and
+/// Answers what every component answers: disco#info and #items (XEP-0030), ping (XEP-0199) and
 /// ad-hoc commands (XEP-0050), plus any iq handlers registered for specific payloads (e.g. pubsub
 /// publish). Every other iq request gets `service-unavailable`; messages and presence are ignored.
 public struct ComponentRouter: StanzaRouting {
@@ -14,9 +14,6 @@ public struct ComponentRouter: StanzaRouting {
             self.type = type
             self.name = name
         }
-
-        /// XEP-0357 requires a push service to present itself as `pubsub/push`.
-        public static let pushService = Identity(category: "pubsub", type: "push", name: "Herald push service")
     }
 
     private struct HandlerKey: Hashable {
@@ -30,9 +27,11 @@ public struct ComponentRouter: StanzaRouting {
     public private(set) var commands: [any AdHocCommand] = []
     private var handlers: [HandlerKey: any IQHandler] = [:]
 
-    public init(identity: Identity = .pushService, extraFeatures: [String] = []) {
+    /// A router that presents itself as `identity` in disco#info, listing `extraFeatures` after the
+    /// protocols it answers itself.
+    public init(identity: Identity, extraFeatures: [String] = []) {
         self.identity = identity
-        var features = [Namespace.push, Namespace.discoInfo, Namespace.discoItems, Namespace.ping, Namespace.commands]
+        var features = [Namespace.discoInfo, Namespace.discoItems, Namespace.ping, Namespace.commands]
         for feature in extraFeatures where !features.contains(feature) { features.append(feature) }
         self.features = features
     }

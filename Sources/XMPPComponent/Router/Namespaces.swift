@@ -5,6 +5,5 @@ public enum Namespace {
     public static let ping = "urn:xmpp:ping"
     public static let commands = "http://jabber.org/protocol/commands"
     public static let dataForms = "jabber:x:data"
-    public static let push = "urn:xmpp:push:0"
     public static let pubsub = "http://jabber.org/protocol/pubsub"
 }

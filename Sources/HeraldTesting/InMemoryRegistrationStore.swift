@@ -1,7 +1,8 @@
 import Foundation
+import HeraldCore
 import Synchronization
 
-/// A store that keeps registrations in memory only: for tests, and for trying Herald out.
+/// A store that keeps registrations in memory only, for tests.
 ///
 /// Indexed like the SQLite store (by node, device key, account and domain), so that it stays usable
 /// at the volumes the tests drive through it.

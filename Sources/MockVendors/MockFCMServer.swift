@@ -1,7 +1,7 @@
+import CryptoExtras
 import Foundation
 import NIOCore
 import Synchronization
-import _CryptoExtras
 
 /// A mock FCM for tests and `herald mock-vendor`: an OAuth token endpoint (`/token`) that verifies the
 /// RS256 assertion against the service account's public key, and `messages:send` that accepts only

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HeraldSupport
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -234,7 +235,5 @@ enum MockAPNsLogic {
 }
 
 func base64URLDecode(_ text: some StringProtocol) -> Data? {
-    var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-    while base64.count % 4 != 0 { base64 += "=" }
-    return Data(base64Encoded: base64)
+    Base64URL.decode(text).map { Data($0) }
 }

@@ -37,14 +37,6 @@ public struct Backoff: Sendable, Hashable {
     }
 }
 
-extension Duration {
-    /// The duration in seconds as a floating-point number.
-    public var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}
-
 private func pow(_ base: Double, _ exponent: Double) -> Double {
     var result = 1.0
     var remaining = Int(exponent)
