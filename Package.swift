@@ -211,7 +211,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "VendorSupportTests", dependencies: ["VendorSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "VendorSupportTests", dependencies: ["VendorSupport", "HeraldSupport", crypto, cryptoExtras], swiftSettings: swiftSettings),
         .testTarget(
             name: "APNsTests",
             dependencies: ["APNs", "HeraldCore", "HeraldSupport", "VendorSupport", "HeraldTesting", "HeraldHarness", "MockVendors", crypto, logging],

@@ -12,7 +12,7 @@ import VendorSupport
 
 private let token = "00fc13adff785122b4ad28809a3420982341241421348097878e577c991de8f0"
 
-private func registration(environment: APNsEnvironment = .production, dialect: RegistrationDialect = .p2, voip: String? = nil) -> Registration {
+func registration(environment: APNsEnvironment = .production, dialect: RegistrationDialect = .p2, voip: String? = nil) -> Registration {
     Registration(
         node: "node-1", secret: "s", app: "chat", service: .apns, dialect: dialect, token: token, voipToken: voip,
         environment: environment, accountDomain: "example.org", pushAccount: dialect == .tigase ? "juliet@example.org" : nil,
@@ -20,7 +20,7 @@ private func registration(environment: APNsEnvironment = .production, dialect: R
     )
 }
 
-private func push(_ pushClass: PushClass = .alert, registration: Registration = registration(), publish: Publish? = nil, content: ContentPolicy = .init()) -> PushRequest {
+func push(_ pushClass: PushClass = .alert, registration: Registration = registration(), publish: Publish? = nil, content: ContentPolicy = .init()) -> PushRequest {
     PushRequest(
         registration: registration,
         publish: publish ?? Publish(node: "node-1", publisherDomain: "example.org", summary: .init(messageCount: 2, lastMessageSender: "romeo@example.org", lastMessageBody: "hi")),
@@ -228,104 +228,6 @@ private struct Fixture {
         #expect(fixture.production.requestCount == 200)
         #expect(fixture.production.requests.allSatisfy { $0.status == 200 })
         await fixture.stop()
-    }
-}
-
-@Suite struct APNsNotificationTests {
-    @Test func siskinPayloadPassesTheEncryptedBlobThrough() {
-        let publish = Publish(node: "n", publisherDomain: "example.org", encrypted: .init(payload: "QUJD", iv: "SVY="), highPriority: true)
-        let notification = APNsNotification(push: push(.alert, registration: registration(dialect: .tigase), publish: publish), topic: "t", now: Date())
-        #expect(notification.body == #"{"aps":{"alert":{"title":"New message"},"sound":"default","mutable-content":1},"account":"juliet@example.org","encrypted":"QUJD","iv":"SVY="}"#)
-    }
-
-    @Test func bodyAndSenderOnlyWhenTheAppAllows() {
-        let plain = APNsNotification(push: push(.alert, registration: registration(dialect: .tigase)), topic: "t", now: Date())
-        #expect(!plain.body.contains("hi"))
-        #expect(!plain.body.contains("romeo"))
-        let open = APNsNotification(
-            push: push(.alert, registration: registration(dialect: .tigase), content: ContentPolicy(forwardBody: true, forwardSender: true, alertTitle: "Chat")),
-            topic: "t", now: Date()
-        )
-        #expect(open.body == #"{"aps":{"alert":{"title":"Chat","body":"hi"},"sound":"default","mutable-content":1},"account":"juliet@example.org","sender":"romeo@example.org","body":"hi","unread-messages":2}"#)
-    }
-
-    @Test func jsonEscapesText() {
-        let publish = Publish(node: "n", publisherDomain: "d", summary: .init(lastMessageBody: "a\"b\\c\nd\u{1}"))
-        let notification = APNsNotification(push: push(.alert, publish: publish, content: ContentPolicy(forwardBody: true)), topic: "t", now: Date())
-        let object = try? JSONSerialization.jsonObject(with: Data(notification.body.utf8)) as? [String: Any]
-        #expect((object?["body"] as? String) == "a\"b\\c\nd\u{1}")
-    }
-
-    @Test func zeroTimeToLiveMeansTryOnce() {
-        let notification = APNsNotification(push: push(content: ContentPolicy(timeToLive: 0)), topic: "t", now: Date())
-        #expect(notification.expiration == 0)
-    }
-
-    @Test func voipPushesAreNeverStoredForLater() {
-        let content = ContentPolicy(timeToLive: 86_400)
-        #expect(APNsNotification(push: push(.voip, content: content), topic: "t", now: Date()).expiration == 0)
-        #expect(APNsNotification(push: push(.alert, content: content), topic: "t", now: Date()).expiration > 0)
-    }
-
-    @Test func oversizedPayloadIsRejectedBeforeSending() async throws {
-        let huge = Publish(node: "n", publisherDomain: "d", encrypted: .init(payload: String(repeating: "A", count: 5000), iv: "x"))
-        let tokens = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: "K", teamID: "T")
-        let provider = try APNsProvider(configuration: .init(topic: "t"), authentication: .token(tokens), logger: Logger(label: "test"))
-        #expect(await provider.send(push(.alert, publish: huge)) == .rejected(reason: "PayloadTooLarge"))
-    }
-}
-
-@Suite struct APNsTokenManagerTests {
-    @Test func tokenIsReusedUntilFiftyMinutesThenRenewed() throws {
-        let clock = TestClock()
-        let manager = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: "K", teamID: "T", now: clock.function)
-        let first = try manager.bearer()
-        clock.advance(by: .seconds(49 * 60))
-        #expect(try manager.bearer() == first)
-        clock.advance(by: .seconds(2 * 60))
-        #expect(try manager.bearer() != first)
-    }
-
-    @Test func rejectedTokenIsRenewedOnceEvenWhenYoung() throws {
-        let clock = TestClock()
-        let manager = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: "K", teamID: "T", now: clock.function)
-        let first = try manager.bearer()
-        clock.advance(by: .seconds(1))
-        let renewed = try manager.renew(rejected: first)
-        #expect(renewed != first)
-        // A second request that saw the same rejection gets the renewed token, not a third one.
-        #expect(try manager.renew(rejected: first) == renewed)
-    }
-
-    @Test func jwtHasKidIssAndAnIntegerIat() throws {
-        let jwt = try APNsTokenManager.makeJWT(key: try ExampleKeys.apnsKey(), keyID: "ABC123DEFG", teamID: "DEF123GHIJ", issuedAt: Date(timeIntervalSince1970: 1_767_225_600.75))
-        let parts = jwt.split(separator: ".")
-        #expect(String(decoding: Base64URL.decode(parts[0])!, as: UTF8.self) == #"{"alg":"ES256","kid":"ABC123DEFG"}"#)
-        #expect(String(decoding: Base64URL.decode(parts[1])!, as: UTF8.self) == #"{"iss":"DEF123GHIJ","iat":1767225600}"#)
-        #expect(Base64URL.decode(parts[2])?.count == 64)
-    }
-
-    @Test func jwtVerifiesWithPyJWT() throws {
-        let key = try ExampleKeys.apnsKey()
-        let jwt = try APNsTokenManager.makeJWT(key: key, keyID: "ABC123DEFG", teamID: "DEF123GHIJ", issuedAt: Date())
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-jwt-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let script = directory.appendingPathComponent("verify.py").path
-        try """
-            import sys, jwt
-            token, key = open(sys.argv[1]).read(), open(sys.argv[2]).read()
-            header = jwt.get_unverified_header(token)
-            claims = jwt.decode(token, key, algorithms=["ES256"], options={"require": ["iss", "iat"]})
-            assert header == {"alg": "ES256", "kid": "ABC123DEFG"}, header
-            assert claims["iss"] == "DEF123GHIJ" and isinstance(claims["iat"], int), claims
-            """.write(toFile: script, atomically: true, encoding: .utf8)
-        let tokenFile = directory.appendingPathComponent("token").path
-        let keyFile = directory.appendingPathComponent("key.pem").path
-        try jwt.write(toFile: tokenFile, atomically: true, encoding: .utf8)
-        try key.publicKey.pemRepresentation.write(toFile: keyFile, atomically: true, encoding: .utf8)
-        let log = directory.appendingPathComponent("log").path
-        let status = try ChildProcess.run(path: "/usr/bin/env", arguments: ["python3", script, tokenFile, keyFile], logPath: log)
-        #expect(status == 0, "PyJWT: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 }
 

@@ -368,21 +368,3 @@ private struct Fixture {
         #expect(constantTimeEquals("", ""))
     }
 }
-
-@Suite struct PushClassTests {
-    @Test func encryptedCallWithPushKitTokenIsVoIP() {
-        let call = Publish(node: "n", publisherDomain: "d", encrypted: .init(payload: "x", iv: "y", type: "voip"))
-        #expect(PushClass.of(call, registration: registration(voip: "abcd")) == .voip)
-        #expect(PushClass.of(call, registration: registration()) == .background)
-    }
-
-    @Test func highPriorityIsAnAlert() {
-        let high = Publish(node: "n", publisherDomain: "d", encrypted: .init(payload: "x", iv: "y"), highPriority: true)
-        #expect(PushClass.of(high, registration: registration()) == .alert)
-    }
-
-    @Test func emptyBodyIsBackground() {
-        #expect(PushClass.of(publish(body: ""), registration: registration()) == .background)
-        #expect(PushClass.of(publish(body: "New Message!"), registration: registration()) == .alert)
-    }
-}

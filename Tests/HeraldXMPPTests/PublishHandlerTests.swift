@@ -9,7 +9,7 @@ import XMPPComponent
 
 @testable import HeraldXMPP
 
-private func stanza(_ xml: String) throws -> XMLElement {
+func stanza(_ xml: String) throws -> XMLElement {
     let stream = "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept'>"
     guard case .stanza(let element)? = try XMLStreamParser().feed(Array((stream + xml).utf8)).last else { throw StanzaInbox.Closed() }
     return element
@@ -17,7 +17,7 @@ private func stanza(_ xml: String) throws -> XMLElement {
 
 /// What Prosody 0.12's mod_cloud_notify sends: a `type='form'` summary with every field, empty ones
 /// without a value, and the secret in publish-options.
-private let prosodyPublish = """
+let prosodyPublish = """
     <iq type='set' from='example.org' to='push.example.com' id='a1b2'>
       <pubsub xmlns='http://jabber.org/protocol/pubsub'>
         <publish node='eKxTS5n3bOe0'><item><notification xmlns='urn:xmpp:push:0'>
@@ -36,7 +36,7 @@ private let prosodyPublish = """
     """
 
 /// ejabberd's mod_push: a `type='submit'` summary without message-count; ids with `/`, `+` and `=`.
-private let ejabberdPublish = """
+let ejabberdPublish = """
     <iq type='set' from='example.com' to='push.example.com' id='Zm9v/YmFy+MQ=='>
      <pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='NODE'><item>
       <notification xmlns='urn:xmpp:push:0'>
@@ -49,14 +49,14 @@ private let ejabberdPublish = """
      </pubsub></iq>
     """
 
-private let bareNotificationPublish = """
+let bareNotificationPublish = """
     <iq type='set' from='example.com' to='push.example.com' id='b1'>
      <pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='NODE'><item>
       <notification xmlns='urn:xmpp:push:0'/></item></publish></pubsub></iq>
     """
 
 /// Prosody with mod_cloud_notify_encrypted and _priority_tag, for Siskin: no summary, no publish-options.
-private let tigasePublish = """
+let tigasePublish = """
     <iq type='set' from='capulet.example' to='push.example.com' id='t1'>
      <pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='NODE'><item>
       <notification xmlns='urn:xmpp:push:0'>
@@ -64,60 +64,6 @@ private let tigasePublish = """
        <priority xmlns='tigase:push:priority:0'>high</priority>
       </notification></item></publish></pubsub></iq>
     """
-
-@Suite struct PublishParserTests {
-    @Test func prosodyFormWithEmptyFields() throws {
-        let publish = try PublishParser.parse(try stanza(prosodyPublish))
-        #expect(publish.node == "eKxTS5n3bOe0")
-        #expect(publish.publisherDomain == "example.org")
-        #expect(publish.secret == "KK4+H5WMfpRG/2zCbuKq6wpX")
-        #expect(publish.summary == Publish.Summary(messageCount: 1, lastMessageBody: "New Message!"))
-        #expect(publish.encrypted == nil)
-        #expect(!publish.highPriority)
-    }
-
-    @Test(arguments: [("example.org", true), ("mallory@example.org", false), ("example.org/res", false), ("m@example.org/r", false)])
-    func onlyAFromWithoutLocalpartOrResourceIsTheServer(from: String, isServer: Bool) throws {
-        let publish = try PublishParser.parse(try stanza(prosodyPublish.replacingOccurrences(of: "from='example.org'", with: "from='\(from)'")))
-        #expect(publish.publisherIsServer == isServer)
-        #expect(publish.publisherDomain == "example.org")
-    }
-
-    @Test func ejabberdSubmitWithoutMessageCount() throws {
-        let publish = try PublishParser.parse(try stanza(ejabberdPublish))
-        #expect(publish.summary == Publish.Summary(lastMessageSender: "juliet@capulet.example", lastMessageBody: "New message"))
-        #expect(publish.secret == "s")
-    }
-
-    @Test func bareNotification() throws {
-        let publish = try PublishParser.parse(try stanza(bareNotificationPublish))
-        #expect(publish.summary == nil)
-        #expect(publish.secret == nil)
-        #expect(publish.node == "NODE")
-    }
-
-    @Test func tigaseEncryptedAndPriority() throws {
-        let publish = try PublishParser.parse(try stanza(tigasePublish))
-        #expect(publish.encrypted == Publish.Encrypted(payload: "Y2lwaGVydGV4dCt0YWc=", iv: "MTIzNDU2Nzg5MDEy", type: "voip"))
-        #expect(publish.highPriority)
-        #expect(publish.secret == nil)
-    }
-
-    @Test(arguments: [
-        "<iq type='set' from='example.org' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'/></iq>",
-        "<iq type='set' from='example.org' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish/></pubsub></iq>",
-        "<iq type='set' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'/></pubsub></iq>",
-    ])
-    func publishesWithoutANodeOrSenderAreBadRequest(xml: String) throws {
-        #expect(throws: StanzaError.self) { try PublishParser.parse(try stanza(xml)) }
-        do {
-            _ = try PublishParser.parse(try stanza(xml))
-        } catch let error as StanzaError {
-            #expect(error.type == .modify)
-            #expect(error.condition == "bad-request")
-        }
-    }
-}
 
 /// A publish for a real node whose content Herald cannot read still wakes the device: an error that is
 /// not `wait` would make ejabberd drop the registration.

@@ -171,27 +171,6 @@ private func errorCondition(_ reply: XMLElement?) -> (String?, String?) {
     }
 }
 
-@Suite struct JIDTests {
-    @Test func parsesAllParts() throws {
-        let jid = try #require(JID("Romeo@Example.ORG/Phone/1"))
-        #expect(jid.localpart == "Romeo")
-        #expect(jid.domainpart == "example.org")
-        #expect(jid.resourcepart == "Phone/1")
-        #expect(jid.bare.description == "Romeo@example.org")
-        #expect(!jid.isBare)
-    }
-
-    @Test(arguments: ["", "@example.org", "a@", "a@b/", "a b@example.org", "x@exa mple.org", ".example.org"])
-    func rejectsInvalidAddresses(text: String) {
-        #expect(JID(text) == nil)
-    }
-
-    @Test func domainOnlyAddress() throws {
-        let jid = try #require(JID("push.example.com"))
-        #expect(jid.isDomain)
-    }
-}
-
 /// What the application passes in: the library itself knows no identity and no push namespace.
 let testIdentity = ComponentRouter.Identity(category: "pubsub", type: "push", name: "Test push service")
 let testFeature = "urn:xmpp:push:0"

@@ -1,0 +1,64 @@
+import Foundation
+import HeraldCore
+import HeraldTesting
+import Logging
+import Synchronization
+import Testing
+import XMLStream
+import XMPPComponent
+
+@testable import HeraldXMPP
+
+@Suite struct PublishParserTests {
+    @Test func prosodyFormWithEmptyFields() throws {
+        let publish = try PublishParser.parse(try stanza(prosodyPublish))
+        #expect(publish.node == "eKxTS5n3bOe0")
+        #expect(publish.publisherDomain == "example.org")
+        #expect(publish.secret == "KK4+H5WMfpRG/2zCbuKq6wpX")
+        #expect(publish.summary == Publish.Summary(messageCount: 1, lastMessageBody: "New Message!"))
+        #expect(publish.encrypted == nil)
+        #expect(!publish.highPriority)
+    }
+
+    @Test(arguments: [("example.org", true), ("mallory@example.org", false), ("example.org/res", false), ("m@example.org/r", false)])
+    func onlyAFromWithoutLocalpartOrResourceIsTheServer(from: String, isServer: Bool) throws {
+        let publish = try PublishParser.parse(try stanza(prosodyPublish.replacingOccurrences(of: "from='example.org'", with: "from='\(from)'")))
+        #expect(publish.publisherIsServer == isServer)
+        #expect(publish.publisherDomain == "example.org")
+    }
+
+    @Test func ejabberdSubmitWithoutMessageCount() throws {
+        let publish = try PublishParser.parse(try stanza(ejabberdPublish))
+        #expect(publish.summary == Publish.Summary(lastMessageSender: "juliet@capulet.example", lastMessageBody: "New message"))
+        #expect(publish.secret == "s")
+    }
+
+    @Test func bareNotification() throws {
+        let publish = try PublishParser.parse(try stanza(bareNotificationPublish))
+        #expect(publish.summary == nil)
+        #expect(publish.secret == nil)
+        #expect(publish.node == "NODE")
+    }
+
+    @Test func tigaseEncryptedAndPriority() throws {
+        let publish = try PublishParser.parse(try stanza(tigasePublish))
+        #expect(publish.encrypted == Publish.Encrypted(payload: "Y2lwaGVydGV4dCt0YWc=", iv: "MTIzNDU2Nzg5MDEy", type: "voip"))
+        #expect(publish.highPriority)
+        #expect(publish.secret == nil)
+    }
+
+    @Test(arguments: [
+        "<iq type='set' from='example.org' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'/></iq>",
+        "<iq type='set' from='example.org' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish/></pubsub></iq>",
+        "<iq type='set' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='n'/></pubsub></iq>",
+    ])
+    func publishesWithoutANodeOrSenderAreBadRequest(xml: String) throws {
+        #expect(throws: StanzaError.self) { try PublishParser.parse(try stanza(xml)) }
+        do {
+            _ = try PublishParser.parse(try stanza(xml))
+        } catch let error as StanzaError {
+            #expect(error.type == .modify)
+            #expect(error.condition == "bad-request")
+        }
+    }
+}
