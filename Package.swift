@@ -90,7 +90,7 @@ let package = Package(
         .target(name: "VendorSupport", dependencies: ["HeraldSupport", crypto, cryptoExtras], swiftSettings: swiftSettings),
         .target(
             name: "APNs",
-            dependencies: ["HeraldCore", "HeraldHTTP2", "VendorSupport", crypto, nioCore, nioHPACK, nioSSL, logging],
+            dependencies: ["HeraldCore", "HeraldHTTP2", "VendorSupport", "HeraldSupport", crypto, nioCore, nioHPACK, nioSSL, logging],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -151,7 +151,7 @@ let package = Package(
         .target(
             name: "HeraldTesting",
             dependencies: [
-                "HeraldCore", "HeraldHTTP2", "HeraldHarness", "XMLStream", "XMPPComponent",
+                "HeraldCore", "HeraldSupport", "HeraldHTTP2", "HeraldHarness", "XMLStream", "XMPPComponent",
                 nioCore, nioPosix, nioSSL,
             ],
             swiftSettings: swiftSettings
@@ -181,7 +181,7 @@ let package = Package(
         .executableTarget(
             name: "HeraldFuzz",
             dependencies: [
-                "CFuzzerDriver", "XMLStream", "XMPPComponent", "HeraldXMPP", "HeraldCore", "HeraldSQLite", "APNs", "FCM",
+                "CFuzzerDriver", "XMLStream", "XMPPComponent", "HeraldXMPP", "HeraldCore", "HeraldSQLite", "HeraldSupport", "APNs", "FCM",
                 "VendorSupport", logging,
             ],
             swiftSettings: swiftSettings
@@ -214,12 +214,12 @@ let package = Package(
         .testTarget(name: "VendorSupportTests", dependencies: ["VendorSupport", "HeraldSupport", crypto, cryptoExtras], swiftSettings: swiftSettings),
         .testTarget(
             name: "APNsTests",
-            dependencies: ["APNs", "HeraldCore", "HeraldSupport", "VendorSupport", "HeraldTesting", "HeraldHarness", "MockVendors", crypto, logging],
+            dependencies: ["APNs", "HeraldCore", "HeraldSupport", "VendorSupport", "HeraldTesting", "HeraldHarness", "MockVendors", crypto, nioSSL, logging],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FCMTests",
-            dependencies: ["FCM", "HeraldCore", "VendorSupport", "HeraldTesting", "MockVendors", cryptoExtras, logging],
+            dependencies: ["FCM", "HeraldCore", "HeraldSupport", "VendorSupport", "HeraldTesting", "MockVendors", cryptoExtras, logging],
             swiftSettings: swiftSettings
         ),
         .testTarget(

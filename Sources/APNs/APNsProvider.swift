@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HeraldCore
 import HeraldHTTP2
+import HeraldSupport
 import Logging
 import NIOCore
 import NIOHPACK
@@ -81,13 +82,13 @@ public final class APNsProvider: PushProvider {
     private let production: HTTP2Client
     private let sandbox: HTTP2Client
     private let logger: Logger
-    private let now: @Sendable () -> Date
+    private let clock: any ServerClock
 
-    public init(configuration: Configuration, authentication: Authentication, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) throws {
+    public init(configuration: Configuration, authentication: Authentication, logger: Logger, clock: any ServerClock = SystemClock()) throws {
         self.configuration = configuration
         self.authentication = authentication
         self.logger = logger
-        self.now = now
+        self.clock = clock
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         if let trustRootsFile = configuration.trustRootsFile {
@@ -111,7 +112,7 @@ public final class APNsProvider: PushProvider {
     }
 
     public func send(_ push: PushRequest) async -> PushOutcome {
-        let notification = APNsNotification(push: push, topic: configuration.topic, now: now())
+        let notification = APNsNotification(push: push, topic: configuration.topic, now: clock.wallTime)
         guard notification.body.utf8.count <= notification.maximumBodyBytes else {
             return .rejected(reason: "PayloadTooLarge")
         }
@@ -175,7 +176,7 @@ public final class APNsProvider: PushProvider {
             headers: headers,
             body: ByteBuffer(string: notification.body)
         ))
-        let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: now())
+        let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime)
         return APNsResponse.outcome(
             status: response.status,
             reason: APNsResponse.reason(in: Data(response.body.readableBytesView)),

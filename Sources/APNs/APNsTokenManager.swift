@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HeraldSupport
 import Synchronization
 import VendorSupport
 
@@ -16,20 +17,20 @@ public final class APNsTokenManager: Sendable {
     private let keyID: String
     private let teamID: String
     private let lifetime: Duration
-    private let now: @Sendable () -> Date
+    private let clock: any ServerClock
     private let cached = Mutex<(bearer: String, issuedAt: Date)?>(nil)
 
-    public init(key: P256.Signing.PrivateKey, keyID: String, teamID: String, lifetime: Duration = defaultLifetime, now: @escaping @Sendable () -> Date = Date.init) {
+    public init(key: P256.Signing.PrivateKey, keyID: String, teamID: String, lifetime: Duration = defaultLifetime, clock: any ServerClock = SystemClock()) {
         self.key = key
         self.keyID = keyID
         self.teamID = teamID
         self.lifetime = lifetime
-        self.now = now
+        self.clock = clock
     }
 
     /// The `authorization` header value: `bearer <JWT>`.
     public func bearer() throws -> String {
-        let current = now()
+        let current = clock.wallTime
         if let cached = cached.withLock({ $0 }), current.timeIntervalSince(cached.issuedAt) < Double(lifetime.components.seconds) {
             return cached.bearer
         }
@@ -38,7 +39,7 @@ public final class APNsTokenManager: Sendable {
 
     /// Renews the token Apple refused, unless another request already did.
     public func renew(rejected bearer: String) throws -> String {
-        try renew(at: now(), replacing: bearer)
+        try renew(at: clock.wallTime, replacing: bearer)
     }
 
     private func renew(at time: Date, replacing rejected: String?) throws -> String {

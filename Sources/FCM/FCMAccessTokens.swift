@@ -34,7 +34,7 @@ public final class FCMAccessTokens: Sendable {
     private let account: ServiceAccount
     private let client: HTTP2Client
     private let tokenPath: String
-    private let now: @Sendable () -> Date
+    private let clock: any ServerClock
     private let state = Mutex<State>(.empty)
     private let refreshes = Atomic<Int>(0)
     private let failuresInARow = Atomic<Int>(0)
@@ -45,13 +45,13 @@ public final class FCMAccessTokens: Sendable {
         client: HTTP2Client,
         tokenPath: String,
         backoff: Backoff = Backoff(initialDelay: .seconds(1), maximumDelay: .seconds(60)),
-        now: @escaping @Sendable () -> Date = Date.init
+        clock: any ServerClock = SystemClock()
     ) {
         self.account = account
         self.client = client
         self.tokenPath = tokenPath
         self.backoff = backoff
-        self.now = now
+        self.clock = clock
     }
 
     /// How many times a token has been fetched.
@@ -60,7 +60,7 @@ public final class FCMAccessTokens: Sendable {
     public func token() async throws -> String {
         enum Step { case use(String), refresh, wait, fail(any Error) }
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
-            let current = now()
+            let current = clock.wallTime
             let step: Step = state.withLock { state in
                 switch state {
                 case .valid(let token, let expires) where current < expires:
@@ -96,7 +96,7 @@ public final class FCMAccessTokens: Sendable {
         refreshes.add(1, ordering: .relaxed)
         // The refresh runs as a future chain on the HTTP/2 client's event loop; its outcome is handed to
         // everyone waiting, so no task outlives the requests that asked for the token.
-        let issuedAt = now()
+        let issuedAt = clock.wallTime
         let assertion: String
         do {
             assertion = try makeAssertion(issuedAt: issuedAt)
@@ -135,7 +135,7 @@ public final class FCMAccessTokens: Sendable {
         case .failure: failures = failuresInARow.add(1, ordering: .relaxed).newValue
         }
         if failures == 0 { failuresInARow.store(0, ordering: .relaxed) }
-        let retryAt = now().addingTimeInterval(backoff.delay(attempt: max(0, failures - 1)).seconds)
+        let retryAt = clock.wallTime.addingTimeInterval(backoff.delay(attempt: max(0, failures - 1)).seconds)
         let waiters: [CheckedContinuation<String, any Error>] = state.withLock { state in
             guard case .refreshing(let waiters) = state else { return [] }
             switch result {

@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import HeraldHTTP2
+import HeraldSupport
 import Logging
 import NIOCore
 import NIOHPACK
@@ -49,9 +50,9 @@ public final class FCMProvider: PushProvider {
     private let sendPath: String
     private let notification: Bool
     private let logger: Logger
-    private let now: @Sendable () -> Date
+    private let clock: any ServerClock
 
-    public init(account: ServiceAccount, configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) throws {
+    public init(account: ServiceAccount, configuration: Configuration, logger: Logger, clock: any ServerClock = SystemClock()) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         if let trustRootsFile = configuration.trustRootsFile { tls.trustRoots = .file(trustRootsFile) }
@@ -71,11 +72,11 @@ public final class FCMProvider: PushProvider {
         account.tokenURI = tokenURI
         (self.client, _) = try client(configuration.endpoint)
         self.tokenClient = tokenClient
-        self.tokens = FCMAccessTokens(account: account, client: tokenClient, tokenPath: tokenPath, now: now)
+        self.tokens = FCMAccessTokens(account: account, client: tokenClient, tokenPath: tokenPath, clock: clock)
         self.sendPath = "/v1/projects/\(configuration.projectID ?? account.projectID)/messages:send"
         self.notification = configuration.notification
         self.logger = logger
-        self.now = now
+        self.clock = clock
     }
 
     public func send(_ push: PushRequest) async -> PushOutcome {
@@ -123,7 +124,7 @@ public final class FCMProvider: PushProvider {
             headers: [("authorization", "Bearer " + token), ("content-type", "application/json")],
             body: ByteBuffer(string: body)
         ))
-        let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: now())
+        let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime)
         return (response.status, Data(response.body.readableBytesView), retryAfter)
     }
 

@@ -4,6 +4,7 @@ import HeraldAdmin
 import HeraldCore
 import HeraldHTTP2
 import HeraldSQLite
+import HeraldSupport
 import HeraldXMPP
 import Logging
 import Prometheus
@@ -19,7 +20,7 @@ public struct HeraldApplication: Sendable {
     public let components: [ComponentService]
     public let store: any RegistrationStore
     public let registrations: RegistrationService
-    public let dispatcher: PushDispatcher<ContinuousClock>
+    public let dispatcher: PushDispatcher<SystemClock>
     public let metricsRegistry: PrometheusCollectorRegistry
     private let metrics: HeraldMetrics
     private let vendorClients: VendorClients
@@ -61,7 +62,7 @@ public struct HeraldApplication: Sendable {
             providers: vendors.providers,
             contentPolicies: Dictionary(uniqueKeysWithValues: configuration.apps.map { ($0.app.name, $0.content) }),
             policy: configuration.delivery,
-            clock: ContinuousClock(),
+            clock: SystemClock(),
             logger: logger,
             metrics: metrics
         )

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import HeraldCore
 import HeraldSQLite
+import HeraldSupport
 import HeraldXMPP
 import Logging
 import XMLStream
@@ -59,7 +60,7 @@ enum RouterTarget {
         // burst is answered when the push at the burst's end is, and that push needs the loop).
         let dispatcher = PushDispatcher(
             store: store, providers: .shared(AcceptingProvider(), apps: ["chat"], services: PushService.allCases),
-            policy: DeliveryPolicy(coalescingWindow: .zero), clock: ContinuousClock(), activityFlushInterval: nil,
+            policy: DeliveryPolicy(coalescingWindow: .zero), clock: SystemClock(), activityFlushInterval: nil,
             logger: Logger(label: "fuzz") { _ in SwiftLogNoOpLogHandler() }
         )
         var router = ComponentRouter.pushService()

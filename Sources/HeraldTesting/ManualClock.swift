@@ -1,7 +1,10 @@
+import Foundation
+import HeraldSupport
 import Synchronization
 
-/// A `Clock` whose time moves only when a test advances it; sleepers wake when their deadline passes.
-public final class ManualClock: Clock, Sendable {
+/// A clock whose time moves only when a test advances it; sleepers wake when their deadline passes.
+/// Its wall time starts at `start` and moves with it: the one clock of every test.
+public final class ManualClock: ServerClock, Sendable {
     public struct Instant: InstantProtocol, Sendable {
         public var offset: Duration
 
@@ -23,7 +26,16 @@ public final class ManualClock: Clock, Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    /// The wall time at offset zero.
+    public let start: Date
+
+    public init(start: Date = Date(timeIntervalSince1970: 1_790_000_000)) {
+        self.start = start
+    }
+
+    public func wallTime(at instant: Instant) -> Date {
+        start.addingTimeInterval(instant.offset.seconds)
+    }
 
     public var now: Instant { state.withLock { $0.now } }
     public var minimumResolution: Duration { .zero }

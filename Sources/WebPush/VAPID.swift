@@ -12,15 +12,15 @@ public final class VAPID: Sendable {
 
     private let key: P256.Signing.PrivateKey
     private let subject: String
-    private let now: @Sendable () -> Date
+    private let clock: any ServerClock
     private let cache = Mutex<[String: (header: String, expires: Date)]>([:])
     /// The public key as the `k=` parameter wants it: base64url of the uncompressed point.
     public let publicKey: String
 
-    public init(key: P256.Signing.PrivateKey, subject: String, now: @escaping @Sendable () -> Date = Date.init) {
+    public init(key: P256.Signing.PrivateKey, subject: String, clock: any ServerClock = SystemClock()) {
         self.key = key
         self.subject = subject
-        self.now = now
+        self.clock = clock
         self.publicKey = Base64URL.encode(key.publicKey.x963Representation)
     }
 
@@ -28,7 +28,7 @@ public final class VAPID: Sendable {
     public func authorization(for endpoint: URL) throws -> String {
         guard let scheme = endpoint.scheme, let host = endpoint.host else { throw WebPushEncryption.InvalidSubscription(description: "endpoint has no origin") }
         let origin = endpoint.port.map { "\(scheme)://\(host):\($0)" } ?? "\(scheme)://\(host)"
-        let current = now()
+        let current = clock.wallTime
         if let cached = cache.withLock({ $0[origin] }), current < cached.expires.addingTimeInterval(-Self.renewBefore) {
             return cached.header
         }

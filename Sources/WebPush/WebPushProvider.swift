@@ -32,10 +32,10 @@ public final class WebPushProvider: PushProvider {
     private let client: HTTPClient
     private let configuration: Configuration
     private let logger: Logger
-    private let now: @Sendable () -> Date
+    private let clock: any ServerClock
 
-    public init(vapid: VAPID, configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) throws {
-        self.now = now
+    public init(vapid: VAPID, configuration: Configuration, logger: Logger, clock: any ServerClock = SystemClock()) throws {
+        self.clock = clock
         var tls = TLSConfiguration.makeClientConfiguration()
         if let trustRootsFile = configuration.trustRootsFile { tls.trustRoots = .file(trustRootsFile) }
         var clientConfiguration = HTTPClient.Configuration(tlsConfiguration: tls)
@@ -103,7 +103,7 @@ public final class WebPushProvider: PushProvider {
         do {
             let response = try await client.execute(request, timeout: TimeAmount(configuration.requestTimeout), logger: logger)
             _ = try? await response.body.collect(upTo: 16 * 1024)
-            let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: now())
+            let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime)
             return Self.outcome(status: Int(response.status.code), retryAfter: retryAfter)
         } catch {
             return .retry(reason: "connection failed", retryAfter: nil)

@@ -7,6 +7,7 @@ import HeraldSupport
 import HeraldTesting
 import Logging
 import MockVendors
+import NIOSSL
 import Testing
 import VendorSupport
 
@@ -36,11 +37,11 @@ private struct Fixture {
     let provider: APNsProvider
     let tokens: APNsTokenManager
 
-    static func make(key: P256.Signing.PrivateKey? = nil, now: @escaping @Sendable () -> Date = Date.init, lifetime: Duration = APNsTokenManager.defaultLifetime) async throws -> Fixture {
+    static func make(key: P256.Signing.PrivateKey? = nil, clock: any ServerClock = SystemClock(), lifetime: Duration = APNsTokenManager.defaultLifetime) async throws -> Fixture {
         let credentials = try ExampleKeys.mockAPNsCredentials()
         let production = try await MockAPNsServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, credentials: credentials)
         let sandbox = try await MockAPNsServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, credentials: credentials)
-        let tokens = APNsTokenManager(key: try key ?? ExampleKeys.apnsKey(), keyID: ExampleKeys.apnsKeyID, teamID: ExampleKeys.apnsTeamID, lifetime: lifetime, now: now)
+        let tokens = APNsTokenManager(key: try key ?? ExampleKeys.apnsKey(), keyID: ExampleKeys.apnsKeyID, teamID: ExampleKeys.apnsTeamID, lifetime: lifetime, clock: clock)
         let provider = try APNsProvider(
             // These tests are about answers, not time: a timeout that a busy machine cannot hit.
             configuration: .init(topic: "org.example.chat", productionURL: production.url, sandboxURL: sandbox.url, requestTimeout: .seconds(60), trustRootsFile: ExampleKeys.tlsCertificatePath),
@@ -174,8 +175,8 @@ private struct Fixture {
     @Test func expiredProviderTokenIsRenewedAndThePushSentOnce() async throws {
         // The token is issued two hours ago but the manager believes it still fresh, as after a clock
         // jump: Apple answers ExpiredProviderToken and the provider must renew and resend.
-        let clock = TestClock(Date().addingTimeInterval(-7200))
-        let fixture = try await Fixture.make(now: clock.function, lifetime: .seconds(3 * 3600))
+        let clock = ManualClock(start: Date().addingTimeInterval(-7200))
+        let fixture = try await Fixture.make(clock: clock, lifetime: .seconds(3 * 3600))
         _ = try fixture.tokens.bearer()
         clock.advance(by: .seconds(7200))
         guard case .delivered = await fixture.provider.send(push()) else {
@@ -289,6 +290,7 @@ private struct Fixture {
         var configuration = APNsProvider.Configuration(topic: "org.example.chat")
         configuration.pkcs12File = ExampleKeys.apnsPKCS12Path
         configuration.pkcs12Password = "wrong"
-        #expect(throws: (any Error).self) { _ = try configuration.clientIdentity() }
+        let error = #expect(throws: BoringSSLError.self) { _ = try configuration.clientIdentity() }
+        #expect("\(String(describing: error))".contains("INCORRECT_PASSWORD"))
     }
 }

@@ -13,8 +13,8 @@ import VendorSupport
 
 @Suite struct APNsTokenManagerTests {
     @Test func tokenIsReusedUntilFiftyMinutesThenRenewed() throws {
-        let clock = TestClock()
-        let manager = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: "K", teamID: "T", now: clock.function)
+        let clock = ManualClock()
+        let manager = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: "K", teamID: "T", clock: clock)
         let first = try manager.bearer()
         clock.advance(by: .seconds(49 * 60))
         #expect(try manager.bearer() == first)
@@ -23,8 +23,8 @@ import VendorSupport
     }
 
     @Test func rejectedTokenIsRenewedOnceEvenWhenYoung() throws {
-        let clock = TestClock()
-        let manager = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: "K", teamID: "T", now: clock.function)
+        let clock = ManualClock()
+        let manager = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: "K", teamID: "T", clock: clock)
         let first = try manager.bearer()
         clock.advance(by: .seconds(1))
         let renewed = try manager.renew(rejected: first)

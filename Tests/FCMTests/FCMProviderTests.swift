@@ -1,6 +1,7 @@
 import CryptoExtras
 import Foundation
 import HeraldCore
+import HeraldSupport
 import HeraldTesting
 import Logging
 import MockVendors
@@ -33,7 +34,7 @@ private struct Fixture {
     let mock: MockFCMServer
     let provider: FCMProvider
 
-    static func make(now: @escaping @Sendable () -> Date = Date.init, notification: Bool = false) async throws -> Fixture {
+    static func make(clock: any ServerClock = SystemClock(), notification: Bool = false) async throws -> Fixture {
         let account = try account()
         let mock = try await MockFCMServer.start(
             certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
@@ -42,7 +43,7 @@ private struct Fixture {
         let provider = try FCMProvider(
             account: account,
             configuration: .init(endpoint: mock.url, tokenURI: mock.tokenURI, requestTimeout: .seconds(60), trustRootsFile: ExampleKeys.tlsCertificatePath, notification: notification),
-            logger: Logger(label: "test"), now: now
+            logger: Logger(label: "test"), clock: clock
         )
         return Fixture(mock: mock, provider: provider)
     }
@@ -80,8 +81,8 @@ private struct Fixture {
     }
 
     @Test func accessTokenIsRefreshedBeforeItExpiresWithAnInjectedClock() async throws {
-        let clock = TestClock(Date())
-        let fixture = try await Fixture.make(now: clock.function)
+        let clock = ManualClock(start: Date())
+        let fixture = try await Fixture.make(clock: clock)
         _ = await fixture.provider.send(push())
         clock.advance(by: .seconds(3000))  // within 3600 s minus the 300 s margin
         _ = await fixture.provider.send(push())
@@ -107,8 +108,8 @@ private struct Fixture {
 
     @Test(arguments: [500, 503, 429])
     func aTokenEndpointOutageIsARetryAndFetchesBackOff(status: Int) async throws {
-        let clock = TestClock(Date())
-        let fixture = try await Fixture.make(now: clock.function)
+        let clock = ManualClock(start: Date())
+        let fixture = try await Fixture.make(clock: clock)
         fixture.mock.failTokenRequests([status, status])
         #expect(await fixture.provider.send(push()) == .retry(reason: "token endpoint unavailable", retryAfter: nil))
         // Within the backoff every push fails at once, without asking the endpoint again.

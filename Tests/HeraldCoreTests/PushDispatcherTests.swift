@@ -40,13 +40,13 @@ private struct Fixture {
         let clock = clock
         dispatcher = PushDispatcher(
             store: store, providers: .shared(provider, apps: ["chat"], services: [.apns]), policy: policy, clock: clock,
-            wallClock: { Fixture.epoch.addingTimeInterval(clock.now.offset.seconds) }, activityFlushInterval: nil, logger: Logger(label: "test")
+            activityFlushInterval: nil, logger: Logger(label: "test")
         )
     }
 
     /// The wall-clock time at the manual clock's start: stored pending pushes carry dates.
     static let epoch = Date(timeIntervalSince1970: 1_790_000_000)
-    var wallNow: Date { Fixture.epoch.addingTimeInterval(clock.now.offset.seconds) }
+    var wallNow: Date { clock.wallTime }
 
     /// Runs the dispatcher's timer loop around `body`.
     func running(_ body: () async throws -> Void) async throws {

@@ -24,11 +24,11 @@ private func request(
 }
 
 @Suite struct RegistrationServiceTests {
-    let clock = TestClock()
+    let clock = ManualClock()
     let store = InMemoryRegistrationStore()
 
     func service(_ policy: RegistrationPolicy = .init()) -> RegistrationService {
-        RegistrationService(store: store, policy: policy, now: clock.function)
+        RegistrationService(store: store, policy: policy, clock: clock)
     }
 
     @Test func newRegistrationGetsAnUnguessableNodeAndA144BitSecret() async throws {

@@ -239,7 +239,8 @@ func temporaryDatabasePath() -> String {
     @Test func sqliteRefusesTwoNodesForOneDevice() async throws {
         let store = try SQLiteRegistrationStore(path: temporaryDatabasePath())
         try await store.save(sample("first", device: "same-device"))
-        await #expect(throws: (any Error).self) { try await store.save(sample("second", device: "same-device")) }
+        let refused = await #expect(throws: DatabaseError.self) { try await store.save(sample("second", device: "same-device")) }
+        #expect(refused?.resultCode == .SQLITE_CONSTRAINT)
     }
 
     @Test func sqliteLooksUpByNodeThroughTheIndex() async throws {
@@ -280,6 +281,7 @@ func temporaryDatabasePath() -> String {
         #expect(try await store.count() == 4)
         #expect(try await store.delete(node: "aa"))
         #expect(try await store.count(accountDomain: "example.org") == 3)
-        await #expect(throws: (any Error).self) { try await store.save(sample("other", device: "device-zz")) }
+        let refused = await #expect(throws: DatabaseError.self) { try await store.save(sample("other", device: "device-zz")) }
+        #expect(refused?.resultCode == .SQLITE_CONSTRAINT)
     }
 }

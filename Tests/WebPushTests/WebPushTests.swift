@@ -64,8 +64,8 @@ private let decryptScript = """
     }
 
     @Test func vapidHeaderVerifiesWithPyJWT() throws {
-        let clock = TestClock(Date())
-        let vapid = VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org", now: clock.function)
+        let clock = ManualClock(start: Date())
+        let vapid = VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org", clock: clock)
         let header = try vapid.authorization(for: URL(string: "https://push.example.net:8443/push/abc")!)
         #expect(try vapid.authorization(for: URL(string: "https://push.example.net:8443/other")!) == header, "cached per origin")
         let (status, output) = try PythonCheck.run(

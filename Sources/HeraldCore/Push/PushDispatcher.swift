@@ -10,8 +10,8 @@ import Synchronization
 ///
 /// A `Service`: its `run()` resumes the pending pushes found in the store and owns the timers for
 /// delayed pushes. Generic over the clock so tests can move time by hand; pending pushes are stored
-/// with wall-clock dates from `wallClock`.
-public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration == Duration {
+/// with the clock's wall times.
+public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     private typealias Machine = DeliveryStateMachine<C.Instant>
 
     /// Where a publish's reply stands: decided before anyone waits for it, or awaited.
@@ -33,7 +33,6 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
     private let contentPolicies: [String: ContentPolicy]
     public let policy: DeliveryPolicy
     private let clock: C
-    private let wallClock: @Sendable () -> Date
     private let logger: Logger
     private let metrics: HeraldMetrics
     private let state: Mutex<State>
@@ -49,7 +48,6 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
         contentPolicies: [String: ContentPolicy] = [:],
         policy: DeliveryPolicy = .init(),
         clock: C,
-        wallClock: @escaping @Sendable () -> Date = Date.init,
         activityFlushInterval: Duration? = .seconds(5),
         logger: Logger,
         metrics: HeraldMetrics = .disabled
@@ -61,7 +59,6 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
         self.contentPolicies = contentPolicies
         self.policy = policy
         self.clock = clock
-        self.wallClock = wallClock
         self.logger = logger
         self.state = Mutex(State(machine: Machine(policy: policy)))
         (wakeStream, wakes) = AsyncStream.makeStream(of: (node: String, at: C.Instant).self)
@@ -247,7 +244,7 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
             activity.withLock { _ = $0.removeValue(forKey: node) }
             return
         }
-        let now = failure == nil ? wallClock() : nil
+        let now = failure == nil ? clock.wallTime : nil
         activity.withLock { activity in
             var entry = activity[node] ?? RegistrationActivity()
             entry.lastPushAt = now ?? entry.lastPushAt
@@ -272,7 +269,7 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
 
     private func pendingPush(_ stored: Machine.Stored) -> PendingPush {
         let now = clock.now
-        let wallNow = wallClock()
+        let wallNow = clock.wallTime
         return PendingPush(
             node: stored.node, publish: stored.publish, pushClass: stored.pushClass, attempt: stored.attempt,
             notBefore: wallNow.addingTimeInterval(now.duration(to: stored.notBefore).seconds),
@@ -427,7 +424,7 @@ public final class PushDispatcher<C: Clock>: Service, Sendable where C.Duration 
         }
         guard !pending.isEmpty else { return }
         let now = clock.now
-        let wallNow = wallClock()
+        let wallNow = clock.wallTime
         let stored = pending.map { push in
             Machine.Stored(
                 node: push.node, publish: push.publish, pushClass: push.pushClass, attempt: push.attempt,

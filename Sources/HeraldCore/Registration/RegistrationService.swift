@@ -9,7 +9,7 @@ public final class RegistrationService: Sendable {
     public let store: any RegistrationStore
     public let policy: RegistrationPolicy
     private let hashKey: SymmetricKey
-    private let now: @Sendable () -> Date
+    private let clock: any ServerClock
     private let metrics: HeraldMetrics
     private let rateLimiter: Mutex<RateLimiter<UInt64>>
 
@@ -19,13 +19,13 @@ public final class RegistrationService: Sendable {
         store: any RegistrationStore,
         policy: RegistrationPolicy = .init(),
         hashKey: [UInt8] = Array("herald-registration-v1".utf8),
-        now: @escaping @Sendable () -> Date = Date.init,
+        clock: any ServerClock = SystemClock(),
         metrics: HeraldMetrics = .disabled
     ) {
         self.store = store
         self.policy = policy
         self.hashKey = SymmetricKey(data: hashKey)
-        self.now = now
+        self.clock = clock
         self.metrics = metrics
         rateLimiter = Mutex(RateLimiter(limit: policy.maximumRegistrationsPerWindow, window: policy.rateWindow.seconds))
     }
@@ -48,7 +48,7 @@ public final class RegistrationService: Sendable {
         }
         let accountDigest = keyedDigest(["account", request.app.name, request.account])
         let accountKey = Hex.encode(accountDigest)
-        let current = now()
+        let current = clock.wallTime
         // The digest's first 64 bits stand for the account in the limiter: a collision (one in 2^64)
         // only shares a window.
         let rateKey = accountDigest.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
