@@ -177,9 +177,9 @@ public final class APNsProvider: PushProvider {
             body: ByteBuffer(string: notification.body)
         ))
         let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime)
-        return APNsResponse.outcome(
+        return APNsResponseClassifier.outcome(
             status: response.status,
-            reason: APNsResponse.reason(in: Data(response.body.readableBytesView)),
+            reason: APNsResponseClassifier.reason(in: Data(response.body.readableBytesView)),
             retryAfter: retryAfter,
             apnsID: response.headers.first(name: "apns-id") ?? apnsID
         )

@@ -90,7 +90,7 @@ public final class FCMProvider: PushProvider {
                 token = try await accessToken()
                 (status, response, retryAfter) = try await post(body, token: token)
             }
-            let outcome = FCMResponse.outcome(status: status, body: response, retryAfter: retryAfter)
+            let outcome = FCMResponseClassifier.outcome(status: status, body: response, retryAfter: retryAfter)
             logger.debug("fcm answered", metadata: ["push.outcome": "\(outcome.label)", "push.reason": "\(outcome.reason)"])
             return outcome
         } catch let outcome as Unsent {

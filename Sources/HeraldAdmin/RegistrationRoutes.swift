@@ -11,7 +11,7 @@ struct RegistrationRoutes: Sendable {
     /// service the client hands to its XMPP server in `<enable/>`.
     struct RegisterBody: Decodable {
         var app: String?
-        var service: PushService
+        var service: PushVendor
         var token: String
         var account: String
         var device: String

@@ -14,8 +14,8 @@ public struct AppConfiguration: Sendable {
 
     init(section: ConfigSection, componentDomains: [String]) throws(ConfigurationError) {
         let name = try section.requiredString("name", fix: "give each app a short name, e.g. chat")
-        var services: Set<PushService> = []
-        for service in PushService.allCases where section.contains(service.rawValue) {
+        var services: Set<PushVendor> = []
+        for service in PushVendor.allCases where section.contains(service.rawValue) {
             let vendor = try section.section(service.rawValue)
             if try vendor.bool("enabled", default: true) { services.insert(service) }
         }
@@ -27,7 +27,7 @@ public struct AppConfiguration: Sendable {
             providers = [:]
             for provider in mapping.keys.sorted() {
                 let service = try providerSection.oneOf(provider, ["apns", "fcm"], default: "apns")
-                providers[provider] = PushService(rawValue: service)
+                providers[provider] = PushVendor(rawValue: service)
             }
         }
         components = section.stringList("components")

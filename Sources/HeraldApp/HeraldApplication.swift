@@ -241,7 +241,7 @@ struct VendorSet: Sendable {
         }
     }
 
-    private static func recorder(_ service: PushService, _ metrics: HeraldMetrics) -> @Sendable (HTTP2ConnectionEvent) -> Void {
+    private static func recorder(_ service: PushVendor, _ metrics: HeraldMetrics) -> @Sendable (HTTP2ConnectionEvent) -> Void {
         { event in
             switch event {
             case .opened: metrics.vendorConnection(service, event: .opened)
@@ -253,7 +253,7 @@ struct VendorSet: Sendable {
         }
     }
 
-    private mutating func add(_ provider: any PushProvider, app: String, service: PushService, shutdown: @escaping @Sendable () async -> Void) {
+    private mutating func add(_ provider: any PushProvider, app: String, service: PushVendor, shutdown: @escaping @Sendable () async -> Void) {
         providers[app: app, service: service] = provider
         loaded[app, default: []].append(service.rawValue)
         shutdowns.append(shutdown)

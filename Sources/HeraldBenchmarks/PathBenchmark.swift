@@ -35,7 +35,7 @@ struct PathBenchmark: AsyncParsableCommand {
         var deadPercent = 0
         var delayMilliseconds = 0
         var burst = false
-        var vendor = PushService.apns
+        var vendor = PushVendor.apns
     }
 
     func run() async throws {
@@ -214,7 +214,7 @@ struct PathBenchmark: AsyncParsableCommand {
 
     /// Fills a database with registrations whose node is `n<index>`; `deadPercent` of the tokens start
     /// with `dead`, which the mock answers with 410.
-    private func fill(database: String, registrations: Int, deadPercent: Int, service: PushService) async throws {
+    private func fill(database: String, registrations: Int, deadPercent: Int, service: PushVendor) async throws {
         let store = try SQLiteRegistrationStore(path: database)
         let now = Date()
         let batch = (0..<registrations).map { index in

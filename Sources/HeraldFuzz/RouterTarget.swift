@@ -59,7 +59,7 @@ enum RouterTarget {
         // No timer loop runs here: without a coalescing window no publish waits for one (a publish of a
         // burst is answered when the push at the burst's end is, and that push needs the loop).
         let dispatcher = PushDispatcher(
-            store: store, providers: .shared(AcceptingProvider(), apps: ["chat"], services: PushService.allCases),
+            store: store, providers: .shared(AcceptingProvider(), apps: ["chat"], services: PushVendor.allCases),
             policy: DeliveryPolicy(coalescingWindow: .zero), clock: SystemClock(), activityFlushInterval: nil,
             logger: Logger(label: "fuzz") { _ in SwiftLogNoOpLogHandler() }
         )
@@ -101,7 +101,7 @@ enum RouterTarget {
         done.wait()
     }
 
-    static func check(_ reply: XMLElement?, answering stanza: XMLElement) {
+    static func check(_ reply: StreamElement?, answering stanza: StreamElement) {
         guard stanza.isIQRequest else {
             precondition(reply == nil, "a \(stanza.name) was answered")
             return

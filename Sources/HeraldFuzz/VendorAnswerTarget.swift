@@ -20,9 +20,9 @@ enum VendorAnswerTarget {
         let body = Data(input.remaining)
         let outcome: PushOutcome
         if vendor % 2 == 0 {
-            outcome = APNsResponse.outcome(status: status, reason: APNsResponse.reason(in: body), retryAfter: retryAfter, apnsID: nil)
+            outcome = APNsResponseClassifier.outcome(status: status, reason: APNsResponseClassifier.reason(in: body), retryAfter: retryAfter, apnsID: nil)
         } else {
-            outcome = FCMResponse.outcome(status: status, body: body, retryAfter: retryAfter)
+            outcome = FCMResponseClassifier.outcome(status: status, body: body, retryAfter: retryAfter)
         }
         if case .delivered = outcome {
             precondition((200..<300).contains(status), "HTTP \(status) was taken as delivered")

@@ -37,7 +37,7 @@ enum XMLStreamTarget {
     }
 
     /// A parsed stanza, serialized by Herald, parses back to the same tree.
-    static func checkRoundTrip(_ stanza: XMLElement, limits: XMLStreamParser.Limits) {
+    static func checkRoundTrip(_ stanza: StreamElement, limits: XMLStreamParser.Limits) {
         let text = XMLSerializer.serialize(stanza, inheritedNamespace: "jabber:component:accept")
         let again = XMLStreamParser(limits: XMLStreamParser.Limits(
             maximumDepth: limits.maximumDepth, maximumStanzaBytes: 1 << 24, maximumBufferedBytes: 1 << 24

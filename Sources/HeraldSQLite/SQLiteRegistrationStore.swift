@@ -437,7 +437,7 @@ public final class SQLiteRegistrationStore: RegistrationStore {
             node: row[0],
             secret: row[1],
             app: row[2],
-            service: PushService(rawValue: row[3]) ?? .apns,
+            service: PushVendor(rawValue: row[3]) ?? .apns,
             dialect: RegistrationDialect(rawValue: row[4]) ?? .http,
             token: row[5],
             voipToken: row[6],

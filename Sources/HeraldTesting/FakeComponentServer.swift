@@ -76,7 +76,7 @@ public final class FakeComponentServer: Sendable {
                             case .stanzaSkipped(let skipped):
                                 inbox.deliver(skipped.element)
                             case .streamEnd:
-                                inbox.deliver(XMLElement("stream-end"))
+                                inbox.deliver(StreamElement("stream-end"))
                                 channel.writeAndFlush(ByteBuffer(string: "</stream:stream>"), promise: nil)
                                 channel.close(promise: nil)
                             }
@@ -120,7 +120,7 @@ public final class FakeComponentServer: Sendable {
         try await channel.writeAndFlush(ByteBuffer(string: text))
     }
 
-    public func send(_ stanza: XMLElement) async throws {
+    public func send(_ stanza: StreamElement) async throws {
         try await sendRaw(XMLSerializer.serialize(stanza, inheritedNamespace: Stanza.componentNamespace))
     }
 

@@ -14,12 +14,12 @@ public final class StanzaInbox: Sendable {
     }
 
     private struct Waiter {
-        let predicate: @Sendable (XMLElement) -> Bool
-        let continuation: CheckedContinuation<XMLElement, any Error>
+        let predicate: @Sendable (StreamElement) -> Bool
+        let continuation: CheckedContinuation<StreamElement, any Error>
     }
 
     private struct State {
-        var buffer: [XMLElement] = []
+        var buffer: [StreamElement] = []
         var waiters: [Int: Waiter] = [:]
         var nextWaiter = 0
         var closed = false
@@ -32,7 +32,7 @@ public final class StanzaInbox: Sendable {
         self.eventLoop = eventLoop
     }
 
-    public func deliver(_ stanza: XMLElement) {
+    public func deliver(_ stanza: StreamElement) {
         let waiter: Waiter? = state.withLock { state in
             if let key = state.waiters.first(where: { $0.value.predicate(stanza) })?.key {
                 return state.waiters.removeValue(forKey: key)
@@ -53,14 +53,14 @@ public final class StanzaInbox: Sendable {
     }
 
     /// Everything received so far that no waiter took.
-    public var unclaimed: [XMLElement] { state.withLock { $0.buffer } }
+    public var unclaimed: [StreamElement] { state.withLock { $0.buffer } }
 
     /// The first stanza (already received or still to come) that matches, within `timeout`.
     public func next(
         _ description: String = "a stanza",
         timeout: Duration = .seconds(10),
-        where predicate: @escaping @Sendable (XMLElement) -> Bool = { _ in true }
-    ) async throws -> XMLElement {
+        where predicate: @escaping @Sendable (StreamElement) -> Bool = { _ in true }
+    ) async throws -> StreamElement {
         try await withCheckedThrowingContinuation { continuation in
             let key: Int? = state.withLock { state in
                 if let index = state.buffer.firstIndex(where: predicate) {

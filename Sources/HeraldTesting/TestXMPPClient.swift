@@ -51,7 +51,7 @@ public final class TestXMPPClient: Sendable {
                                 headers.deliver(element)
                             case .stanza(let element): inbox.deliver(element)
                             case .stanzaSkipped(let skipped): inbox.deliver(skipped.element)
-                            case .streamEnd: headers.deliver(XMLElement("stream-end"))
+                            case .streamEnd: headers.deliver(StreamElement("stream-end"))
                             }
                         },
                         onClose: {
@@ -80,7 +80,7 @@ public final class TestXMPPClient: Sendable {
         try await channel.pipeline.handler(type: StreamPeerHandler.self).map { $0.resetParser() }.get()
         try await client.openStream()
         _ = try await headers.next("stream features after auth") { $0.name == "features" }
-        let bind = XMLElement("bind", namespace: "urn:ietf:params:xml:ns:xmpp-bind")
+        let bind = StreamElement("bind", namespace: "urn:ietf:params:xml:ns:xmpp-bind")
             .appending(.text("resource", namespace: "urn:ietf:params:xml:ns:xmpp-bind", resource))
         let bound = try await client.request(type: "set", to: nil, payload: bind)
         guard bound.stanzaType == "result" else { throw Failure(description: "resource binding failed") }
@@ -99,7 +99,7 @@ public final class TestXMPPClient: Sendable {
         try await channel.writeAndFlush(ByteBuffer(string: text))
     }
 
-    public func send(_ stanza: XMLElement) async throws {
+    public func send(_ stanza: StreamElement) async throws {
         try await write(XMLSerializer.serialize(stanza, inheritedNamespace: "jabber:client"))
     }
 
@@ -111,11 +111,11 @@ public final class TestXMPPClient: Sendable {
     public func request(
         type: String,
         to: JID?,
-        payload: XMLElement,
+        payload: StreamElement,
         timeout: Duration = .seconds(10)
-    ) async throws -> XMLElement {
+    ) async throws -> StreamElement {
         let id = makeID()
-        let iq = XMLElement("iq", namespace: "jabber:client", ["type": type, "id": id, "to": to?.description])
+        let iq = StreamElement("iq", namespace: "jabber:client", ["type": type, "id": id, "to": to?.description])
             .appending(payload)
         try await send(iq)
         return try await inbox.next("iq response \(id)", timeout: timeout) {
@@ -140,7 +140,7 @@ public final class TestXMPPClient: Sendable {
 extension TestXMPPClient {
     /// Executes an ad-hoc command at `to` with a submitted form of `fields` (values already XML-safe),
     /// and returns the reply.
-    public func execute(command node: String, at to: String, fields: [(String, String)]) async throws -> XMLElement {
+    public func execute(command node: String, at to: String, fields: [(String, String)]) async throws -> StreamElement {
         var form = "<x xmlns='jabber:x:data' type='submit'>"
         for (name, value) in fields {
             form += "<field var='\(name)'><value>\(value)</value></field>"
@@ -154,7 +154,7 @@ extension TestXMPPClient {
     }
 }
 
-extension XMLElement {
+extension StreamElement {
     /// The data form in a command reply.
     public var commandForm: DataForm? {
         child("command", namespace: Namespace.commands).flatMap { DataForm.first(in: $0) }

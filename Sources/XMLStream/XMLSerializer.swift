@@ -3,14 +3,14 @@
 public enum XMLSerializer {
     /// Serializes `element`, declaring its namespace only if it differs from `inheritedNamespace`
     /// (pass the stream's default namespace for stanzas).
-    public static func serialize(_ element: XMLElement, inheritedNamespace: String? = nil) -> String {
+    public static func serialize(_ element: StreamElement, inheritedNamespace: String? = nil) -> String {
         var output = ""
         output.reserveCapacity(256)
         write(element, inheritedNamespace: inheritedNamespace, into: &output)
         return output
     }
 
-    public static func write(_ element: XMLElement, inheritedNamespace: String?, into output: inout String) {
+    public static func write(_ element: StreamElement, inheritedNamespace: String?, into output: inout String) {
         output += "<"
         output += element.name
         if let namespace = element.namespace, namespace != inheritedNamespace {
@@ -24,7 +24,7 @@ public enum XMLSerializer {
         for attribute in element.attributes {
             output += " "
             if let namespace = attribute.namespace {
-                if namespace == XMLElement.xmlNamespace {
+                if namespace == StreamElement.xmlNamespace {
                     output += "xml:"
                 } else {
                     generatedPrefixes += 1
@@ -99,7 +99,7 @@ public enum XMLSerializer {
     }
 }
 
-extension XMLElement {
+extension StreamElement {
     /// This element as XML text, declaring its namespace unless it equals `inheritedNamespace`.
     public func serialized(inheritedNamespace: String? = nil) -> String {
         XMLSerializer.serialize(self, inheritedNamespace: inheritedNamespace)

@@ -1,10 +1,10 @@
 /// The opening tag of a stream: its name, namespace and attributes, plus the default namespace it
 /// declares (stanzas inherit it, e.g. `jabber:component:accept`).
 public struct XMLStreamHeader: Sendable, Hashable {
-    public var element: XMLElement
+    public var element: StreamElement
     public var defaultNamespace: String?
 
-    public init(element: XMLElement, defaultNamespace: String?) {
+    public init(element: StreamElement, defaultNamespace: String?) {
         self.element = element
         self.defaultNamespace = defaultNamespace
     }
@@ -34,10 +34,10 @@ public enum StanzaLimit: Sendable, Hashable, CustomStringConvertible {
 /// A stanza the parser read past without building it: its top-level element with only the routing
 /// attributes (`id`, `type`, `from`, `to`) and no children, which is all an error reply needs.
 public struct SkippedStanza: Sendable, Hashable {
-    public var element: XMLElement
+    public var element: StreamElement
     public var reason: StanzaLimit
 
-    public init(element: XMLElement, reason: StanzaLimit) {
+    public init(element: StreamElement, reason: StanzaLimit) {
         self.element = element
         self.reason = reason
     }
@@ -47,7 +47,7 @@ public struct SkippedStanza: Sendable, Hashable {
 /// skipped stanza that broke a per-stanza limit), then the end.
 public enum XMLStreamEvent: Sendable, Hashable {
     case streamStart(XMLStreamHeader)
-    case stanza(XMLElement)
+    case stanza(StreamElement)
     case stanzaSkipped(SkippedStanza)
     case streamEnd
 }

@@ -44,7 +44,7 @@ public final class XMLStreamParser {
     private var failure: XMLStreamError?
     private var lastLibraryMessage: String?
     /// Open elements below the stream root; the innermost last.
-    private var openElements: [XMLElement] = []
+    private var openElements: [StreamElement] = []
     /// Character data of the innermost open element not yet added to it. libxml2 reports text in pieces
     /// (one per entity reference), so pieces are collected here and made into one String when the
     /// element gets a child or ends: building text stays linear in its length.
@@ -144,7 +144,7 @@ public final class XMLStreamParser {
     /// Drops what was built of the current stanza and discards the rest of it as it arrives.
     private func skipStanza(_ reason: StanzaLimit) {
         guard skipped == nil, let stanza = openElements.first else { return }
-        var routing = XMLElement(stanza.name, namespace: stanza.namespace)
+        var routing = StreamElement(stanza.name, namespace: stanza.namespace)
         routing.attributes = stanza.attributes.filter { Self.routingAttributes.contains($0.name) && $0.namespace == nil }
         skipped = SkippedStanza(element: routing, reason: reason)
         openElements.removeAll()
@@ -180,7 +180,7 @@ public final class XMLStreamParser {
             if depth - 1 > limits.maximumSkippedDepth { fail(.tooDeep(limit: limits.maximumSkippedDepth)) }
             return
         }
-        var element = XMLElement(localName, namespace: namespace)
+        var element = StreamElement(localName, namespace: namespace)
         if let attributes, attributeCount > 0 {
             element.attributes.reserveCapacity(attributeCount)
             for index in 0..<attributeCount {

@@ -30,7 +30,7 @@ import Testing
             )
             dispatcher = PushDispatcher(
                 store: store,
-                providers: .shared(provider, apps: ["chat"], services: PushService.allCases),
+                providers: .shared(provider, apps: ["chat"], services: PushVendor.allCases),
                 clock: ManualClock(),
                 activityFlushInterval: nil,
                 logger: Logger(label: "test"),

@@ -34,7 +34,7 @@ func registerAndEnable(
     )
     let node = try #require(reply.commandForm?["node"])
     let secret = try #require(reply.commandForm?["secret"])
-    let enable = XMLStream.XMLElement("enable", namespace: "urn:xmpp:push:0", ["jid": "push.localhost", "node": node])
+    let enable = StreamElement("enable", namespace: "urn:xmpp:push:0", ["jid": "push.localhost", "node": node])
         .appending(DataForm(type: "submit", fields: [
             .init("FORM_TYPE", value: "http://jabber.org/protocol/pubsub#publish-options"),
             .init("secret", value: secret),
@@ -62,7 +62,7 @@ func heraldAnswers(through prosody: ProsodyServer, as user: String, timeout: Dur
     return await eventually(timeout: timeout) {
         let reply = try? await probe.request(
             type: "get", to: JID(domain: "push.localhost"),
-            payload: XMLStream.XMLElement("ping", namespace: Namespace.ping), timeout: .milliseconds(500)
+            payload: StreamElement("ping", namespace: Namespace.ping), timeout: .milliseconds(500)
         )
         return reply?.stanzaType == "result"
     }

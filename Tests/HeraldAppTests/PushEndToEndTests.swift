@@ -285,9 +285,9 @@ import XMPPComponent
             try await mallory.write("<message to='push.localhost' id='big'><body>\(apostrophes)</body></message>")
             let deep = String(repeating: "<a xmlns='urn:example:deep'>", count: 80) + String(repeating: "</a>", count: 80)
             try await mallory.write("<message to='push.localhost' id='deep'>\(deep)</message>")
-            let reply = try await mallory.request(type: "get", to: JID(domain: "push.localhost"), payload: XMLElement(
+            let reply = try await mallory.request(type: "get", to: JID(domain: "push.localhost"), payload: StreamElement(
                 "query", namespace: "http://jabber.org/protocol/disco#info",
-                children: [.element(XMLElement("x", namespace: "urn:example:deep", children: [.text(deep)]))]
+                children: [.element(StreamElement("x", namespace: "urn:example:deep", children: [.text(deep)]))]
             ))
             // The payload above holds the nesting as text; send a truly nested iq by hand as well.
             let deepIQ = "<iq type='get' to='push.localhost' id='deep-iq'><query xmlns='http://jabber.org/protocol/disco#info'>\(deep)</query></iq>"

@@ -38,7 +38,7 @@ import XMPPComponent
         return prosody
     }
 
-    private func registerP2(_ client: TestXMPPClient, token: String = "fcm-token-1") async throws -> (node: String?, secret: String?, reply: XMLStream.XMLElement) {
+    private func registerP2(_ client: TestXMPPClient, token: String = "fcm-token-1") async throws -> (node: String?, secret: String?, reply: StreamElement) {
         let reply = try await client.execute(
             command: "register-push-fcm", at: "push.localhost",
             fields: [("token", token), ("device-id", "92afd7a91cdba9a0")]
@@ -67,7 +67,7 @@ import XMPPComponent
 
             let list = try await client.request(
                 type: "get", to: JID(domain: "push.localhost"),
-                payload: XMLStream.XMLElement("query", namespace: Namespace.discoItems, ["node": Namespace.commands])
+                payload: StreamElement("query", namespace: Namespace.discoItems, ["node": Namespace.commands])
             )
             #expect(list.child("query")?.children("item").contains { $0[attribute: "node"] == "register-push-fcm" } == true)
             await client.close()

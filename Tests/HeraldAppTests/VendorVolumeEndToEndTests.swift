@@ -27,7 +27,7 @@ import Testing
         }
 
         /// One registration per publish, so each publish is exactly one vendor request.
-        func register(_ service: PushService, token: (Int) -> String) async throws {
+        func register(_ service: PushVendor, token: (Int) -> String) async throws {
             let store = try SQLiteRegistrationStore(path: database)
             let now = Date()
             try await store.saveAll((0..<VendorVolumeEndToEndTests.publishes).map { index in

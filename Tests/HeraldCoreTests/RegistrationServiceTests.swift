@@ -10,7 +10,7 @@ private func request(
     account: String = "romeo@example.org",
     device: String = "device-1",
     token: String = "token-1",
-    service: PushService = .fcm,
+    service: PushVendor = .fcm,
     dialect: RegistrationDialect = .p2,
     muc: String? = nil,
     node: String? = nil,

@@ -9,7 +9,7 @@ import XMPPComponent
 
 @testable import HeraldXMPP
 
-func stanza(_ xml: String) throws -> XMLElement {
+func stanza(_ xml: String) throws -> StreamElement {
     let stream = "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept'>"
     guard case .stanza(let element)? = try XMLStreamParser().feed(Array((stream + xml).utf8)).last else { throw StanzaInbox.Closed() }
     return element
@@ -96,14 +96,14 @@ private final class FixedDispatcher: PublishProcessing {
 }
 
 @Suite struct PublishHandlerTests {
-    private func reply(_ outcome: PublishOutcome, draining: Bool = false) async throws -> XMLElement? {
+    private func reply(_ outcome: PublishOutcome, draining: Bool = false) async throws -> StreamElement? {
         var router = ComponentRouter.pushService()
         router.registerPublishHandler(PublishHandler(dispatcher: FixedDispatcher(outcome)))
         let context = ComponentContext(domain: JID(domain: "push.example.com"), logger: Logger(label: "test"), isDraining: { draining })
         return await router.route(try stanza(prosodyPublish), context: context)
     }
 
-    private func condition(_ reply: XMLElement?) -> (String?, String?) {
+    private func condition(_ reply: StreamElement?) -> (String?, String?) {
         let error = reply?.child("error")
         return (error?[attribute: "type"], error?.elements.first { $0.name != "text" }?.name)
     }

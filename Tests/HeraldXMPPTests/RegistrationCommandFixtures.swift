@@ -30,7 +30,7 @@ struct Harness {
     }
 
     /// Routes an iq written as it arrives from the server (in the component namespace).
-    func send(_ xml: String, from: String = "romeo@example.org/Conversations.x1") async throws -> XMLElement {
+    func send(_ xml: String, from: String = "romeo@example.org/Conversations.x1") async throws -> StreamElement {
         let stream = "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept'>"
         let events = try XMLStreamParser().feed(Array((stream + xml).utf8))
         guard case .stanza(var stanza)? = events.last else { throw StanzaInbox.Closed() }
@@ -41,11 +41,11 @@ struct Harness {
     }
 }
 
-func resultForm(_ reply: XMLElement) -> DataForm? {
+func resultForm(_ reply: StreamElement) -> DataForm? {
     reply.child("command", namespace: Namespace.commands).flatMap { DataForm.first(in: $0) }
 }
 
-func error(_ reply: XMLElement) -> (type: String?, condition: String?, app: String?) {
+func error(_ reply: StreamElement) -> (type: String?, condition: String?, app: String?) {
     let error = reply.child("error")
     return (
         error?[attribute: "type"],

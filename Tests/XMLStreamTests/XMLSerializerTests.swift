@@ -4,7 +4,7 @@ import Testing
 
 private let streamOpen = "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept'>"
 
-private func parseStanza(_ xml: String) throws -> XMLElement {
+private func parseStanza(_ xml: String) throws -> StreamElement {
     let events = try XMLStreamParser().feed(Array((streamOpen + xml).utf8))
     guard case .stanza(let element)? = events.last else { throw XMLStreamError.notWellFormed("no stanza") }
     return element
@@ -12,7 +12,7 @@ private func parseStanza(_ xml: String) throws -> XMLElement {
 
 @Suite struct XMLSerializerTests {
     @Test func escapesTextAndAttributes() {
-        let element = XMLElement(
+        let element = StreamElement(
             "message",
             ["to": "a'b\"c<d>&e\tf\ng\rh"],
             children: [.text("1 < 2 & 3 > 2\r")]
@@ -24,10 +24,10 @@ private func parseStanza(_ xml: String) throws -> XMLElement {
     }
 
     @Test func declaresNamespacesOnlyWhereTheyChange() {
-        let iq = XMLElement("iq", namespace: "jabber:component:accept", ["type": "result"])
+        let iq = StreamElement("iq", namespace: "jabber:component:accept", ["type": "result"])
             .appending(
-                XMLElement("query", namespace: "http://jabber.org/protocol/disco#info")
-                    .appending(XMLElement("feature", namespace: "http://jabber.org/protocol/disco#info", ["var": "urn:xmpp:ping"]))
+                StreamElement("query", namespace: "http://jabber.org/protocol/disco#info")
+                    .appending(StreamElement("feature", namespace: "http://jabber.org/protocol/disco#info", ["var": "urn:xmpp:ping"]))
             )
         #expect(
             iq.serialized(inheritedNamespace: "jabber:component:accept")

@@ -38,7 +38,7 @@ private func parseWhole(_ input: String, limits: XMLStreamParser.Limits = .init(
     try parse(input, chunks: [max(1, input.utf8.count)], limits: limits)
 }
 
-private func stanzas(_ events: [XMLStreamEvent]) -> [XMLElement] {
+private func stanzas(_ events: [XMLStreamEvent]) -> [StreamElement] {
     events.compactMap { if case .stanza(let element) = $0 { element } else { nil } }
 }
 
@@ -137,7 +137,7 @@ private func refusal(_ input: String, limits: XMLStreamParser.Limits = .init()) 
 
     @Test func xmlLangIsANamespacedAttribute() throws {
         let message = try #require(stanzas(try parseWhole(streamOpen + sampleStanzas)).dropFirst().first)
-        #expect(message.attribute("lang", namespace: XMLElement.xmlNamespace) == "en")
+        #expect(message.attribute("lang", namespace: StreamElement.xmlNamespace) == "en")
     }
 
     @Test func whitespaceKeepalivesBetweenStanzasAreIgnored() throws {
@@ -193,7 +193,7 @@ private func refusal(_ input: String, limits: XMLStreamParser.Limits = .init()) 
             + String(repeating: "<a>", count: 8) + String(repeating: "</a>", count: 8) + "</iq>"
         let events = try parseWhole(streamOpen + beyond + "<presence/>", limits: limits)
         #expect(events.dropFirst().first == .stanzaSkipped(SkippedStanza(
-            element: XMLElement("iq", namespace: "jabber:component:accept", [
+            element: StreamElement("iq", namespace: "jabber:component:accept", [
                 "id": "deep", "type": "get", "from": "u@example.org/r", "to": "push.example.com",
             ]),
             reason: .tooDeep(limit: 8)
@@ -228,7 +228,7 @@ private func refusal(_ input: String, limits: XMLStreamParser.Limits = .init()) 
             let events = try parse(streamOpen + large + small, chunks: [chunk], limits: limits)
             #expect(events.count == 3)
             #expect(events.dropFirst().first == .stanzaSkipped(SkippedStanza(
-                element: XMLElement("message", namespace: "jabber:component:accept", ["id": "m1", "to": "push.example.com"]),
+                element: StreamElement("message", namespace: "jabber:component:accept", ["id": "m1", "to": "push.example.com"]),
                 reason: .tooLarge(limit: 1024)
             )))
             #expect(stanzas(events).first?.child("body")?.text.count == 900)

@@ -38,7 +38,7 @@ import XMLStream
                 port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass"
             )
             let push = JID(domain: "push.localhost")
-            let info = try await client.request(type: "get", to: push, payload: XMLElement("query", namespace: Namespace.discoInfo))
+            let info = try await client.request(type: "get", to: push, payload: StreamElement("query", namespace: Namespace.discoInfo))
             #expect(info.stanzaType == "result")
             let identity = info.child("query")?.child("identity")
             #expect(identity?[attribute: "category"] == "pubsub")
@@ -46,11 +46,11 @@ import XMLStream
             let features = info.child("query")?.children("feature").compactMap { $0[attribute: "var"] } ?? []
             #expect(features.contains(testFeature))
 
-            let pong = try await client.request(type: "get", to: push, payload: XMLElement("ping", namespace: Namespace.ping))
+            let pong = try await client.request(type: "get", to: push, payload: StreamElement("ping", namespace: Namespace.ping))
             #expect(pong.stanzaType == "result")
             #expect(pong[attribute: "from"] == "push.localhost")
 
-            let version = try await client.request(type: "get", to: push, payload: XMLElement("query", namespace: "jabber:iq:version"))
+            let version = try await client.request(type: "get", to: push, payload: StreamElement("query", namespace: "jabber:iq:version"))
             #expect(version.stanzaType == "error")
             #expect(version.child("error")?.child("service-unavailable") != nil)
             await client.close()

@@ -10,7 +10,7 @@ private struct EchoCommand: AdHocCommand {
 
     func execute(_ request: AdHocCommandRequest, context: ComponentContext) async throws(StanzaError) -> AdHocCommandResult {
         guard let value = request.form?["value"] else {
-            throw StanzaError(.modify, "bad-request", applicationCondition: XMLElement("bad-payload", namespace: Namespace.commands))
+            throw StanzaError(.modify, "bad-request", applicationCondition: StreamElement("bad-payload", namespace: Namespace.commands))
         }
         if value == "fail" {
             return AdHocCommandResult(note: (.error, "it failed"))
@@ -25,27 +25,27 @@ private func iq(
     _ type: String,
     to: String = "push.example.com",
     from: String = "romeo@example.org/phone",
-    _ payload: XMLElement?
-) -> XMLElement {
-    var iq = XMLElement("iq", namespace: Stanza.componentNamespace, ["type": type, "id": "q1", "from": from, "to": to])
+    _ payload: StreamElement?
+) -> StreamElement {
+    var iq = StreamElement("iq", namespace: Stanza.componentNamespace, ["type": type, "id": "q1", "from": from, "to": to])
     if let payload { iq.append(payload) }
     return iq
 }
 
-private func routed(_ stanza: XMLElement) async -> XMLElement? {
+private func routed(_ stanza: StreamElement) async -> StreamElement? {
     var router = ComponentRouter(identity: testIdentity, extraFeatures: [testFeature])
     router.register(EchoCommand())
     return await router.route(stanza, context: context)
 }
 
-private func errorCondition(_ reply: XMLElement?) -> (String?, String?) {
+private func errorCondition(_ reply: StreamElement?) -> (String?, String?) {
     let error = reply?.child("error")
     return (error?[attribute: "type"], error?.elements.first?.name)
 }
 
 @Suite struct ComponentRouterTests {
     @Test func discoInfoPresentsAPushServiceWithItsFeatures() async throws {
-        let reply = try #require(await routed(iq("get", XMLElement("query", namespace: Namespace.discoInfo))))
+        let reply = try #require(await routed(iq("get", StreamElement("query", namespace: Namespace.discoInfo))))
         #expect(reply.stanzaType == "result")
         #expect(reply[attribute: "to"] == "romeo@example.org/phone")
         #expect(reply[attribute: "from"] == "push.example.com")
@@ -59,13 +59,13 @@ private func errorCondition(_ reply: XMLElement?) -> (String?, String?) {
     }
 
     @Test func discoItemsWithoutNodeIsEmpty() async throws {
-        let reply = try #require(await routed(iq("get", XMLElement("query", namespace: Namespace.discoItems))))
+        let reply = try #require(await routed(iq("get", StreamElement("query", namespace: Namespace.discoItems))))
         #expect(reply.stanzaType == "result")
         #expect(reply.child("query")?.elements.isEmpty == true)
     }
 
     @Test func commandListIsAdvertisedInDiscoItems() async throws {
-        let request = XMLElement("query", namespace: Namespace.discoItems, ["node": Namespace.commands])
+        let request = StreamElement("query", namespace: Namespace.discoItems, ["node": Namespace.commands])
         let reply = try #require(await routed(iq("get", request)))
         let query = try #require(reply.child("query"))
         #expect(query[attribute: "node"] == Namespace.commands)
@@ -76,31 +76,31 @@ private func errorCondition(_ reply: XMLElement?) -> (String?, String?) {
     }
 
     @Test func commandNodeHasItsOwnDiscoInfo() async throws {
-        let reply = try #require(await routed(iq("get", XMLElement("query", namespace: Namespace.discoInfo, ["node": "echo"]))))
+        let reply = try #require(await routed(iq("get", StreamElement("query", namespace: Namespace.discoInfo, ["node": "echo"]))))
         let identity = try #require(reply.child("query")?.child("identity"))
         #expect(identity[attribute: "category"] == "automation")
         #expect(identity[attribute: "type"] == "command-node")
     }
 
     @Test func unknownDiscoNodeIsItemNotFound() async {
-        let reply = await routed(iq("get", XMLElement("query", namespace: Namespace.discoInfo, ["node": "nope"])))
+        let reply = await routed(iq("get", StreamElement("query", namespace: Namespace.discoInfo, ["node": "nope"])))
         #expect(errorCondition(reply) == ("cancel", "item-not-found"))
     }
 
     @Test func pingIsAnswered() async throws {
-        let reply = try #require(await routed(iq("get", XMLElement("ping", namespace: Namespace.ping))))
+        let reply = try #require(await routed(iq("get", StreamElement("ping", namespace: Namespace.ping))))
         #expect(reply.stanzaType == "result")
         #expect(reply.elements.isEmpty)
     }
 
     @Test func unhandledRequestsGetServiceUnavailable() async {
-        let reply = await routed(iq("get", XMLElement("query", namespace: "jabber:iq:version")))
+        let reply = await routed(iq("get", StreamElement("query", namespace: "jabber:iq:version")))
         #expect(errorCondition(reply) == ("cancel", "service-unavailable"))
         #expect(reply?.stanzaType == "error")
     }
 
     @Test func errorElementIsInTheStanzaNamespaceOnTheWire() async throws {
-        let reply = try #require(await routed(iq("get", XMLElement("query", namespace: "jabber:iq:version"))))
+        let reply = try #require(await routed(iq("get", StreamElement("query", namespace: "jabber:iq:version"))))
         #expect(reply.child("error")?.namespace == Stanza.componentNamespace)
         let wire = reply.serialized(inheritedNamespace: Stanza.componentNamespace)
         #expect(wire.contains("<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"))
@@ -108,19 +108,19 @@ private func errorCondition(_ reply: XMLElement?) -> (String?, String?) {
     }
 
     @Test func addressesUnderTheDomainAreNotModelled() async {
-        let reply = await routed(iq("get", to: "someone@push.example.com", XMLElement("ping", namespace: Namespace.ping)))
+        let reply = await routed(iq("get", to: "someone@push.example.com", StreamElement("ping", namespace: Namespace.ping)))
         #expect(errorCondition(reply) == ("cancel", "service-unavailable"))
     }
 
     @Test func messagesPresenceAndResponsesGetNoReply() async {
-        #expect(await routed(XMLElement("message", namespace: Stanza.componentNamespace, ["to": "push.example.com"])) == nil)
-        #expect(await routed(XMLElement("presence", namespace: Stanza.componentNamespace)) == nil)
+        #expect(await routed(StreamElement("message", namespace: Stanza.componentNamespace, ["to": "push.example.com"])) == nil)
+        #expect(await routed(StreamElement("presence", namespace: Stanza.componentNamespace)) == nil)
         #expect(await routed(iq("result", nil)) == nil)
     }
 
     @Test func commandExecutesAndCompletesWithAResultForm() async throws {
         let form = DataForm(type: "submit", fields: [.init("value", value: "hello")])
-        let command = XMLElement("command", namespace: Namespace.commands, ["node": "echo", "action": "execute"])
+        let command = StreamElement("command", namespace: Namespace.commands, ["node": "echo", "action": "execute"])
             .appending(form.element)
         let reply = try #require(await routed(iq("set", command)))
         let response = try #require(reply.child("command", namespace: Namespace.commands))
@@ -131,7 +131,7 @@ private func errorCondition(_ reply: XMLElement?) -> (String?, String?) {
     }
 
     @Test func failedCommandCarriesAnErrorNote() async throws {
-        let command = XMLElement("command", namespace: Namespace.commands, ["node": "echo"])
+        let command = StreamElement("command", namespace: Namespace.commands, ["node": "echo"])
             .appending(DataForm(type: "submit", fields: [.init("value", value: "fail")]).element)
         let reply = try #require(await routed(iq("set", command)))
         let note = try #require(reply.child("command")?.child("note"))
@@ -140,31 +140,31 @@ private func errorCondition(_ reply: XMLElement?) -> (String?, String?) {
     }
 
     @Test func commandErrorsBecomeStanzaErrors() async throws {
-        let reply = await routed(iq("set", XMLElement("command", namespace: Namespace.commands, ["node": "echo"])))
+        let reply = await routed(iq("set", StreamElement("command", namespace: Namespace.commands, ["node": "echo"])))
         #expect(errorCondition(reply) == ("modify", "bad-request"))
         #expect(reply?.child("error")?.child("bad-payload", namespace: Namespace.commands) != nil)
     }
 
     @Test func unknownCommandIsItemNotFound() async {
-        let reply = await routed(iq("set", XMLElement("command", namespace: Namespace.commands, ["node": "launch-missiles"])))
+        let reply = await routed(iq("set", StreamElement("command", namespace: Namespace.commands, ["node": "launch-missiles"])))
         #expect(errorCondition(reply) == ("cancel", "item-not-found"))
     }
 
     @Test func commandsFromAServerAddressAreForbidden() async {
-        let command = XMLElement("command", namespace: Namespace.commands, ["node": "echo"])
+        let command = StreamElement("command", namespace: Namespace.commands, ["node": "echo"])
         let reply = await routed(iq("set", from: "example.org", command))
         #expect(errorCondition(reply) == ("cancel", "forbidden"))
     }
 
     @Test func cancelledCommandIsAcknowledged() async throws {
-        let command = XMLElement("command", namespace: Namespace.commands, ["node": "echo", "action": "cancel", "sessionid": "s1"])
+        let command = StreamElement("command", namespace: Namespace.commands, ["node": "echo", "action": "cancel", "sessionid": "s1"])
         let reply = try #require(await routed(iq("set", command)))
         #expect(reply.child("command")?[attribute: "status"] == "canceled")
         #expect(reply.child("command")?[attribute: "sessionid"] == "s1")
     }
 
     @Test func multiStageActionsAreRefused() async {
-        let command = XMLElement("command", namespace: Namespace.commands, ["node": "echo", "action": "next"])
+        let command = StreamElement("command", namespace: Namespace.commands, ["node": "echo", "action": "next"])
         let reply = await routed(iq("set", command))
         #expect(errorCondition(reply) == ("modify", "bad-request"))
         #expect(reply?.child("error")?.child("bad-action", namespace: Namespace.commands) != nil)

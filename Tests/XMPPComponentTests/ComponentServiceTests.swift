@@ -38,12 +38,12 @@ private func makeService(
     )
 }
 
-private func ping(id: String) -> XMLElement {
-    XMLElement("iq", namespace: Stanza.componentNamespace, ["type": "get", "id": id, "from": "example.org", "to": "push.example.com"])
-        .appending(XMLElement("ping", namespace: Namespace.ping))
+private func ping(id: String) -> StreamElement {
+    StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "get", "id": id, "from": "example.org", "to": "push.example.com"])
+        .appending(StreamElement("ping", namespace: Namespace.ping))
 }
 
-private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Bool {
+private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> Bool {
     { $0.name == "error" && $0.namespace == StreamError.streamNamespace && $0.child(condition) != nil }
 }
 
@@ -172,7 +172,7 @@ private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Boo
             #expect(await eventually { service.status.isConnected })
             let request = Stanza.iq(
                 type: "get", id: "h1", from: JID(domain: "push.example.com"), to: JID(domain: "example.org"),
-                payload: XMLElement("ping", namespace: Namespace.ping)
+                payload: StreamElement("ping", namespace: Namespace.ping)
             )
             async let response = service.request(request, timeout: .seconds(5))
             let sent = try await server.inbox.next { $0.stanzaID == "h1" }
@@ -214,8 +214,8 @@ private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Boo
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await service.run() }
                 #expect(await eventually { service.status.isConnected })
-                let publish = XMLElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "id": "slow", "from": "example.org", "to": "push.example.com"])
-                    .appending(XMLElement("pubsub", namespace: Namespace.pubsub))
+                let publish = StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "id": "slow", "from": "example.org", "to": "push.example.com"])
+                    .appending(StreamElement("pubsub", namespace: Namespace.pubsub))
                 try await server.send(publish)
                 for await _ in started { break }
                 trigger.triggerGracefulShutdown()
@@ -235,7 +235,7 @@ private func isStreamError(_ condition: String) -> @Sendable (XMLElement) -> Boo
 private struct NeverAnswering: IQHandler {
     let started: AsyncStream<Void>.Continuation
 
-    func handle(_ iq: XMLElement, context: ComponentContext) async throws(StanzaError) -> XMLElement? {
+    func handle(_ iq: StreamElement, context: ComponentContext) async throws(StanzaError) -> StreamElement? {
         started.yield()
         try? await Task.sleep(for: .seconds(600))
         return iq.iqResult()

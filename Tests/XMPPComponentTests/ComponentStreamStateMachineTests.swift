@@ -4,19 +4,19 @@ import XMLStream
 @testable import XMPPComponent
 
 private func header(id: String? = "abc123", namespace: String? = "jabber:component:accept") -> XMLStreamEvent {
-    var element = XMLElement("stream", namespace: "http://etherx.jabber.org/streams", ["from": "push.example.com"])
+    var element = StreamElement("stream", namespace: "http://etherx.jabber.org/streams", ["from": "push.example.com"])
     element[attribute: "id"] = id
     return .streamStart(XMLStreamHeader(element: element, defaultNamespace: namespace))
 }
 
-func stanza(_ name: String, namespace: String = Stanza.componentNamespace, children: [XMLNode] = []) -> XMLStreamEvent {
-    .stanza(XMLElement(name, namespace: namespace, children: children))
+func stanza(_ name: String, namespace: String = Stanza.componentNamespace, children: [StreamNode] = []) -> XMLStreamEvent {
+    .stanza(StreamElement(name, namespace: namespace, children: children))
 }
 
 private func streamError(_ condition: String) -> XMLStreamEvent {
     .stanza(
-        XMLElement("error", namespace: StreamError.streamNamespace)
-            .appending(XMLElement(condition, namespace: StreamError.namespace))
+        StreamElement("error", namespace: StreamError.streamNamespace)
+            .appending(StreamElement(condition, namespace: StreamError.namespace))
             .appending(.text("text", namespace: StreamError.namespace, "go away"))
     )
 }
@@ -63,7 +63,7 @@ private func established() -> ComponentStreamStateMachine {
 
     @Test func stanzasAreDeliveredOnceEstablished() {
         var machine = established()
-        let iq = XMLElement("iq", namespace: Stanza.componentNamespace, ["type": "get"])
+        let iq = StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "get"])
         #expect(machine.received(.stanza(iq)) == .deliver(iq))
     }
 
@@ -136,7 +136,7 @@ private func established() -> ComponentStreamStateMachine {
     }
 
     @Test func skippedStanzasAreRefusedWithoutEndingTheStream() {
-        let skipped = SkippedStanza(element: XMLElement("iq", ["id": "1", "type": "set"]), reason: .tooLarge(limit: 10))
+        let skipped = SkippedStanza(element: StreamElement("iq", ["id": "1", "type": "set"]), reason: .tooLarge(limit: 10))
         var machine = established()
         #expect(machine.received(.stanzaSkipped(skipped)) == .refuse(skipped))
         #expect(machine.isEstablished)
@@ -148,7 +148,7 @@ private func established() -> ComponentStreamStateMachine {
         var machine = ComponentStreamStateMachine(domain: "push.example.com", secret: "s3cret")
         _ = machine.connected()
         _ = machine.received(header())
-        let skipped = SkippedStanza(element: XMLElement("message"), reason: .tooDeep(limit: 64))
+        let skipped = SkippedStanza(element: StreamElement("message"), reason: .tooDeep(limit: 64))
         guard case .writeAndClose(_, .protocolViolation?) = machine.received(.stanzaSkipped(skipped)) else {
             Issue.record("a skipped stanza before the handshake reply was accepted")
             return

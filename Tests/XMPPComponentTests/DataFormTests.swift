@@ -25,17 +25,17 @@ import XMLStream
     }
 
     @Test func readsOnlyFormsAndFieldsWithAName() throws {
-        #expect(DataForm(element: XMLElement("x", namespace: "jabber:x:other")) == nil)
-        #expect(DataForm(element: XMLElement("form", namespace: Namespace.dataForms)) == nil)
-        var element = XMLElement("x", namespace: Namespace.dataForms)
-        element.append(XMLElement("field", namespace: Namespace.dataForms))
+        #expect(DataForm(element: StreamElement("x", namespace: "jabber:x:other")) == nil)
+        #expect(DataForm(element: StreamElement("form", namespace: Namespace.dataForms)) == nil)
+        var element = StreamElement("x", namespace: Namespace.dataForms)
+        element.append(StreamElement("field", namespace: Namespace.dataForms))
         let form = try #require(DataForm(element: element))
         #expect(form.type == "form")
         #expect(form.fields.isEmpty)
     }
 
     @Test func firstPicksTheFormOfTheRequestedType() throws {
-        var parent = XMLElement("publish-options", namespace: "http://jabber.org/protocol/pubsub")
+        var parent = StreamElement("publish-options", namespace: "http://jabber.org/protocol/pubsub")
         parent.append(DataForm(type: "submit", fields: [.init("FORM_TYPE", value: "urn:example:other")]).element)
         parent.append(DataForm(type: "submit", fields: [.init("FORM_TYPE", value: "http://jabber.org/protocol/publish-options"), .init("secret", value: "s")]).element)
         #expect(DataForm.first(in: parent)?.formType == "urn:example:other")

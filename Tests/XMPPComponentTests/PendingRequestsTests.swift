@@ -4,13 +4,13 @@ import XMLStream
 @testable import XMPPComponent
 
 @Suite struct PendingRequestsTests {
-    private func response(id: String?) -> XMLElement {
-        XMLElement("iq", namespace: Stanza.componentNamespace, ["type": "result", "id": id])
+    private func response(id: String?) -> StreamElement {
+        StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "result", "id": id])
     }
 
     @Test func aResponseReachesTheRequestWithItsIDOnce() async throws {
         let pending = PendingRequests()
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: XMLElement.self)
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: StreamElement.self)
         pending.register("q1", continuation)
         #expect(!pending.resolve(response(id: "q2")))
         #expect(!pending.resolve(response(id: nil)))
@@ -23,7 +23,7 @@ import XMLStream
 
     @Test func aRemovedRequestHearsNothing() {
         let pending = PendingRequests()
-        let (_, continuation) = AsyncThrowingStream.makeStream(of: XMLElement.self)
+        let (_, continuation) = AsyncThrowingStream.makeStream(of: StreamElement.self)
         pending.register("q1", continuation)
         pending.remove("q1")
         #expect(!pending.resolve(response(id: "q1")))
@@ -31,9 +31,9 @@ import XMLStream
 
     @Test func losingTheConnectionFailsEveryWaitingRequest() async {
         let pending = PendingRequests()
-        var streams: [AsyncThrowingStream<XMLElement, any Error>] = []
+        var streams: [AsyncThrowingStream<StreamElement, any Error>] = []
         for index in 0..<100 {
-            let (stream, continuation) = AsyncThrowingStream.makeStream(of: XMLElement.self)
+            let (stream, continuation) = AsyncThrowingStream.makeStream(of: StreamElement.self)
             pending.register("q\(index)", continuation)
             streams.append(stream)
         }

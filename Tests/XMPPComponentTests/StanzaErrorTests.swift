@@ -4,14 +4,14 @@ import XMLStream
 @testable import XMPPComponent
 
 @Suite struct StanzaErrorTests {
-    private func stanza(carrying error: StanzaError) -> XMLElement {
-        var iq = XMLElement("iq", namespace: Stanza.componentNamespace, ["type": "error", "id": "e1"])
+    private func stanza(carrying error: StanzaError) -> StreamElement {
+        var iq = StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "error", "id": "e1"])
         iq.append(error.element)
         return iq
     }
 
     @Test func survivesItsOwnElementWithTextAndApplicationCondition() throws {
-        let original = StanzaError(.modify, "bad-request", text: "no form", applicationCondition: XMLElement("bad-payload", namespace: "http://jabber.org/protocol/commands"))
+        let original = StanzaError(.modify, "bad-request", text: "no form", applicationCondition: StreamElement("bad-payload", namespace: "http://jabber.org/protocol/commands"))
         let read = try #require(StanzaError(stanza: stanza(carrying: original)))
         #expect(read.type == .modify)
         #expect(read.condition == "bad-request")
@@ -38,12 +38,12 @@ import XMLStream
     }
 
     @Test func anErrorWithoutAKnownTypeOrConditionIsReadCarefully() throws {
-        var iq = XMLElement("iq", namespace: Stanza.componentNamespace, ["type": "error"])
-        iq.append(XMLElement("error", namespace: Stanza.componentNamespace, ["type": "explode"]))
+        var iq = StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "error"])
+        iq.append(StreamElement("error", namespace: Stanza.componentNamespace, ["type": "explode"]))
         #expect(StanzaError(stanza: iq) == nil)
-        #expect(StanzaError(stanza: XMLElement("iq", namespace: Stanza.componentNamespace)) == nil)
-        var bare = XMLElement("iq", namespace: Stanza.componentNamespace, ["type": "error"])
-        bare.append(XMLElement("error", namespace: Stanza.componentNamespace, ["type": "wait"]))
+        #expect(StanzaError(stanza: StreamElement("iq", namespace: Stanza.componentNamespace)) == nil)
+        var bare = StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "error"])
+        bare.append(StreamElement("error", namespace: Stanza.componentNamespace, ["type": "wait"]))
         #expect(try #require(StanzaError(stanza: bare)).condition == "undefined-condition")
     }
 }

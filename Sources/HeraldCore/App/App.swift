@@ -3,19 +3,19 @@
 public struct App: Sendable, Hashable {
     public var name: String
     /// Vendors configured for this app; registering for any other is refused.
-    public var services: Set<PushService>
+    public var services: Set<PushVendor>
     /// The APNs environment for new registrations that do not say which.
     public var defaultEnvironment: APNsEnvironment
     /// Tigase provider ids (`tigase:messenger:apns:1`) that select this app, with the vendor each means.
-    public var tigaseProviders: [String: PushService]
+    public var tigaseProviders: [String: PushVendor]
     /// Whether Web Push endpoints on loopback or private addresses are accepted (tests, closed networks).
     public var allowsPrivateWebPushEndpoints: Bool
 
     public init(
         name: String,
-        services: Set<PushService>,
+        services: Set<PushVendor>,
         defaultEnvironment: APNsEnvironment = .production,
-        tigaseProviders: [String: PushService] = [:],
+        tigaseProviders: [String: PushVendor] = [:],
         allowsPrivateWebPushEndpoints: Bool = false
     ) {
         self.name = name
@@ -26,8 +26,8 @@ public struct App: Sendable, Hashable {
     }
 
     /// The provider ids Tigase clients know, for the vendors this app has.
-    public static func defaultTigaseProviders(for services: Set<PushService>) -> [String: PushService] {
-        var providers: [String: PushService] = [:]
+    public static func defaultTigaseProviders(for services: Set<PushVendor>) -> [String: PushVendor] {
+        var providers: [String: PushVendor] = [:]
         if services.contains(.apns) { providers["tigase:messenger:apns:1"] = .apns }
         if services.contains(.fcm) { providers["tigase:messenger:fcm:1"] = .fcm }
         return providers
@@ -55,7 +55,7 @@ public struct AppDirectory: Sendable {
     }
 
     /// The app and vendor a Tigase provider id selects.
-    public func app(forTigaseProvider provider: String) -> (App, PushService)? {
+    public func app(forTigaseProvider provider: String) -> (App, PushVendor)? {
         if let defaultApp, let service = defaultApp.tigaseProviders[provider] { return (defaultApp, service) }
         for app in apps {
             if let service = app.tigaseProviders[provider] { return (app, service) }

@@ -31,7 +31,7 @@ public struct HeraldMetrics: Sendable {
     }
 
     /// One request to a vendor: its result class, the vendor's reason, and the time to its answer.
-    public func vendorRequest(_ service: PushService, outcome: PushOutcome, duration: Duration) {
+    public func vendorRequest(_ service: PushVendor, outcome: PushOutcome, duration: Duration) {
         handles.counter(
             "herald_vendor_requests_total",
             [("vendor", service.rawValue), ("status", outcome.label), ("reason", Self.boundedReason(outcome))]
@@ -41,7 +41,7 @@ public struct HeraldMetrics: Sendable {
 
     /// A vendor connection opened, failed to connect, retired (with its reason), timed out a PING, or
     /// gave a request back unprocessed for another connection.
-    public func vendorConnection(_ service: PushService, event: VendorConnectionEvent) {
+    public func vendorConnection(_ service: PushVendor, event: VendorConnectionEvent) {
         let vendor = ("vendor", service.rawValue)
         switch event {
         case .opened:
@@ -74,7 +74,7 @@ public struct HeraldMetrics: Sendable {
     }
 
     /// A registration removed because its vendor declared the token dead.
-    public func tokenRemoved(_ service: PushService) {
+    public func tokenRemoved(_ service: PushVendor) {
         handles.counter("herald_tokens_removed_total", [("vendor", service.rawValue)]).increment()
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The vendor that delivers a registration's pushes.
-public enum PushService: String, Sendable, Hashable, CaseIterable, Codable {
+public enum PushVendor: String, Sendable, Hashable, CaseIterable, Codable {
     case apns, fcm, webpush
 }
 
@@ -55,7 +55,7 @@ public struct Registration: Sendable, Hashable, Codable {
     /// Absent for dialects whose clients enable push without publish-options (Siskin).
     public var secret: String?
     public var app: String
-    public var service: PushService
+    public var service: PushVendor
     public var dialect: RegistrationDialect
     /// APNs device token (hex), FCM registration token, or Web Push endpoint URL.
     public var token: String
@@ -78,7 +78,7 @@ public struct Registration: Sendable, Hashable, Codable {
         node: String,
         secret: String?,
         app: String,
-        service: PushService,
+        service: PushVendor,
         dialect: RegistrationDialect,
         token: String,
         voipToken: String? = nil,

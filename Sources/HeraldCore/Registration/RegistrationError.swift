@@ -1,5 +1,5 @@
 public enum RegistrationError: Error, Sendable, Hashable {
-    case serviceNotConfigured(PushService)
+    case serviceNotConfigured(PushVendor)
     case tooManyDevices(limit: Int)
     /// The account's server holds as many registrations as `registrations.max_per_domain` allows.
     case domainLimitReached(limit: Int)

@@ -1,7 +1,7 @@
 /// What a client asked to register, in dialect-neutral terms.
 public struct RegistrationRequest: Sendable {
     public var app: App
-    public var service: PushService
+    public var service: PushVendor
     public var dialect: RegistrationDialect
     public var token: String
     public var voipToken: String?
@@ -22,7 +22,7 @@ public struct RegistrationRequest: Sendable {
 
     public init(
         app: App,
-        service: PushService,
+        service: PushVendor,
         dialect: RegistrationDialect,
         token: String,
         voipToken: String? = nil,

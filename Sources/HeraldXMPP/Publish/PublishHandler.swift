@@ -19,7 +19,7 @@ public struct PublishHandler: IQHandler {
         self.dispatcher = dispatcher
     }
 
-    public func handle(_ iq: XMLElement, context: ComponentContext) async throws(StanzaError) -> XMLElement? {
+    public func handle(_ iq: StreamElement, context: ComponentContext) async throws(StanzaError) -> StreamElement? {
         // While draining for shutdown new work is turned away with a type that servers never count.
         if context.isDraining() {
             throw StanzaError(.wait, "resource-constraint", text: "push service is restarting")

@@ -10,7 +10,7 @@ public enum PublishParser {
     public static let encryptNamespace = "tigase:push:encrypt:0"
     public static let priorityNamespace = "tigase:push:priority:0"
 
-    public static func parse(_ iq: XMLElement) throws(StanzaError) -> Publish {
+    public static func parse(_ iq: StreamElement) throws(StanzaError) -> Publish {
         guard let pubsub = iq.child("pubsub", namespace: Namespace.pubsub),
             let publish = pubsub.child("publish", namespace: Namespace.pubsub)
         else {

@@ -4,12 +4,12 @@ import XMPPComponent
 /// Conversations / p2 / Openfire: `register-push-apns` and `register-push-fcm` with `token`,
 /// `device-id` (or the older `android-id`) and an optional `muc`; answered with `jid`, `node`, `secret`.
 public struct P2RegisterCommand: AdHocCommand {
-    public let service: PushService
+    public let service: PushVendor
     public let context: RegistrationContext
     public var node: String { "register-push-\(service.rawValue)" }
     public var name: String { "Register a device for \(service == .apns ? "APNs" : "FCM") push" }
 
-    public init(service: PushService, context: RegistrationContext) {
+    public init(service: PushVendor, context: RegistrationContext) {
         self.service = service
         self.context = context
     }
@@ -36,12 +36,12 @@ public struct P2RegisterCommand: AdHocCommand {
 
 /// p2's `unregister-push-apns` / `unregister-push-fcm`, naming the device (and `muc`) as registered.
 public struct P2UnregisterCommand: AdHocCommand {
-    public let service: PushService
+    public let service: PushVendor
     public let context: RegistrationContext
     public var node: String { "unregister-push-\(service.rawValue)" }
     public var name: String { "Unregister a device from \(service == .apns ? "APNs" : "FCM") push" }
 
-    public init(service: PushService, context: RegistrationContext) {
+    public init(service: PushVendor, context: RegistrationContext) {
         self.service = service
         self.context = context
     }

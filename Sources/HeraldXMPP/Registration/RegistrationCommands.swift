@@ -5,7 +5,7 @@ extension ComponentRouter {
     /// Registers every registration dialect's commands, and the Tigase provider ids and encryption
     /// features Siskin looks for in service discovery.
     public mutating func registerRegistrationCommands(_ context: RegistrationContext) {
-        for service in [PushService.apns, .fcm] {
+        for service in [PushVendor.apns, .fcm] {
             register(P2RegisterCommand(service: service, context: context))
             register(P2UnregisterCommand(service: service, context: context))
         }

@@ -32,7 +32,7 @@ public struct RegistrationContext: Sendable {
 /// Field checks shared by the dialects; each failure is XEP-0050's `bad-request` + `<bad-payload/>`.
 enum Fields {
     static func badPayload(_ text: String) -> StanzaError {
-        StanzaError(.modify, "bad-request", text: text, applicationCondition: XMLElement("bad-payload", namespace: Namespace.commands))
+        StanzaError(.modify, "bad-request", text: text, applicationCondition: StreamElement("bad-payload", namespace: Namespace.commands))
     }
 
     static func required(_ form: DataForm?, _ names: String...) throws(StanzaError) -> String {
@@ -43,7 +43,7 @@ enum Fields {
     }
 
     /// A vendor token: printable, no whitespace, at most 4 KiB (APNs tokens additionally hex).
-    static func token(_ value: String, service: PushService, field: String) throws(StanzaError) -> String {
+    static func token(_ value: String, service: PushVendor, field: String) throws(StanzaError) -> String {
         guard value.utf8.count <= 4096, !value.contains(where: { $0.isWhitespace || $0.isNewline }) else {
             throw badPayload("\(field) is not a push token")
         }

@@ -69,7 +69,7 @@ public struct TigaseUnregisterCommand: AdHocCommand {
 }
 
 /// The app and vendor a Tigase `provider` names, and the checked `device-token`: what both commands read.
-private func tigaseDevice(_ form: DataForm?, apps: AppDirectory) throws(StanzaError) -> (App, PushService, String) {
+private func tigaseDevice(_ form: DataForm?, apps: AppDirectory) throws(StanzaError) -> (App, PushVendor, String) {
     let provider = try Fields.required(form, "provider")
     guard let (app, service) = apps.app(forTigaseProvider: provider) else {
         throw StanzaError(.cancel, "item-not-found", text: "unknown provider \(provider)")

@@ -57,9 +57,9 @@ public struct V1UnregisterCommand: AdHocCommand {
 }
 
 enum V1Fields {
-    static func service(_ form: DataForm?) throws(StanzaError) -> PushService {
+    static func service(_ form: DataForm?) throws(StanzaError) -> PushVendor {
         let type = try Fields.required(form, "type")
-        guard let service = PushService(rawValue: type.lowercased()), service != .webpush else {
+        guard let service = PushVendor(rawValue: type.lowercased()), service != .webpush else {
             throw StanzaError(.cancel, "item-not-found", text: "unknown push type \(type)")
         }
         return service

@@ -127,13 +127,13 @@ public final class ComponentService: Service, Sendable {
     }
 
     /// Sends a stanza now; fails if the component is not connected.
-    public func send(_ stanza: XMLElement) async throws {
+    public func send(_ stanza: StreamElement) async throws {
         guard let session = session.withLock({ $0 }) else { throw ComponentRequestError.notConnected }
         try await session.send(stanza)
     }
 
     /// Sends an iq request and waits for the matching response, for at most `timeout`.
-    public func request(_ iq: XMLElement, timeout: Duration = .seconds(10)) async throws -> XMLElement {
+    public func request(_ iq: StreamElement, timeout: Duration = .seconds(10)) async throws -> StreamElement {
         guard let session = session.withLock({ $0 }), status.isConnected else {
             throw ComponentRequestError.notConnected
         }

@@ -20,7 +20,7 @@ final class ComponentSession: Sendable {
     private let draining = Atomic<Bool>(false)
     /// iq requests being handled, so that those still unanswered at the drain deadline get `wait`
     /// rather than silence. Whoever takes a request out of here answers it.
-    private let unanswered = Mutex<(lastKey: Int, requests: [Int: XMLElement])>((0, [:]))
+    private let unanswered = Mutex<(lastKey: Int, requests: [Int: StreamElement])>((0, [:]))
     private let drainSignal: AsyncStream<Void>.Continuation
     private let drainRequests: AsyncStream<Void>
     /// Signalled when the last request in flight finishes during a drain, so the drain need not poll.
@@ -118,7 +118,7 @@ final class ComponentSession: Sendable {
         }
     }
 
-    private func dispatch(_ stanza: XMLElement, group: inout ThrowingDiscardingTaskGroup<any Error>) {
+    private func dispatch(_ stanza: StreamElement, group: inout ThrowingDiscardingTaskGroup<any Error>) {
         if stanza.isIQResponse {
             if !pending.resolve(stanza) {
                 logger.debug("unexpected iq response dropped", metadata: [ComponentLogKey.stanzaID: "\(stanza.stanzaID ?? "")"])
@@ -185,18 +185,18 @@ final class ComponentSession: Sendable {
     }
 
     /// Sends a stanza on this stream.
-    func send(_ stanza: XMLElement) async throws {
+    func send(_ stanza: StreamElement) async throws {
         try await write(XMLSerializer.serialize(stanza, inheritedNamespace: Stanza.componentNamespace))
     }
 
     /// Sends an iq request and waits for its result or error.
-    func request(_ iq: XMLElement, timeout: Duration) async throws -> XMLElement {
+    func request(_ iq: StreamElement, timeout: Duration) async throws -> StreamElement {
         guard let id = iq.stanzaID else { throw ComponentRequestError.missingID }
-        let (responses, continuation) = AsyncThrowingStream.makeStream(of: XMLElement.self)
+        let (responses, continuation) = AsyncThrowingStream.makeStream(of: StreamElement.self)
         pending.register(id, continuation)
         defer { pending.remove(id) }
         try await send(iq)
-        let response = try await withThrowingTaskGroup(of: XMLElement.self) { group in
+        let response = try await withThrowingTaskGroup(of: StreamElement.self) { group in
             group.addTask {
                 for try await response in responses { return response }
                 throw ComponentRequestError.connectionLost

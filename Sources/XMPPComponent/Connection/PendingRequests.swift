@@ -3,9 +3,9 @@ import XMLStream
 
 /// iq requests the component sent and is waiting on, keyed by id.
 final class PendingRequests: Sendable {
-    private let waiting = Mutex<[String: AsyncThrowingStream<XMLElement, any Error>.Continuation]>([:])
+    private let waiting = Mutex<[String: AsyncThrowingStream<StreamElement, any Error>.Continuation]>([:])
 
-    func register(_ id: String, _ continuation: AsyncThrowingStream<XMLElement, any Error>.Continuation) {
+    func register(_ id: String, _ continuation: AsyncThrowingStream<StreamElement, any Error>.Continuation) {
         waiting.withLock { $0[id] = continuation }
     }
 
@@ -14,7 +14,7 @@ final class PendingRequests: Sendable {
     }
 
     /// Hands a result or error to its waiting request; false if nobody was waiting for it.
-    func resolve(_ response: XMLElement) -> Bool {
+    func resolve(_ response: StreamElement) -> Bool {
         guard let id = response.stanzaID, let continuation = waiting.withLock({ $0.removeValue(forKey: id) }) else {
             return false
         }

@@ -13,9 +13,9 @@ public protocol AdHocCommand: Sendable {
 public struct AdHocCommandRequest: Sendable {
     public let requester: JID
     public let form: DataForm?
-    public let stanza: XMLElement
+    public let stanza: StreamElement
 
-    public init(requester: JID, form: DataForm?, stanza: XMLElement) {
+    public init(requester: JID, form: DataForm?, stanza: StreamElement) {
         self.requester = requester
         self.form = form
         self.stanza = stanza

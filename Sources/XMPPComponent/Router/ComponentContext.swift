@@ -18,10 +18,10 @@ public struct ComponentContext: Sendable {
 
 /// Answers inbound stanzas. Returning nil sends nothing (presence, messages, responses).
 public protocol StanzaRouting: Sendable {
-    func route(_ stanza: XMLElement, context: ComponentContext) async -> XMLElement?
+    func route(_ stanza: StreamElement, context: ComponentContext) async -> StreamElement?
 }
 
 /// Handles one kind of iq request, identified by its payload's name and namespace.
 public protocol IQHandler: Sendable {
-    func handle(_ iq: XMLElement, context: ComponentContext) async throws(StanzaError) -> XMLElement?
+    func handle(_ iq: StreamElement, context: ComponentContext) async throws(StanzaError) -> StreamElement?
 }

@@ -50,7 +50,7 @@ public struct ComponentRouter: StanzaRouting {
         handlers[HandlerKey(type: type, name: name, namespace: namespace)] = handler
     }
 
-    public func route(_ stanza: XMLElement, context: ComponentContext) async -> XMLElement? {
+    public func route(_ stanza: StreamElement, context: ComponentContext) async -> StreamElement? {
         guard stanza.isIQRequest else { return nil }
         // Only the domain itself is modelled; nobody@push.example.com does not exist.
         guard let to = stanza.to, to.localpart == nil, to.domainpart == context.domain.domainpart else {
@@ -84,13 +84,13 @@ public struct ComponentRouter: StanzaRouting {
 
     // MARK: Service discovery
 
-    private func discoInfo(node: String?, domain: JID) throws(StanzaError) -> XMLElement {
-        var query = XMLElement("query", namespace: Namespace.discoInfo, ["node": node])
+    private func discoInfo(node: String?, domain: JID) throws(StanzaError) -> StreamElement {
+        var query = StreamElement("query", namespace: Namespace.discoInfo, ["node": node])
         func identity(_ category: String, _ type: String, _ name: String?) {
-            query.append(XMLElement("identity", namespace: Namespace.discoInfo, ["category": category, "type": type, "name": name]))
+            query.append(StreamElement("identity", namespace: Namespace.discoInfo, ["category": category, "type": type, "name": name]))
         }
         func feature(_ name: String) {
-            query.append(XMLElement("feature", namespace: Namespace.discoInfo, ["var": name]))
+            query.append(StreamElement("feature", namespace: Namespace.discoInfo, ["var": name]))
         }
         switch node {
         case nil:
@@ -109,15 +109,15 @@ public struct ComponentRouter: StanzaRouting {
         return query
     }
 
-    private func discoItems(node: String?, domain: JID) throws(StanzaError) -> XMLElement {
-        var query = XMLElement("query", namespace: Namespace.discoItems, ["node": node])
+    private func discoItems(node: String?, domain: JID) throws(StanzaError) -> StreamElement {
+        var query = StreamElement("query", namespace: Namespace.discoItems, ["node": node])
         switch node {
         case nil:
             break
         case Namespace.commands?:
             for command in commands {
                 query.append(
-                    XMLElement(
+                    StreamElement(
                         "item",
                         namespace: Namespace.discoItems,
                         ["jid": domain.description, "node": command.node, "name": command.name]
@@ -134,7 +134,7 @@ public struct ComponentRouter: StanzaRouting {
 
     // MARK: Ad-hoc commands
 
-    private func execute(command element: XMLElement, in stanza: XMLElement, context: ComponentContext) async throws(StanzaError) -> XMLElement {
+    private func execute(command element: StreamElement, in stanza: StreamElement, context: ComponentContext) async throws(StanzaError) -> StreamElement {
         guard let node = element[attribute: "node"], let command = commands.first(where: { $0.node == node }) else {
             throw .itemNotFound
         }
@@ -143,7 +143,7 @@ public struct ComponentRouter: StanzaRouting {
             throw StanzaError(.cancel, "forbidden", text: "commands must come from a user's JID")
         }
         let sessionID = element[attribute: "sessionid"] ?? Self.makeSessionID()
-        var response = XMLElement("command", namespace: Namespace.commands, ["node": node, "sessionid": sessionID])
+        var response = StreamElement("command", namespace: Namespace.commands, ["node": node, "sessionid": sessionID])
         switch element[attribute: "action"] ?? "execute" {
         case "execute", "complete":
             break
@@ -151,9 +151,9 @@ public struct ComponentRouter: StanzaRouting {
             response[attribute: "status"] = "canceled"
             return stanza.iqResult(payload: response)
         case "prev", "next":
-            throw StanzaError(.modify, "bad-request", applicationCondition: XMLElement("bad-action", namespace: Namespace.commands))
+            throw StanzaError(.modify, "bad-request", applicationCondition: StreamElement("bad-action", namespace: Namespace.commands))
         default:
-            throw StanzaError(.modify, "bad-request", applicationCondition: XMLElement("malformed-action", namespace: Namespace.commands))
+            throw StanzaError(.modify, "bad-request", applicationCondition: StreamElement("malformed-action", namespace: Namespace.commands))
         }
         let request = AdHocCommandRequest(requester: requester, form: DataForm.first(in: element), stanza: stanza)
         let result = try await command.execute(request, context: context)
@@ -171,8 +171,8 @@ public struct ComponentRouter: StanzaRouting {
     }
 }
 
-extension XMLElement {
-    fileprivate func with(attribute name: String, _ value: String) -> XMLElement {
+extension StreamElement {
+    fileprivate func with(attribute name: String, _ value: String) -> StreamElement {
         var copy = self
         copy[attribute: name] = value
         return copy

@@ -28,7 +28,7 @@ public struct DataForm: Sendable, Hashable {
     }
 
     /// Reads an `<x xmlns='jabber:x:data'/>` element; nil for anything else.
-    public init?(element: XMLElement) {
+    public init?(element: StreamElement) {
         guard element.name == "x", element.namespace == Namespace.dataForms else { return nil }
         type = element[attribute: "type"] ?? "form"
         fields = element.children("field", namespace: Namespace.dataForms).compactMap { field in
@@ -39,7 +39,7 @@ public struct DataForm: Sendable, Hashable {
     }
 
     /// The first form among `parent`'s children, optionally with a given FORM_TYPE.
-    public static func first(in parent: XMLElement, formType: String? = nil) -> DataForm? {
+    public static func first(in parent: StreamElement, formType: String? = nil) -> DataForm? {
         for child in parent.children("x", namespace: Namespace.dataForms) {
             guard let form = DataForm(element: child) else { continue }
             if formType == nil || form.formType == formType { return form }
@@ -56,10 +56,10 @@ public struct DataForm: Sendable, Hashable {
         return value
     }
 
-    public var element: XMLElement {
-        var form = XMLElement("x", namespace: Namespace.dataForms, ["type": type])
+    public var element: StreamElement {
+        var form = StreamElement("x", namespace: Namespace.dataForms, ["type": type])
         for field in fields {
-            var element = XMLElement("field", namespace: Namespace.dataForms, ["var": field.name, "type": field.type])
+            var element = StreamElement("field", namespace: Namespace.dataForms, ["var": field.name, "type": field.type])
             for value in field.values {
                 element.append(.text("value", namespace: Namespace.dataForms, value))
             }

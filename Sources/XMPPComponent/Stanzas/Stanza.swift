@@ -1,6 +1,6 @@
 import XMLStream
 
-/// Builders and accessors for the three stanza kinds, on top of `XMLElement`.
+/// Builders and accessors for the three stanza kinds, on top of `StreamElement`.
 public enum Stanza {
     /// Stanzas on a component stream live in this namespace; they are treated like `jabber:client` stanzas.
     public static let componentNamespace = "jabber:component:accept"
@@ -10,9 +10,9 @@ public enum Stanza {
         id: String,
         from: JID,
         to: JID,
-        payload: XMLElement? = nil
-    ) -> XMLElement {
-        var iq = XMLElement(
+        payload: StreamElement? = nil
+    ) -> StreamElement {
+        var iq = StreamElement(
             "iq",
             namespace: componentNamespace,
             ["type": type, "id": id, "from": from.description, "to": to.description]
@@ -22,7 +22,7 @@ public enum Stanza {
     }
 }
 
-extension XMLElement {
+extension StreamElement {
     public var stanzaID: String? { self[attribute: "id"] }
     public var stanzaType: String? { self[attribute: "type"] }
     public var from: JID? { self[attribute: "from"].flatMap(JID.init) }
@@ -34,25 +34,25 @@ extension XMLElement {
     public var isIQResponse: Bool { isIQ && (stanzaType == "result" || stanzaType == "error") }
 
     /// The first child element of an iq: the query or command it carries.
-    public var iqPayload: XMLElement? { elements.first { $0.name != "error" } }
+    public var iqPayload: StreamElement? { elements.first { $0.name != "error" } }
 
     /// A `result` answering this iq request, addressed back to its sender.
-    public func iqResult(payload: XMLElement? = nil) -> XMLElement {
-        var reply = XMLElement("iq", namespace: Stanza.componentNamespace, ["type": "result"])
+    public func iqResult(payload: StreamElement? = nil) -> StreamElement {
+        var reply = StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "result"])
         reply.addressReply(to: self)
         if let payload { reply.append(payload) }
         return reply
     }
 
     /// An error reply to this stanza, addressed back to its sender.
-    public func errorReply(_ error: StanzaError) -> XMLElement {
-        var reply = XMLElement(name, namespace: Stanza.componentNamespace, ["type": "error"])
+    public func errorReply(_ error: StanzaError) -> StreamElement {
+        var reply = StreamElement(name, namespace: Stanza.componentNamespace, ["type": "error"])
         reply.addressReply(to: self)
         reply.append(error.element)
         return reply
     }
 
-    private mutating func addressReply(to request: XMLElement) {
+    private mutating func addressReply(to request: StreamElement) {
         if let id = request[attribute: "id"] { self[attribute: "id"] = id }
         if let from = request[attribute: "to"] { self[attribute: "from"] = from }
         if let to = request[attribute: "from"] { self[attribute: "to"] = to }

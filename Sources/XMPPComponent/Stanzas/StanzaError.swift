@@ -12,9 +12,9 @@ public struct StanzaError: Error, Sendable, Hashable {
     public var condition: String
     public var text: String?
     /// An application-specific condition element, e.g. XEP-0050's `<bad-payload/>`.
-    public var applicationCondition: XMLElement?
+    public var applicationCondition: StreamElement?
 
-    public init(_ type: ErrorType, _ condition: String, text: String? = nil, applicationCondition: XMLElement? = nil) {
+    public init(_ type: ErrorType, _ condition: String, text: String? = nil, applicationCondition: StreamElement? = nil) {
         self.type = type
         self.condition = condition
         self.text = text
@@ -36,11 +36,11 @@ public struct StanzaError: Error, Sendable, Hashable {
     }
 
     /// The `<error/>` child of an error stanza.
-    public var element: XMLElement {
+    public var element: StreamElement {
         // In the stanza's own namespace: without it the serializer would write xmlns='' and servers would not
         // find the error at all.
-        var error = XMLElement("error", namespace: Stanza.componentNamespace, ["type": type.rawValue])
-        error.append(XMLElement(condition, namespace: Self.namespace))
+        var error = StreamElement("error", namespace: Stanza.componentNamespace, ["type": type.rawValue])
+        error.append(StreamElement(condition, namespace: Self.namespace))
         if let text {
             error.append(.text("text", namespace: Self.namespace, text))
         }
@@ -49,7 +49,7 @@ public struct StanzaError: Error, Sendable, Hashable {
     }
 
     /// Reads the `<error/>` child of an error stanza.
-    public init?(stanza: XMLElement) {
+    public init?(stanza: StreamElement) {
         guard let error = stanza.child("error"), let type = error[attribute: "type"].flatMap(ErrorType.init) else {
             return nil
         }

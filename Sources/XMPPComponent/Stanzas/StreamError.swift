@@ -14,7 +14,7 @@ public struct StreamError: Error, Sendable, Hashable, CustomStringConvertible {
         self.text = text
     }
 
-    public init?(element: XMLElement) {
+    public init?(element: StreamElement) {
         guard element.name == "error", element.namespace == Self.streamNamespace else { return nil }
         let condition = element.elements.first { $0.namespace == Self.namespace && $0.name != "text" }
         self.init(

@@ -42,7 +42,7 @@ public struct ComponentStreamStateMachine: Sendable {
         /// The handshake succeeded: stanzas may flow.
         case established
         /// An inbound stanza for the router.
-        case deliver(XMLElement)
+        case deliver(StreamElement)
         /// An inbound stanza the parser skipped for breaking a per-stanza limit: answer an iq request
         /// with an error, drop anything else; the stream stays up.
         case refuse(SkippedStanza)

@@ -2,7 +2,7 @@ import Foundation
 import HeraldCore
 
 /// Apple's answers, mapped to what Herald does about them: the one place that knows APNs reasons.
-public enum APNsResponse {
+public enum APNsResponseClassifier {
     /// Reasons after which the token will never work: remove the registration.
     static let deadTokenReasons: Set<String> = ["Unregistered", "ExpiredToken", "BadDeviceToken", "DeviceTokenNotForTopic"]
 

@@ -12,26 +12,26 @@ public struct XMLAttribute: Sendable, Hashable {
 }
 
 /// A child of an element: a nested element or a run of character data.
-public enum XMLNode: Sendable, Hashable {
-    case element(XMLElement)
+public enum StreamNode: Sendable, Hashable {
+    case element(StreamElement)
     case text(String)
 }
 
 /// An element tree with resolved namespaces. Prefixes are not kept: they carry no meaning once
 /// resolved, and the serializer chooses its own declarations.
-public struct XMLElement: Sendable, Hashable {
+public struct StreamElement: Sendable, Hashable {
     public static let xmlNamespace = "http://www.w3.org/XML/1998/namespace"
 
     public var name: String
     public var namespace: String?
     public var attributes: [XMLAttribute]
-    public var children: [XMLNode]
+    public var children: [StreamNode]
 
     public init(
         _ name: String,
         namespace: String? = nil,
         attributes: [XMLAttribute] = [],
-        children: [XMLNode] = []
+        children: [StreamNode] = []
     ) {
         self.name = name
         self.namespace = namespace
@@ -44,7 +44,7 @@ public struct XMLElement: Sendable, Hashable {
         _ name: String,
         namespace: String? = nil,
         _ attributes: KeyValuePairs<String, String?>,
-        children: [XMLNode] = []
+        children: [StreamNode] = []
     ) {
         self.name = name
         self.namespace = namespace
@@ -76,24 +76,24 @@ public struct XMLElement: Sendable, Hashable {
 
     // MARK: Children
 
-    public var elements: [XMLElement] {
+    public var elements: [StreamElement] {
         children.compactMap { if case .element(let element) = $0 { element } else { nil } }
     }
 
     /// The first child element with this name, and this namespace when one is given.
-    public func child(_ name: String, namespace: String? = nil) -> XMLElement? {
+    public func child(_ name: String, namespace: String? = nil) -> StreamElement? {
         for case .element(let element) in children where element.name == name {
             if namespace == nil || element.namespace == namespace { return element }
         }
         return nil
     }
 
-    public func children(_ name: String, namespace: String? = nil) -> [XMLElement] {
+    public func children(_ name: String, namespace: String? = nil) -> [StreamElement] {
         elements.filter { $0.name == name && (namespace == nil || $0.namespace == namespace) }
     }
 
     /// The first child element in a namespace, whatever its name (stanza payloads, error conditions).
-    public func firstChild(inNamespace namespace: String) -> XMLElement? {
+    public func firstChild(inNamespace namespace: String) -> StreamElement? {
         for case .element(let element) in children where element.namespace == namespace { return element }
         return nil
     }
@@ -105,7 +105,7 @@ public struct XMLElement: Sendable, Hashable {
         return result
     }
 
-    public mutating func append(_ element: XMLElement) {
+    public mutating func append(_ element: StreamElement) {
         children.append(.element(element))
     }
 
@@ -118,14 +118,14 @@ public struct XMLElement: Sendable, Hashable {
     }
 
     /// This element with a child appended; convenient for building stanzas as expressions.
-    public func appending(_ element: XMLElement) -> XMLElement {
+    public func appending(_ element: StreamElement) -> StreamElement {
         var copy = self
         copy.append(element)
         return copy
     }
 
     /// An element whose only content is text.
-    public static func text(_ name: String, namespace: String? = nil, _ value: String) -> XMLElement {
-        XMLElement(name, namespace: namespace, children: [.text(value)])
+    public static func text(_ name: String, namespace: String? = nil, _ value: String) -> StreamElement {
+        StreamElement(name, namespace: namespace, children: [.text(value)])
     }
 }
