@@ -123,7 +123,7 @@ public final class APNsProvider: PushProvider {
             // A token from a development or TestFlight build is refused as BadDeviceToken by the other
             // environment, and p2 and Tigase clients do not say which they are: one try on the other
             // environment tells a wrong guess from a dead token (410 is dead in either).
-            if case .deadToken("BadDeviceToken") = outcome {
+            if case .deadToken(VendorReason.APNs.badDeviceToken) = outcome {
                 let other: APNsEnvironment = environment == .sandbox ? .production : .sandbox
                 switch try await post(notification, apnsID: apnsID, environment: other) {
                 case .delivered(let id, _): outcome = .delivered(id: id, environment: other)
@@ -134,9 +134,9 @@ public final class APNsProvider: PushProvider {
             logger.debug("apns answered", metadata: ["apns.id": "\(apnsID)", "push.outcome": "\(outcome.label)", "push.reason": "\(outcome.reason)"])
             return outcome
         } catch let error as HTTP2ClientError {
-            return error.mayHaveBeenProcessed ? .unconfirmed(reason: "\(error)") : .retry(reason: "\(error)", retryAfter: nil)
+            return error.mayHaveBeenProcessed ? .unconfirmed(reason: .unknown("\(error)")) : .retry(reason: .unknown("\(error)"), retryAfter: nil)
         } catch let error as APNsConfigurationError {
-            return .credentials(reason: error.message)
+            return .credentials(reason: .unknown(error.message))
         } catch {
             // Connection refused, TLS failure, connection lost mid-request: worth another try later.
             return .retry(reason: "connection failed", retryAfter: nil)
@@ -161,7 +161,7 @@ public final class APNsProvider: PushProvider {
         let client = environment == .sandbox ? sandbox : production
         let bearer = try currentBearer()
         let outcome = try await post(notification, apnsID: apnsID, bearer: bearer, client: client)
-        if case .credentials("ExpiredProviderToken") = outcome, case .token(let tokens) = authentication, let rejected = bearer {
+        if case .credentials(VendorReason.APNs.expiredProviderToken) = outcome, case .token(let tokens) = authentication, let rejected = bearer {
             return try await post(notification, apnsID: apnsID, bearer: try tokens.renew(rejected: rejected), client: client)
         }
         return outcome

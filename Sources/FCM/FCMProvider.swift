@@ -96,7 +96,7 @@ public final class FCMProvider: PushProvider {
         } catch let outcome as Unsent {
             return outcome.outcome
         } catch let error as HTTP2ClientError {
-            return error.mayHaveBeenProcessed ? .unconfirmed(reason: "\(error)") : .retry(reason: "\(error)", retryAfter: nil)
+            return error.mayHaveBeenProcessed ? .unconfirmed(reason: .unknown("\(error)")) : .retry(reason: .unknown("\(error)"), retryAfter: nil)
         } catch {
             return .retry(reason: "connection failed", retryAfter: nil)
         }
@@ -111,7 +111,7 @@ public final class FCMProvider: PushProvider {
         do {
             return try await tokens.token()
         } catch let error as FCMAccessTokens.Failure where !error.isTransient {
-            throw Unsent(outcome: .credentials(reason: error.description))
+            throw Unsent(outcome: .credentials(reason: .unknown(error.description)))
         } catch {
             // The token endpoint was out of reach; the push itself was never sent.
             throw Unsent(outcome: .retry(reason: "token endpoint unavailable", retryAfter: nil))

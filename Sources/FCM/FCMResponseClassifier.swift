@@ -18,25 +18,45 @@ public enum FCMResponseClassifier {
         let code = details.compactMap { $0["errorCode"] as? String }.first ?? (error?["status"] as? String) ?? "HTTP \(status)"
         let violations = details.flatMap { ($0["fieldViolations"] as? [[String: Any]]) ?? [] }
         let message = (error?["message"] as? String) ?? ""
-        switch code {
-        case "UNREGISTERED", "SENDER_ID_MISMATCH":
-            return .deadToken(reason: code)
-        case "INVALID_ARGUMENT":
+        let reason = VendorReason.code(code)
+        switch reason {
+        case VendorReason.FCM.unregistered, VendorReason.FCM.senderIDMismatch:
+            return .deadToken(reason: reason)
+        case VendorReason.FCM.invalidArgument:
             let tokenViolation = violations.contains { ($0["field"] as? String) == "message.token" }
                 || message.contains("registration token")
-            return tokenViolation ? .deadToken(reason: "INVALID_ARGUMENT token") : .rejected(reason: code)
-        case _ where status == 429 || code == "QUOTA_EXCEEDED" || code == "RESOURCE_EXHAUSTED":
-            return .retry(reason: code, retryAfter: retryAfter ?? quotaBackoff)
-        case "UNAVAILABLE", "INTERNAL", "UNSPECIFIED_ERROR":
-            return .retry(reason: code, retryAfter: retryAfter)
-        case "THIRD_PARTY_AUTH_ERROR", "UNAUTHENTICATED", "PERMISSION_DENIED":
-            return .credentials(reason: code)
+            return tokenViolation ? .deadToken(reason: VendorReason.FCM.invalidToken) : .rejected(reason: reason)
+        case _ where status == 429 || reason == VendorReason.FCM.quotaExceeded || reason == VendorReason.FCM.resourceExhausted:
+            return .retry(reason: reason, retryAfter: retryAfter ?? quotaBackoff)
+        case VendorReason.FCM.unavailable, VendorReason.FCM.internalError, VendorReason.FCM.unspecified:
+            return .retry(reason: reason, retryAfter: retryAfter)
+        case VendorReason.FCM.thirdPartyAuth, VendorReason.FCM.unauthenticated, VendorReason.FCM.permissionDenied:
+            return .credentials(reason: reason)
         default:
             switch status {
-            case 401, 403: return .credentials(reason: code)
-            case 500...599: return .retry(reason: code, retryAfter: retryAfter)
-            default: return .rejected(reason: code)
+            case 401, 403: return .credentials(reason: reason)
+            case 500...599: return .retry(reason: reason, retryAfter: retryAfter)
+            default: return .rejected(reason: reason)
             }
         }
+    }
+}
+
+extension VendorReason {
+    /// The FCM error codes Herald acts on (`google.firebase.fcm.v1.FcmError` and `google.rpc.Code`).
+    public enum FCM {
+        public static let unregistered: VendorReason = "UNREGISTERED"
+        public static let senderIDMismatch: VendorReason = "SENDER_ID_MISMATCH"
+        public static let invalidArgument: VendorReason = "INVALID_ARGUMENT"
+        /// `INVALID_ARGUMENT` about the registration token itself: the token is dead.
+        public static let invalidToken: VendorReason = "INVALID_ARGUMENT token"
+        public static let quotaExceeded: VendorReason = "QUOTA_EXCEEDED"
+        public static let resourceExhausted: VendorReason = "RESOURCE_EXHAUSTED"
+        public static let unavailable: VendorReason = "UNAVAILABLE"
+        public static let internalError: VendorReason = "INTERNAL"
+        public static let unspecified: VendorReason = "UNSPECIFIED_ERROR"
+        public static let thirdPartyAuth: VendorReason = "THIRD_PARTY_AUTH_ERROR"
+        public static let unauthenticated: VendorReason = "UNAUTHENTICATED"
+        public static let permissionDenied: VendorReason = "PERMISSION_DENIED"
     }
 }

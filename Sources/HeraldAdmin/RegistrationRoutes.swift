@@ -138,7 +138,7 @@ struct RegistrationRoutes: Sendable {
         guard let outcome = try await mapped({ try await dependencies.sendTestPush(node) }) else {
             throw HTTPError(.notFound, message: "No registration with that node.")
         }
-        let result = TestPushResult(outcome: outcome.label, reason: outcome.reason)
+        let result = TestPushResult(outcome: outcome.label, reason: outcome.reason.description)
         return try AdminRoutes.jsonResponse(result, status: .ok)
     }
 

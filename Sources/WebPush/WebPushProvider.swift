@@ -156,10 +156,10 @@ public final class WebPushProvider: PushProvider {
     public static func outcome(status: Int, retryAfter: Duration?) -> PushOutcome {
         switch status {
         case 200...299: .delivered(id: nil)
-        case 404, 410: .deadToken(reason: "HTTP \(status)")
-        case 401, 403: .credentials(reason: "HTTP \(status)")
-        case 429, 500...599: .retry(reason: "HTTP \(status)", retryAfter: retryAfter)
-        default: .rejected(reason: "HTTP \(status)")
+        case 404, 410: .deadToken(reason: .code("HTTP \(status)"))
+        case 401, 403: .credentials(reason: .code("HTTP \(status)"))
+        case 429, 500...599: .retry(reason: .code("HTTP \(status)"), retryAfter: retryAfter)
+        default: .rejected(reason: .code("HTTP \(status)"))
         }
     }
 

@@ -216,7 +216,7 @@ private struct Fixture {
         var slow = push()
         slow.registration.token = slowToken
         let outcome = await provider.send(slow)
-        #expect(outcome == .unconfirmed(reason: "timedOut"))
+        #expect(outcome == .unconfirmed(reason: .unknown("timedOut")))
         await provider.shutdown()
         await mock.stop()
     }

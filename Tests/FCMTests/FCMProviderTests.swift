@@ -138,7 +138,7 @@ private struct Fixture {
     func aRefusedServiceAccountIsACredentialsError(status: Int) async throws {
         let fixture = try await Fixture.make()
         fixture.mock.failTokenRequests([status])
-        #expect(await fixture.provider.send(push()) == .credentials(reason: "token endpoint answered \(status)"))
+        #expect(await fixture.provider.send(push()) == .credentials(reason: .unknown("token endpoint answered \(status)")))
         await fixture.stop()
     }
 

@@ -34,7 +34,7 @@ public struct HeraldMetrics: Sendable {
     public func vendorRequest(_ service: PushVendor, outcome: PushOutcome, duration: Duration) {
         handles.counter(
             "herald_vendor_requests_total",
-            [("vendor", service.rawValue), ("status", outcome.label), ("reason", Self.boundedReason(outcome))]
+            [("vendor", service.rawValue), ("status", outcome.label), ("reason", outcome.reason.metricLabel)]
         ).increment()
         handles.timer("herald_vendor_request_duration_seconds", [("vendor", service.rawValue)]).recordNanoseconds(duration.nanoseconds)
     }
@@ -81,15 +81,5 @@ public struct HeraldMetrics: Sendable {
     /// Sets a gauge; for values sampled when metrics are read (queue depth, registrations, connections).
     public func gauge(_ label: String, _ value: Int, dimensions: [(String, String)] = []) {
         handles.gauge(label, dimensions).record(value)
-    }
-
-    /// A vendor reason as a label: vendors' own reason codes pass; anything else (an error description
-    /// that may carry addresses or numbers) is folded into "other" to keep the label set small.
-    static func boundedReason(_ outcome: PushOutcome) -> String {
-        let reason = outcome.reason
-        let allowed = reason.count <= 40 && reason.unicodeScalars.allSatisfy {
-            CharacterSet.alphanumerics.contains($0) || $0 == "_" || $0 == " " || $0 == "-"
-        }
-        return allowed ? reason : "other"
     }
 }

@@ -92,7 +92,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     public func sendTestPush(node: String) async throws -> PushOutcome? {
         guard let registration = try await store.registration(node: node) else { return nil }
         guard let provider = provider(for: registration) else {
-            return .credentials(reason: "\(registration.service.rawValue) is not configured for \(registration.app)")
+            return .credentials(reason: .unknown("\(registration.service.rawValue) is not configured for \(registration.app)"))
         }
         let publish = Publish(
             node: node,
@@ -107,7 +107,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         )
         let outcome = await send(push, through: provider)
         if case .deadToken(let reason) = outcome {
-            await removeIfUnchanged(registration, reason: reason)
+            await removeIfUnchanged(registration, reason: reason.description)
         }
         return outcome
     }
@@ -307,29 +307,29 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         case .deadToken(let reason) where push.pushClass == .voip:
             // PushKit's token died, not the device's: its alert pushes go on, and so does this one.
             var fallback = push
-            fallback.registration = await clearVoIPTokenIfUnchanged(push.registration, reason: reason)
+            fallback.registration = await clearVoIPTokenIfUnchanged(push.registration, reason: reason.description)
             fallback.pushClass = PushClass.of(push.publish, registration: fallback.registration)
             return await deliver(fallback, through: provider)
         case .deadToken(let reason):
-            await removeIfUnchanged(push.registration, reason: reason)
-            return .tokenRemoved(reason: reason)
+            await removeIfUnchanged(push.registration, reason: reason.description)
+            return .tokenRemoved(reason: reason.description)
         case .retry(let reason, let retryAfter):
-            return .retry(reason: reason, retryAfter: retryAfter)
+            return .retry(reason: reason.description, retryAfter: retryAfter)
         case .unconfirmed(let reason):
             logger.warning("vendor gave no verdict on a push; not sending it again", metadata: [
                 "push.service": "\(push.registration.service.rawValue)", LogKey.reason: "\(reason)",
             ])
-            return .unconfirmed(reason: reason)
+            return .unconfirmed(reason: reason.description)
         case .credentials(let reason):
             logger.error("vendor refused our credentials: check the app's keys", metadata: [
                 "push.service": "\(push.registration.service.rawValue)", "push.app": "\(push.registration.app)", LogKey.reason: "\(reason)",
             ])
-            return .failed(reason: reason)
+            return .failed(reason: reason.description)
         case .rejected(let reason):
             logger.error("vendor rejected a push request", metadata: [
                 "push.service": "\(push.registration.service.rawValue)", LogKey.reason: "\(reason)",
             ])
-            return .failed(reason: reason)
+            return .failed(reason: reason.description)
         }
     }
 

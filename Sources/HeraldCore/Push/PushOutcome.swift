@@ -5,19 +5,19 @@ public enum PushOutcome: Sendable, Hashable {
     /// registration should remember.
     case delivered(id: String?, environment: APNsEnvironment? = nil)
     /// The token will never work again: remove the registration.
-    case deadToken(reason: String)
+    case deadToken(reason: VendorReason)
     /// Worth trying again later (429, 5xx, no connection to the vendor), after `retryAfter` if the
     /// vendor said: the vendor did not take the push.
-    case retry(reason: String, retryAfter: Duration?)
+    case retry(reason: VendorReason, retryAfter: Duration?)
     /// Sent, but no verdict came (timeout, connection lost mid-request): the vendor may have taken it,
     /// so sending it again could show the notification twice.
-    case unconfirmed(reason: String)
+    case unconfirmed(reason: VendorReason)
     /// Our credentials or configuration are wrong; retrying will not help until an operator acts.
-    case credentials(reason: String)
+    case credentials(reason: VendorReason)
     /// The vendor refused the request itself (our bug, or a payload it cannot take); do not retry as is.
-    case rejected(reason: String)
+    case rejected(reason: VendorReason)
 
-    public var reason: String {
+    public var reason: VendorReason {
         switch self {
         case .delivered: "delivered"
         case .deadToken(let reason), .retry(let reason, _), .unconfirmed(let reason), .credentials(let reason), .rejected(let reason): reason
