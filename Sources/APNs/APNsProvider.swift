@@ -131,7 +131,7 @@ public final class APNsProvider: PushProvider {
                 case let elsewhere: outcome = elsewhere
                 }
             }
-            logger.debug("apns answered", metadata: ["apns.id": "\(apnsID)", "push.outcome": "\(outcome.label)", "push.reason": "\(outcome.reason)"])
+            logger.debug("apns answered", metadata: [LogKey.apnsID: "\(apnsID)", LogKey.outcome: "\(outcome.label)", LogKey.vendorReason: "\(outcome.reason)"])
             return outcome
         } catch let error as HTTP2ClientError {
             return error.mayHaveBeenProcessed ? .unconfirmed(reason: .unknown("\(error)")) : .retry(reason: .unknown("\(error)"), retryAfter: nil)

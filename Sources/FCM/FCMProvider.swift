@@ -91,7 +91,7 @@ public final class FCMProvider: PushProvider {
                 (status, response, retryAfter) = try await post(body, token: token)
             }
             let outcome = FCMResponseClassifier.outcome(status: status, body: response, retryAfter: retryAfter)
-            logger.debug("fcm answered", metadata: ["push.outcome": "\(outcome.label)", "push.reason": "\(outcome.reason)"])
+            logger.debug("fcm answered", metadata: [LogKey.outcome: "\(outcome.label)", LogKey.vendorReason: "\(outcome.reason)"])
             return outcome
         } catch let outcome as Unsent {
             return outcome.outcome

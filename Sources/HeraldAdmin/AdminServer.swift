@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 import Hummingbird
 import Logging
 import NIOCore
@@ -43,7 +44,7 @@ public struct AdminServer: Service {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "herald"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
-                logger.info("admin server listening", metadata: ["admin.host": "\(configuration.host)", "admin.port": "\(port)"])
+                logger.info("admin server listening", metadata: [LogKey.adminHost: "\(configuration.host)", LogKey.adminPort: "\(port)"])
                 await onListening(port)
             },
             logger: logger

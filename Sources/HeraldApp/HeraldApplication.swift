@@ -161,7 +161,7 @@ public struct HeraldApplication: Sendable {
             let vendors = try VendorSet(apps: fresh.apps.filter { known.contains($0.app.name) }, logger: logger, metrics: metrics)
             dispatcher.replaceProviders(vendors.providers)
             vendorClients.replace(with: vendors)
-            logger.info("credentials reloaded", metadata: ["apps": "\(vendors.loaded.keys.sorted().joined(separator: ","))"])
+            logger.info("credentials reloaded", metadata: [LogKey.apps: "\(vendors.loaded.keys.sorted().joined(separator: ","))"])
             return true
         } catch {
             logger.error("credentials not reloaded: keeping the ones in use", metadata: [LogKey.reason: "\(error)"])
@@ -197,7 +197,7 @@ public struct HeraldApplication: Sendable {
     }
 
     public func run() async throws {
-        logger.info("herald starting", metadata: ["components": "\(components.map(\.configuration.domain).joined(separator: ","))"])
+        logger.info("herald starting", metadata: [LogKey.components: "\(components.map(\.configuration.domain).joined(separator: ","))"])
         try await serviceGroup().run()
         logger.info("herald stopped")
     }
@@ -215,7 +215,7 @@ struct VendorSet: Sendable {
     init(apps: [AppConfiguration], logger: Logger, metrics: HeraldMetrics) throws {
         for var app in apps {
             var vendorLogger = logger
-            vendorLogger[metadataKey: "push.app"] = "\(app.app.name)"
+            vendorLogger[metadataKey: LogKey.app] = "\(app.app.name)"
             app.apns?.provider.connection.onEvent = Self.recorder(.apns, metrics)
             app.fcm?.provider.connection.onEvent = Self.recorder(.fcm, metrics)
             if let apns = app.apns {

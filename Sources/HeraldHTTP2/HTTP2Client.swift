@@ -154,7 +154,7 @@ public final class HTTP2Client: Sendable {
                     case .failure(let error):
                         self.configuration.onEvent?(.connectFailed)
                         self.configuration.logger.warning("vendor connection failed", metadata: [
-                            "http2.host": "\(self.configuration.host)", "http2.error": "\(error)",
+                            HTTP2LogKey.host: "\(self.configuration.host)", HTTP2LogKey.error: "\(error)",
                         ])
                     }
                 }
@@ -174,7 +174,7 @@ public final class HTTP2Client: Sendable {
                 if self?.isShutDown.load(ordering: .relaxed) ?? true { return }
                 configuration.onEvent?(.retired(reason))
                 configuration.logger.info("vendor connection retired", metadata: [
-                    "http2.host": "\(configuration.host)", "http2.retire_reason": "\(reason.rawValue)",
+                    HTTP2LogKey.host: "\(configuration.host)", HTTP2LogKey.retireReason: "\(reason.rawValue)",
                 ])
             },
             onPingTimeout: { configuration.onEvent?(.pingTimedOut) }

@@ -61,7 +61,7 @@ struct EjabberdEndToEndTests {
     }
 
     private func outcomes(_ logs: InMemoryLogHandler) -> [String] {
-        logs.entries.filter { $0.message == "publish answered" }.compactMap { $0.metadata["push.outcome"].map { "\($0)" } }
+        logs.entries.filter { $0.message == "publish answered" }.compactMap { $0.metadata[LogKey.outcome].map { "\($0)" } }
     }
 
     @Test func anOfflineUsersMessageBecomesOnePush() async throws {

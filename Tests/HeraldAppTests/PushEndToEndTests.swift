@@ -119,7 +119,7 @@ import XMPPComponent
             #expect(push.headers["apns-push-type"] == "alert")
             #expect(push.headers["apns-priority"] == "10")
             #expect(!push.body.contains("Wherefore"), "message bodies are not forwarded by default")
-            #expect(logs.entries.contains { $0.message == "publish answered" && $0.metadata["push.outcome"] == "delivered" })
+            #expect(logs.entries.contains { $0.message == "publish answered" && $0.metadata[LogKey.outcome] == "delivered" })
             #expect(!prosody.log.contains("Got error"))
             let registration = try #require(try await application.store.registration(node: node))
 
@@ -232,7 +232,7 @@ import XMPPComponent
     }
 
     private func outcomes(_ logs: InMemoryLogHandler) -> [String] {
-        logs.entries.filter { $0.message == "publish answered" }.compactMap { $0.metadata["push.outcome"].map { "\($0)" } }
+        logs.entries.filter { $0.message == "publish answered" }.compactMap { $0.metadata[LogKey.outcome].map { "\($0)" } }
     }
 
     @Test func duringAnOutageTwoPublishesInARowBothHearWaitAndThePushGoesOnceTheVendorIsBack() async throws {

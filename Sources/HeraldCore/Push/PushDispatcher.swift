@@ -131,7 +131,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         guard authorize(publish, registration) else { return .forbidden }
         guard provider(for: registration) != nil else {
             logger.error("no provider for a registration's app and vendor", metadata: [
-                "push.app": "\(registration.app)", "push.service": "\(registration.service.rawValue)",
+                LogKey.app: "\(registration.app)", LogKey.vendor: "\(registration.service.rawValue)",
             ])
             return .failed(reason: "\(registration.service.rawValue) is not configured for \(registration.app)")
         }
@@ -317,17 +317,17 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
             return .retry(reason: reason.description, retryAfter: retryAfter)
         case .unconfirmed(let reason):
             logger.warning("vendor gave no verdict on a push; not sending it again", metadata: [
-                "push.service": "\(push.registration.service.rawValue)", LogKey.reason: "\(reason)",
+                LogKey.vendor: "\(push.registration.service.rawValue)", LogKey.reason: "\(reason)",
             ])
             return .unconfirmed(reason: reason.description)
         case .credentials(let reason):
             logger.error("vendor refused our credentials: check the app's keys", metadata: [
-                "push.service": "\(push.registration.service.rawValue)", "push.app": "\(push.registration.app)", LogKey.reason: "\(reason)",
+                LogKey.vendor: "\(push.registration.service.rawValue)", LogKey.app: "\(push.registration.app)", LogKey.reason: "\(reason)",
             ])
             return .failed(reason: reason.description)
         case .rejected(let reason):
             logger.error("vendor rejected a push request", metadata: [
-                "push.service": "\(push.registration.service.rawValue)", LogKey.reason: "\(reason)",
+                LogKey.vendor: "\(push.registration.service.rawValue)", LogKey.reason: "\(reason)",
             ])
             return .failed(reason: reason.description)
         }
@@ -340,7 +340,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
             try await store.delete(node: registration.node)
             metrics.tokenRemoved(registration.service)
             logger.info("registration removed: token is dead", metadata: [
-                "push.node": "\(Redaction.fingerprint(registration.node))", LogKey.reason: "\(reason)",
+                LogKey.node: "\(Redaction.fingerprint(registration.node))", LogKey.reason: "\(reason)",
             ])
         } catch {
             logger.error("could not remove dead registration", metadata: [LogKey.reason: "\(error)"])
@@ -354,7 +354,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
             current.environment = environment
             try await store.save(current)
             logger.info("apns environment of a registration corrected", metadata: [
-                "push.node": "\(Redaction.fingerprint(registration.node))", "apns.environment": "\(environment.rawValue)",
+                LogKey.node: "\(Redaction.fingerprint(registration.node))", LogKey.apnsEnvironment: "\(environment.rawValue)",
             ])
         } catch {
             logger.error("could not correct a registration's apns environment", metadata: [LogKey.reason: "\(error)"])
@@ -374,7 +374,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
             try await store.save(current)
             metrics.tokenRemoved(registration.service)
             logger.info("voip token removed: it is dead", metadata: [
-                "push.node": "\(Redaction.fingerprint(registration.node))", LogKey.reason: "\(reason)",
+                LogKey.node: "\(Redaction.fingerprint(registration.node))", LogKey.reason: "\(reason)",
             ])
             return current
         } catch {
@@ -433,7 +433,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
             )
         }
         let actions = state.withLock { $0.machine.restore(stored, now: now) }
-        logger.info("pending pushes restored", metadata: ["push.count": "\(pending.count)"])
+        logger.info("pending pushes restored", metadata: [LogKey.count: "\(pending.count)"])
         await perform(actions)
     }
 }

@@ -27,7 +27,7 @@ public struct PublishHandler: IQHandler {
         let publish = try PublishParser.parse(iq)
         let outcome = await dispatcher.publish(publish)
         context.logger.debug("publish answered", metadata: [
-            "push.node": "\(Redaction.fingerprint(publish.node))", "push.outcome": "\(outcome.label)",
+            LogKey.node: "\(Redaction.fingerprint(publish.node))", LogKey.outcome: "\(outcome.label)",
         ])
         if let error = Self.reply(to: outcome) { throw error }
         return iq.iqResult()
