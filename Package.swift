@@ -12,6 +12,9 @@ let swiftSettings: [SwiftSetting] = [
     .treatAllWarnings(as: .error),
 ]
 
+/// The leaf targets also keep their imports internal unless their API shows them (`public import`).
+let leafSwiftSettings = swiftSettings + [.enableUpcomingFeature("InternalImportsByDefault")]
+
 func external(_ name: String, _ package: String) -> Target.Dependency {
     .product(name: name, package: package)
 }
@@ -54,14 +57,14 @@ let package = Package(
     ],
     targets: [
         // Leaf helpers any Herald target may use: backoff, durations, base64url, hex. No dependencies.
-        .target(name: "HeraldSupport", swiftSettings: swiftSettings),
+        .target(name: "HeraldSupport", swiftSettings: leafSwiftSettings),
         .systemLibrary(
             name: "CLibXML2",
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
         // The XMPP stream as elements, on libxml2's SAX push parser.
-        .target(name: "XMLStream", dependencies: ["CLibXML2"], swiftSettings: swiftSettings),
+        .target(name: "XMLStream", dependencies: ["CLibXML2"], swiftSettings: leafSwiftSettings),
         // A generic XEP-0114 component: connection, handshake, routing, disco, ping, ad-hoc commands.
         // It knows nothing of Herald: identity, features and the reconnect policy are passed in.
         .target(
@@ -87,7 +90,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // What the vendor clients share: JWT signing, a small JSON writer, Retry-After.
-        .target(name: "VendorSupport", dependencies: ["HeraldSupport", crypto, cryptoExtras], swiftSettings: swiftSettings),
+        .target(name: "VendorSupport", dependencies: ["HeraldSupport", crypto, cryptoExtras], swiftSettings: leafSwiftSettings),
         .target(
             name: "APNs",
             dependencies: ["HeraldCore", "HeraldHTTP2", "VendorSupport", "HeraldSupport", crypto, nioCore, nioHPACK, nioSSL, logging],

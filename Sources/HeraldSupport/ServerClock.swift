@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Herald's one notion of time: a `Clock` for waiting and measuring that can also say which wall time
 /// an instant stands for, for what gets written down (JWT `iat` and `exp`, HTTP dates, stored retry times).

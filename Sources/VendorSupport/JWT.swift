@@ -1,5 +1,5 @@
-import Crypto
-import CryptoExtras
+public import Crypto
+public import CryptoExtras
 import Foundation
 import HeraldSupport
 

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A vendor's `Retry-After` header as a wait, bounded: a negative, garbled or absurd value must not park a
 /// push for ever or make it retry at once.
