@@ -4,7 +4,7 @@
 1. every module a target's sources import is a dependency it declares (SwiftPM's explicit import check
    only warns, and only in some builds),
 2. every dependency a target declares is imported by its sources (no unused dependencies),
-3. each target's dependencies on other Herald targets are those ARCHITECTURE.md allows it.
+3. each target's dependencies on other Herald targets are exactly those ARCHITECTURE.md lists for it.
 
 Run from the package root: `python3 scripts/check-imports.py` (after `swift package resolve`).
 """
@@ -73,6 +73,8 @@ def main() -> int:
             else:
                 for module in sorted(declared_local - edges[name]):
                     problems.append(f"{name} depends on {module}, which ARCHITECTURE.md does not allow it")
+                for module in sorted(edges[name] - declared_local):
+                    problems.append(f"ARCHITECTURE.md gives {name} an edge to {module} that the package does not have")
     for name in sorted(set(edges) - local):
         problems.append(f"ARCHITECTURE.md names {name}, which is not a target")
     for problem in problems:
