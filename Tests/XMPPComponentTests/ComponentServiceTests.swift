@@ -80,6 +80,34 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
         await server.stop()
     }
 
+    /// The reconnect schedule is kept on the component's clock: with a manual clock and a minute's
+    /// delay, no second attempt is made until the minute has passed.
+    @Test func reconnectsOnlyWhenTheScheduleSaysOnTheInjectedClock() async throws {
+        let server = try await FakeComponentServer.start(secret: "right")
+        let clock = ManualClock()
+        var configuration = configuration(port: server.port, secret: "wrong")
+        configuration.reconnectSchedule = FixedReconnectDelay(.seconds(60))
+        let logs = InMemoryLogHandler()
+        let service = ComponentService(
+            configuration: configuration, router: ComponentRouter(identity: testIdentity), logger: Logger(label: "test") { _ in logs }, clock: clock
+        )
+        try await whileRunning({ await service.run() }) {
+            // Refused once; the session (and its handshake timer) is over, and the reconnect delay is
+            // the one sleeper on the manual clock.
+            #expect(await eventually {
+                server.acceptedConnections == 1 && logs.entries.contains { $0.message == "component reconnecting" } && clock.sleeperCount == 1
+            })
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(server.acceptedConnections == 1, "no attempt before the schedule's delay")
+            clock.advance(by: .seconds(59))
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(server.acceptedConnections == 1)
+            clock.advance(by: .seconds(1))
+            #expect(await eventually { server.acceptedConnections == 2 }, "the next attempt once the minute has passed")
+        }
+        await server.stop()
+    }
+
     @Test(arguments: [
         ("<!-- a comment -->", "restricted-xml"),
         ("<iq type='get'></query>", "not-well-formed"),

@@ -14,6 +14,8 @@ public final class ComponentService: Service, Sendable {
     private let router: any StanzaRouting
     private let logger: Logger
     private let stanzaSkipped: @Sendable (_ kind: String, _ reason: String) -> Void
+    /// Every wait and measurement of the component: reconnect delays, keepalives, timeouts, the drain.
+    private let clock: any Clock<Duration>
     private let eventLoopGroup: any EventLoopGroup
     private let session = Mutex<ComponentSession?>(nil)
     private let stopping = Atomic<Bool>(false)
@@ -23,11 +25,13 @@ public final class ComponentService: Service, Sendable {
         router: any StanzaRouting,
         logger: Logger,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        clock: any Clock<Duration> = ContinuousClock(),
         stanzaSkipped: @escaping @Sendable (_ kind: String, _ reason: String) -> Void = { _, _ in }
     ) {
         self.configuration = configuration
         self.router = router
         self.stanzaSkipped = stanzaSkipped
+        self.clock = clock
         var logger = logger
         logger[metadataKey: ComponentLogKey.componentDomain] = "\(configuration.domain)"
         self.logger = logger
@@ -49,10 +53,10 @@ public final class ComponentService: Service, Sendable {
         while !stopping.load(ordering: .relaxed), !Task.isCancelled {
             status.update(.connecting)
             let session = ComponentSession(
-                configuration: configuration, router: router, logger: logger, status: status, stanzaSkipped: stanzaSkipped
+                configuration: configuration, router: router, logger: logger, status: status, clock: clock, stanzaSkipped: stanzaSkipped
             )
             self.session.withLock { $0 = session }
-            let started = ContinuousClock.now
+            let elapsed = clock.stopwatch()
             let reason: String
             do {
                 let outcome = try await session.run(eventLoopGroup: eventLoopGroup)
@@ -68,7 +72,7 @@ public final class ComponentService: Service, Sendable {
             status.update(.disconnected(reason: reason))
             if stopping.load(ordering: .relaxed) || Task.isCancelled { break }
 
-            if session.wasEstablished, ContinuousClock.now - started >= configuration.healthyConnectionDuration {
+            if session.wasEstablished, elapsed() >= configuration.healthyConnectionDuration {
                 attempt = 0
             }
             let delay = configuration.reconnectSchedule.delay(attempt: attempt)
@@ -78,7 +82,7 @@ public final class ComponentService: Service, Sendable {
                 metadata: [ComponentLogKey.attempt: "\(attempt)", ComponentLogKey.delaySeconds: "\(Self.seconds(delay))"]
             )
             do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                try await cancelWhenGracefulShutdown { try await self.clock.sleep(for: delay) }
             } catch {
                 break
             }
@@ -141,3 +145,10 @@ public final class ComponentService: Service, Sendable {
     }
 }
 
+extension Clock where Duration == Swift.Duration {
+    /// The time since now on this clock, read when called.
+    fileprivate func stopwatch() -> @Sendable () -> Duration {
+        let start = now
+        return { start.duration(to: self.now) }
+    }
+}

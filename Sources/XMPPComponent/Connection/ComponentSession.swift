@@ -12,6 +12,7 @@ final class ComponentSession: Sendable {
     private let logger: Logger
     private let status: ComponentStatus
     private let stanzaSkipped: @Sendable (_ kind: String, _ reason: String) -> Void
+    private let clock: any Clock<Duration>
     private let domain: JID
 
     private let machine: Mutex<ComponentStreamStateMachine>
@@ -33,8 +34,10 @@ final class ComponentSession: Sendable {
         router: any StanzaRouting,
         logger: Logger,
         status: ComponentStatus,
+        clock: any Clock<Duration> = ContinuousClock(),
         stanzaSkipped: @escaping @Sendable (_ kind: String, _ reason: String) -> Void = { _, _ in }
     ) {
+        self.clock = clock
         self.configuration = configuration
         self.router = router
         self.logger = logger
@@ -82,7 +85,7 @@ final class ComponentSession: Sendable {
             outcome = try await perform(opening, channel: channel) ?? outcome
 
             group.addTask {
-                try? await Task.sleep(for: self.configuration.handshakeTimeout)
+                try? await self.clock.sleep(for: self.configuration.handshakeTimeout)
                 let action = self.machine.withLock { $0.handshakeTimedOut() }
                 _ = try? await self.perform(action, channel: channel)
             }
@@ -202,7 +205,7 @@ final class ComponentSession: Sendable {
                 throw ComponentRequestError.connectionLost
             }
             group.addTask {
-                try await Task.sleep(for: timeout)
+                try await self.clock.sleep(for: timeout)
                 throw ComponentRequestError.timedOut
             }
             defer { group.cancelAll() }
@@ -217,7 +220,7 @@ final class ComponentSession: Sendable {
     private func keepAlive() async {
         while !Task.isCancelled {
             do {
-                try await Task.sleep(for: configuration.keepaliveInterval)
+                try await clock.sleep(for: configuration.keepaliveInterval)
                 try await write(" ")
             } catch {
                 return
@@ -233,7 +236,6 @@ final class ComponentSession: Sendable {
 
     private func drainWhenAsked(channel: any Channel) async {
         for await _ in drainRequests {
-            let deadline = ContinuousClock.now + configuration.drainTimeout
             logger.info("draining: new requests get wait, finishing those in flight", metadata: [
                 ComponentLogKey.requests: "\(inFlight.load(ordering: .relaxed))",
             ])
@@ -242,7 +244,7 @@ final class ComponentSession: Sendable {
                     group.addTask {
                         for await _ in self.idleWhileDraining where self.inFlight.load(ordering: .relaxed) == 0 { return }
                     }
-                    group.addTask { try? await Task.sleep(until: deadline) }
+                    group.addTask { try? await self.clock.sleep(for: self.configuration.drainTimeout) }
                     await group.next()
                     group.cancelAll()
                 }
@@ -261,7 +263,7 @@ final class ComponentSession: Sendable {
             let action = machine.withLock { $0.close() }
             _ = try? await perform(action, channel: channel)
             // Give the server a moment to answer with its closing tag, then close regardless.
-            try? await Task.sleep(for: .seconds(2))
+            try? await clock.sleep(for: .seconds(2))
             try? await channel.close()
             return
         }
