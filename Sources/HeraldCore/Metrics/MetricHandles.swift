@@ -31,35 +31,26 @@ final class MetricHandles: Sendable {
     }
 
     func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
-        let key = Key(label, dimensions)
-        if let counter = table.withLock({ $0.counters[key] }) { return counter }
-        let counter = Counter(label: label, dimensions: dimensions, factory: factory)
-        return table.withLock { table in
-            if let existing = table.counters[key] { return existing }
-            table.counters[key] = counter
-            return counter
-        }
+        handle(\.counters, Key(label, dimensions)) { Counter(label: label, dimensions: dimensions, factory: factory) }
     }
 
     func timer(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Timer {
-        let key = Key(label, dimensions)
-        if let timer = table.withLock({ $0.timers[key] }) { return timer }
-        let timer = CoreMetrics.Timer(label: label, dimensions: dimensions, factory: factory)
-        return table.withLock { table in
-            if let existing = table.timers[key] { return existing }
-            table.timers[key] = timer
-            return timer
-        }
+        handle(\.timers, Key(label, dimensions)) { CoreMetrics.Timer(label: label, dimensions: dimensions, factory: factory) }
     }
 
     func gauge(_ label: String, _ dimensions: [(String, String)]) -> Gauge {
-        let key = Key(label, dimensions)
-        if let gauge = table.withLock({ $0.gauges[key] }) { return gauge }
-        let gauge = Gauge(label: label, dimensions: dimensions, factory: factory)
+        handle(\.gauges, Key(label, dimensions)) { Gauge(label: label, dimensions: dimensions, factory: factory) }
+    }
+
+    /// The handle for `key`, made outside the lock the first time (the factory takes locks of its own);
+    /// if two callers race, the first one stored wins and both use it.
+    private func handle<Handle: Sendable>(_ column: WritableKeyPath<Table, [Key: Handle]>, _ key: Key, make: () -> Handle) -> Handle {
+        if let existing = table.withLock({ $0[keyPath: column][key] }) { return existing }
+        let made = make()
         return table.withLock { table in
-            if let existing = table.gauges[key] { return existing }
-            table.gauges[key] = gauge
-            return gauge
+            if let existing = table[keyPath: column][key] { return existing }
+            table[keyPath: column][key] = made
+            return made
         }
     }
 }
