@@ -1,42 +1,5 @@
 import Foundation
 
-/// The vendor that delivers a registration's pushes.
-public enum PushVendor: String, Sendable, Hashable, CaseIterable, Codable {
-    case apns, fcm, webpush
-}
-
-/// APNs keeps separate sandbox and production token spaces.
-public enum APNsEnvironment: String, Sendable, Hashable, CaseIterable, Codable {
-    case sandbox, production
-}
-
-/// The registration command family a device used; it decides what the push payload looks like.
-public enum RegistrationDialect: String, Sendable, Hashable, CaseIterable, Codable {
-    /// Conversations / p2 / Openfire: `register-push-{apns,fcm}`.
-    case p2
-    /// Monal / mod_push_appserver: `v1-register-push`.
-    case v1
-    /// Siskin / Snikket iOS / Tigase: `register-device`.
-    case tigase
-    /// Web Push / UnifiedPush subscriptions.
-    case webpush
-    /// Registered over Herald's HTTP API.
-    case http
-}
-
-/// A Web Push subscription's keys (RFC 8291): the user agent's P-256 public key and auth secret.
-public struct WebPushKeys: Sendable, Hashable, Codable {
-    /// Base64url of the 65-byte uncompressed P-256 point.
-    public var p256dh: String
-    /// Base64url of the 16-byte authentication secret.
-    public var auth: String
-
-    public init(p256dh: String, auth: String) {
-        self.p256dh = p256dh
-        self.auth = auth
-    }
-}
-
 /// A device registered for push: the pubsub node and secret its user's server publishes to, and where
 /// Herald delivers those publishes.
 ///

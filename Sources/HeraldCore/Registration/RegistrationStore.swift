@@ -36,37 +36,3 @@ public protocol RegistrationStore: Sendable {
     /// dispatcher collects them off the hot path). Nodes no longer registered are skipped.
     func recordActivity(_ activity: [String: RegistrationActivity]) async throws
 }
-
-/// What became of a registration's latest pushes: shown by the admin API and `herald registrations show`.
-public struct RegistrationActivity: Sendable, Hashable {
-    /// When a vendor last accepted a push; nil leaves the stored time as it is.
-    public var lastPushAt: Date?
-    /// Why the latest push failed; nil once one was accepted.
-    public var lastFailure: String?
-
-    public init(lastPushAt: Date? = nil, lastFailure: String? = nil) {
-        self.lastPushAt = lastPushAt
-        self.lastFailure = lastFailure
-    }
-}
-
-/// What a new registration may not exceed: per account (and app), per registering server, in all.
-public struct RegistrationLimits: Sendable, Hashable {
-    public var perAccount: Int
-    public var perDomain: Int
-    public var total: Int
-
-    public init(perAccount: Int, perDomain: Int, total: Int) {
-        self.perAccount = perAccount
-        self.perDomain = perDomain
-        self.total = total
-    }
-
-    /// Which limit `counts` (account, domain, total) would exceed with one more registration.
-    public func refusal(account: Int, domain: Int, total: Int) -> RegistrationError? {
-        if account >= perAccount { return .tooManyDevices(limit: perAccount) }
-        if domain >= perDomain { return .domainLimitReached(limit: perDomain) }
-        if total >= self.total { return .totalLimitReached(limit: self.total) }
-        return nil
-    }
-}
