@@ -11,21 +11,21 @@ import VendorSupport
 @testable import WebPush
 
 /// A subscriber's keys, as a browser or UnifiedPush distributor makes them.
-private struct Subscriber {
+struct Subscriber {
     let key = P256.KeyAgreement.PrivateKey()
     let auth = Data((0..<16).map { _ in UInt8.random(in: .min ... .max) })
     var p256dh: Data { key.publicKey.x963Representation }
     var keys: WebPushKeys { WebPushKeys(p256dh: Base64URL.encode(p256dh), auth: Base64URL.encode(auth)) }
 }
 
-private func registration(endpoint: String, subscriber: Subscriber) -> Registration {
+func registration(endpoint: String, subscriber: Subscriber) -> Registration {
     Registration(
         node: "node-1", secret: "s", app: "chat", service: .webpush, dialect: .webpush, token: endpoint,
         webPushKeys: subscriber.keys, accountDomain: "example.org", deviceKey: "d", createdAt: Date()
     )
 }
 
-private func push(_ registration: Registration, _ pushClass: PushClass = .alert, content: ContentPolicy = .init()) -> PushRequest {
+func push(_ registration: Registration, _ pushClass: PushClass = .alert, content: ContentPolicy = .init()) -> PushRequest {
     PushRequest(
         registration: registration,
         publish: Publish(node: "node-1", publisherDomain: "example.org", summary: .init(messageCount: 2, lastMessageSender: "romeo@example.org", lastMessageBody: "secret words")),
@@ -34,7 +34,7 @@ private func push(_ registration: Registration, _ pushClass: PushClass = .alert,
 }
 
 /// Decrypts with the independent `http_ece` package: argv = body, subscriber private key (PEM), auth.
-private let decryptScript = """
+let decryptScript = """
     import sys, http_ece
     from cryptography.hazmat.primitives import serialization
     body = open(sys.argv[1], "rb").read()
@@ -44,50 +44,7 @@ private let decryptScript = """
     sys.stdout.write(plaintext.decode())
     """
 
-@Suite(.timeLimit(.minutes(1))) struct WebPushTests {
-    @Test func encryptedBodyDecryptsWithAnIndependentImplementation() throws {
-        let subscriber = Subscriber()
-        let plaintext = Data(#"{"type":"push","priority":"high"}"#.utf8)
-        let body = try WebPushEncryption.encrypt(plaintext, p256dh: subscriber.p256dh, auth: subscriber.auth)
-        #expect(body.count == 16 + 4 + 1 + 65 + plaintext.count + 1 + 16)
-        let (status, output) = try PythonCheck.run(decryptScript, files: [body, Data(subscriber.key.pemRepresentation.utf8), subscriber.auth])
-        #expect(status == 0, "http_ece: \(output)")
-        #expect(output == String(decoding: plaintext, as: UTF8.self))
-    }
-
-    @Test func everyMessageHasAFreshKeyAndSalt() throws {
-        let subscriber = Subscriber()
-        let first = try WebPushEncryption.encrypt(Data("a".utf8), p256dh: subscriber.p256dh, auth: subscriber.auth)
-        let second = try WebPushEncryption.encrypt(Data("a".utf8), p256dh: subscriber.p256dh, auth: subscriber.auth)
-        #expect(first.prefix(16) != second.prefix(16))
-        #expect(first[21..<86] != second[21..<86])
-    }
-
-    @Test func vapidHeaderVerifiesWithPyJWT() throws {
-        let clock = ManualClock(start: Date())
-        let vapid = VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org", clock: clock)
-        let header = try vapid.authorization(for: URL(string: "https://push.example.net:8443/push/abc")!)
-        #expect(try vapid.authorization(for: URL(string: "https://push.example.net:8443/other")!) == header, "cached per origin")
-        let (status, output) = try PythonCheck.run(
-            """
-            import sys, time, base64, jwt
-            from cryptography.hazmat.primitives.asymmetric import ec
-            header = open(sys.argv[1]).read()
-            assert header.startswith("vapid t="), header
-            token = header[len("vapid t="):].split(", k=")[0]
-            k = header.split(", k=")[1]
-            point = base64.urlsafe_b64decode(k + "=" * (-len(k) % 4))
-            key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
-            claims = jwt.decode(token, key, algorithms=["ES256"], audience="https://push.example.net:8443")
-            assert claims["sub"] == "mailto:ops@example.org", claims
-            assert 0 < claims["exp"] - time.time() <= 24 * 3600, claims
-            print("ok")
-            """,
-            files: [Data(header.utf8)]
-        )
-        #expect(status == 0, "PyJWT: \(output)")
-    }
-
+@Suite(.timeLimit(.minutes(1))) struct WebPushProviderTests {
     @Test func deliversToTheEndpointWithRFC8030Headers() async throws {
         let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
         let provider = try makeProvider(allowPrivateEndpoints: true)
