@@ -82,7 +82,7 @@ import XMPPComponent
         let group = application.serviceGroup(signals: false)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            #expect(await eventually { application.components[0].status.isConnected })
+            #expect(await eventually(timeout: .seconds(30)) { application.components[0].status.isConnected }, "\(prosody.log.suffix(3000))")
             do {
                 try await body(prosody, Vendors(apns: apns, fcm: fcm, webPush: webPush), application, logs)
             } catch {

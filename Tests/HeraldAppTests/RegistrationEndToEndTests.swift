@@ -55,7 +55,7 @@ import XMPPComponent
         let group = application.serviceGroup(signals: false)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            #expect(await eventually { application.components[0].status.isConnected })
+            #expect(await eventually(timeout: .seconds(30)) { application.components[0].status.isConnected }, "\(prosody.log.suffix(3000))")
             let client = try await TestXMPPClient.connect(port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass")
             let (node, secret, reply) = try await registerP2(client)
             #expect(reply.stanzaType == "result")
@@ -102,7 +102,7 @@ import XMPPComponent
         let group = application.serviceGroup(signals: false)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            #expect(await eventually { application.components[0].status.isConnected })
+            #expect(await eventually(timeout: .seconds(30)) { application.components[0].status.isConnected }, "\(prosody.log.suffix(3000))")
             let client = try await TestXMPPClient.connect(port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass")
             // What Siskin and Snikket iOS send: Tigase's provider id, an APNs token and a PushKit token.
             let reply = try await client.execute(
