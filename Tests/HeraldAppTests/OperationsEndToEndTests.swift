@@ -24,7 +24,9 @@ import XMLStream
         let directory: URL
         let server: FakeComponentServer
         let apns: MockAPNsServer
-        let adminPort: Int
+        /// Chosen free, and chosen again if another process takes it before Herald binds it.
+        private let chosenAdminPort: Mutex<Int>
+        var adminPort: Int { chosenAdminPort.withLock { $0 } }
         let registration: Registration
 
         var configPath: String { directory.appendingPathComponent("herald.yaml").path }
@@ -38,7 +40,7 @@ import XMLStream
             apns = try await MockAPNsServer.start(
                 certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, credentials: apnsCredentials
             )
-            adminPort = try ProsodyServer.freePort()
+            chosenAdminPort = Mutex(try ProsodyServer.freePort())
             registration = Registration(
                 node: "node-ops-1", secret: "publish-secret-1", app: "chat", service: .apns, dialect: .p2,
                 token: OperationsEndToEndTests.deviceToken, environment: .production, accountDomain: "example.org",
@@ -78,8 +80,28 @@ import XMLStream
             try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
         }
 
+        /// Starts `herald serve`. A port free a moment ago can be taken by another process of the parallel
+        /// suite before Herald binds it; then Herald says so and exits, and it is started again on another.
         func startHerald() throws -> ChildProcess {
-            try ChildProcess(path: HeraldBinary.path, arguments: ["serve", "--config", configPath], logPath: logPath)
+            for _ in 0..<3 {
+                let before = log.count
+                let child = try ChildProcess(path: HeraldBinary.path, arguments: ["serve", "--config", configPath], logPath: logPath)
+                let deadline = ContinuousClock.now + .seconds(5)
+                while ContinuousClock.now < deadline {
+                    let started = String(log.dropFirst(before))
+                    if started.contains("admin server listening") { return child }
+                    if started.contains("admin server cannot listen") { break }
+                    Thread.sleep(forTimeInterval: 0.02)
+                }
+                guard String(log.dropFirst(before)).contains("admin server cannot listen") else { return child }
+                child.stop()
+                let old = adminPort
+                let new = try ProsodyServer.freePort()
+                chosenAdminPort.withLock { $0 = new }
+                let yaml = try String(contentsOfFile: configPath, encoding: .utf8)
+                try yaml.replacingOccurrences(of: "  port: \(old)\n", with: "  port: \(new)\n").write(toFile: configPath, atomically: true, encoding: .utf8)
+            }
+            return try ChildProcess(path: HeraldBinary.path, arguments: ["serve", "--config", configPath], logPath: logPath)
         }
 
         /// Runs a `herald` command against this workspace's configuration; its exit status and output.
