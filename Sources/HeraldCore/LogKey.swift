@@ -2,9 +2,6 @@
 /// way. (The component library has `ComponentLogKey`, the HTTP/2 client `HTTP2LogKey`.)
 public enum LogKey {
     public static let reason = "reason"
-    public static let attempt = "attempt"
-    public static let delaySeconds = "delay.seconds"
-    public static let configKey = "config.key"
     /// A node's fingerprint (`Redaction.fingerprint`), never the node itself.
     public static let node = "push.node"
     public static let app = "push.app"

@@ -10,9 +10,4 @@ extension Duration {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
-
-    /// The duration in milliseconds, rounded to three decimals: how log lines show a delay.
-    public var milliseconds: Double {
-        (seconds * 1_000_000).rounded() / 1000
-    }
 }

@@ -10,5 +10,4 @@ public enum ComponentLogKey {
     public static let attempt = "attempt"
     public static let delaySeconds = "delay.seconds"
     public static let requests = "requests"
-    public static let limit = "limit"
 }

@@ -13,14 +13,14 @@ import XMPPComponent
 
 @testable import HeraldApp
 
-private let minimal = """
+let minimal = """
     components:
       - domain: push.example.com
         secret: from-file
     """
 
 /// One app with APNs and FCM on the example keys, ending in a newline so that keys can follow.
-private let chatWithAPNsAndFCM = """
+let chatWithAPNsAndFCM = """
     apps:
       - name: chat
         apns:
