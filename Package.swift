@@ -48,6 +48,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
@@ -81,6 +82,12 @@ let package = Package(
         .target(
             name: "HeraldSQLite",
             dependencies: ["HeraldCore", external("GRDB", "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        // The shared store for several instances: registrations and pending pushes in PostgreSQL.
+        .target(
+            name: "HeraldPostgres",
+            dependencies: ["HeraldCore", external("PostgresNIO", "postgres-nio"), nioSSL, logging],
             swiftSettings: swiftSettings
         ),
         // HTTP/2 over TLS for the vendor clients.
@@ -128,8 +135,8 @@ let package = Package(
         .target(
             name: "HeraldApp",
             dependencies: [
-                "APNs", "FCM", "WebPush", "HeraldCore", "HeraldSupport", "HeraldSQLite", "HeraldXMPP", "HeraldAdmin", "HeraldHTTP2",
-                "XMLStream", "XMPPComponent",
+                "APNs", "FCM", "WebPush", "HeraldCore", "HeraldSupport", "HeraldSQLite", "HeraldPostgres", "HeraldXMPP", "HeraldAdmin",
+                "HeraldHTTP2", "XMLStream", "XMPPComponent", external("PostgresNIO", "postgres-nio"),
                 crypto, nioSSL, logging, serviceLifecycle, external("UnixSignals", "swift-service-lifecycle"),
                 external("Prometheus", "swift-prometheus"), external("Yams", "Yams"),
             ],
@@ -203,7 +210,7 @@ let package = Package(
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldSupport", "HeraldTesting", logging, external("CoreMetrics", "swift-metrics")], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeraldSQLiteTests",
-            dependencies: ["HeraldSQLite", "HeraldCore", "HeraldTesting", external("GRDB", "GRDB.swift")],
+            dependencies: ["HeraldSQLite", "HeraldPostgres", "HeraldCore", "HeraldTesting", external("GRDB", "GRDB.swift"), external("PostgresNIO", "postgres-nio"), logging],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -3,10 +3,13 @@ import FCM
 import HeraldAdmin
 import HeraldCore
 import HeraldHTTP2
+import HeraldPostgres
 import HeraldSQLite
 import HeraldSupport
 import HeraldXMPP
+import Foundation
 import Logging
+import PostgresNIO
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
@@ -24,6 +27,8 @@ public struct HeraldApplication: Sendable {
     public let metricsRegistry: PrometheusCollectorRegistry
     private let metrics: HeraldMetrics
     private let vendorClients: VendorClients
+    /// PostgreSQL's connection pool, run first in the service group and stopped last; nil on SQLite.
+    private let storeClient: PostgresClient?
     private let reloadConfiguration: (@Sendable () throws -> HeraldConfiguration)?
     private let logger: Logger
 
@@ -38,8 +43,29 @@ public struct HeraldApplication: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.reloadConfiguration = reloadConfiguration
-        let store = try store ?? SQLiteRegistrationStore(path: configuration.databasePath)
-        self.store = store
+        let instance: String
+        if let store {
+            self.store = store
+            storeClient = nil
+            instance = "local"
+        } else {
+            switch configuration.storage {
+            case .sqlite(let path):
+                self.store = try SQLiteRegistrationStore(path: path)
+                storeClient = nil
+                // One instance per file: the pending pushes a previous run held are this run's.
+                instance = "local"
+            case .postgres(let settings):
+                let client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
+                self.store = PostgresRegistrationStore(client: client, logger: logger)
+                storeClient = client
+                // Unique per process: another instance takes this one's pending pushes only once its
+                // lease runs out (it died) or it released them (it stopped).
+                instance = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt16.random(in: .min ... .max))"
+                logger.info("store is postgres", metadata: [LogKey.storeAddress: "\(settings.redactedDescription)"])
+            }
+        }
+        let store = self.store
         metricsRegistry = PrometheusCollectorRegistry()
         var metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
         metricsFactory.defaultDurationHistogramBuckets = [
@@ -63,6 +89,7 @@ public struct HeraldApplication: Sendable {
             contentPolicies: Dictionary(uniqueKeysWithValues: configuration.apps.map { ($0.app.name, $0.content) }),
             policy: configuration.delivery,
             clock: SystemClock(),
+            instance: instance,
             logger: logger,
             metrics: metrics
         )
@@ -91,6 +118,13 @@ public struct HeraldApplication: Sendable {
     public func readiness() async -> [ReadinessCheck] {
         var checks = components.map { component in
             let connected = component.status.isConnected
+            // A standby is healthy and ready to take over; it is not receiving, and says so.
+            if component.status.isStandby {
+                return ReadinessCheck(
+                    name: "component \(component.configuration.domain)", ready: true,
+                    detail: "standby: another connection holds the domain"
+                )
+            }
             return ReadinessCheck(
                 name: "component \(component.configuration.domain)",
                 ready: connected,
@@ -176,6 +210,7 @@ public struct HeraldApplication: Sendable {
     /// goes away. The admin server comes first of all so `/health` answers until the very end.
     public func serviceGroup(signals: Bool = true, onAdminListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let storeClient { services.append(.init(service: storeClient)) }
         if let admin = configuration.admin {
             services.append(.init(service: AdminServer(
                 dependencies: adminDependencies, configuration: admin, logger: logger, onListening: onAdminListening

@@ -20,6 +20,8 @@ public struct HeraldConfiguration: Sendable {
     public var apps: [AppConfiguration]
     /// The SQLite database file (`storage.path`).
     public var databasePath: String
+    /// The store: SQLite at `databasePath`, or PostgreSQL (`storage.engine`).
+    public var storage: StorageConfiguration
     var registrationSettings: RegistrationSettings
     public var delivery: DeliveryPolicy
     /// How vendor connections (APNs, FCM) connect, check liveness and retire (`vendors`).
@@ -105,7 +107,8 @@ public struct HeraldConfiguration: Sendable {
             defaultApps[domain] = name
         }
         self.defaultApps = defaultApps
-        databasePath = try root.section("storage").string("path", default: "herald.sqlite")
+        storage = try StorageConfiguration(section: try root.section("storage"))
+        databasePath = storage.sqlitePath ?? "herald.sqlite"
         registrationSettings = try RegistrationSettings(section: try root.section("registrations"))
         delivery = try DeliveryPolicy(section: try root.section("delivery"))
 
@@ -140,6 +143,7 @@ private struct ComponentDefaults {
     var handshakeTimeout: Duration
     var reconnectInitialDelay: Duration
     var reconnectMaximumDelay: Duration
+    var standbyRetry: Duration
     var healthyAfter: Duration
     var drainTimeout: Duration
     var maximumConcurrentRequests: Int
@@ -154,6 +158,7 @@ private struct ComponentDefaults {
         handshakeTimeout = try section.positiveDuration("handshake_timeout", default: .seconds(10))
         reconnectInitialDelay = try section.duration("reconnect_initial_delay", default: .seconds(1))
         reconnectMaximumDelay = try section.duration("reconnect_max_delay", default: .seconds(60))
+        standbyRetry = try section.positiveDuration("standby_retry", default: .seconds(2))
         healthyAfter = try section.duration("healthy_after", default: .seconds(60))
         // The slowest publish path: a provider token refused and fetched again, then the push sent again,
         // each bounded by a vendor's 10 s request timeout, plus a burst window.
@@ -190,6 +195,7 @@ private struct ComponentDefaults {
             connectTimeout: connectTimeout,
             handshakeTimeout: handshakeTimeout,
             reconnectSchedule: Backoff(initialDelay: reconnectInitialDelay, maximumDelay: reconnectMaximumDelay),
+            standbyRetry: standbyRetry,
             healthyConnectionDuration: healthyAfter,
             drainTimeout: drainTimeout,
             drainReplyText: "push service is restarting",

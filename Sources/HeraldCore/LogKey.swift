@@ -15,4 +15,6 @@ public enum LogKey {
     public static let components = "components"
     public static let adminHost = "admin.host"
     public static let adminPort = "admin.port"
+    public static let storeMigration = "store.migration"
+    public static let storeAddress = "store.address"
 }

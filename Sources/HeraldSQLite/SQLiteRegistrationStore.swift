@@ -149,8 +149,7 @@ public final class SQLiteRegistrationStore: RegistrationStore {
             )
         }
         // Pushes waiting for a retry, kept across restarts. A row is one node's next push; `claimed_by`
-        // and `claimed_until` are for several instances sharing the queue, where a sender takes a row
-        // for the time of one attempt (one instance owns every row today).
+        // and `claimed_until` are the instance holding it and its lease (`RegistrationStore`).
         migrator.registerMigration("2026-12-02 pending pushes") { db in
             try db.execute(
                 sql: """
@@ -323,25 +322,67 @@ public final class SQLiteRegistrationStore: RegistrationStore {
         }
     }
 
-    public func savePending(_ push: PendingPush) async throws {
+    public func delete(node: String, ifToken token: String) async throws -> Bool {
+        try await writer.write { db in
+            try db.cachedStatement(sql: "DELETE FROM registration WHERE node = ? AND token = ?").execute(arguments: [node, token])
+            return db.changesCount > 0
+        }
+    }
+
+    public func savePending(_ push: PendingPush, owner: String, leaseUntil: Date) async throws {
         let publish = String(decoding: try JSONEncoder().encode(push.publish), as: UTF8.self)
         try await writer.write { db in
             try db.cachedStatement(
                 sql: """
-                    INSERT INTO pending_push (node, publish, push_class, attempt, not_before, deadline) VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO pending_push (node, publish, push_class, attempt, not_before, deadline, claimed_by, claimed_until)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (node) DO UPDATE SET publish = excluded.publish, push_class = excluded.push_class,
-                        attempt = excluded.attempt, not_before = excluded.not_before, deadline = excluded.deadline
+                        attempt = excluded.attempt, not_before = excluded.not_before, deadline = excluded.deadline,
+                        claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until
                     """
             ).execute(arguments: [
                 push.node, publish, push.pushClass.rawValue, push.attempt,
                 push.notBefore.timeIntervalSince1970, push.deadline.timeIntervalSince1970,
+                owner, leaseUntil.timeIntervalSince1970,
             ])
         }
     }
 
-    public func deletePending(node: String) async throws {
+    public func deletePending(node: String, owner: String) async throws {
         try await writer.write { db in
-            try db.cachedStatement(sql: "DELETE FROM pending_push WHERE node = ?").execute(arguments: [node])
+            try db.cachedStatement(sql: "DELETE FROM pending_push WHERE node = ? AND claimed_by IS ?").execute(arguments: [node, owner])
+        }
+    }
+
+    public func claimPendingPushes(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [PendingPush] {
+        let claimed = try await writer.write { db in
+            try Self.pendingPushes(Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE pending_push SET claimed_by = ?, claimed_until = ? WHERE node IN (
+                            SELECT node FROM pending_push
+                            WHERE claimed_by IS NULL OR claimed_until IS NULL OR claimed_until < ?
+                            ORDER BY not_before LIMIT ?
+                        ) RETURNING \(Self.pendingColumns)
+                        """
+                ),
+                arguments: [owner, leaseUntil.timeIntervalSince1970, now.timeIntervalSince1970, limit]
+            ))
+        }
+        return claimed.sorted { $0.notBefore < $1.notBefore }
+    }
+
+    public func renewPendingClaims(owner: String, until: Date) async throws {
+        try await writer.write { db in
+            try db.cachedStatement(sql: "UPDATE pending_push SET claimed_until = ? WHERE claimed_by = ?")
+                .execute(arguments: [until.timeIntervalSince1970, owner])
+        }
+    }
+
+    public func releasePendingClaims(owner: String) async throws {
+        try await writer.write { db in
+            try db.cachedStatement(sql: "UPDATE pending_push SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ?")
+                .execute(arguments: [owner])
         }
     }
 
@@ -358,14 +399,19 @@ public final class SQLiteRegistrationStore: RegistrationStore {
     }
 
     public func pendingPushes(limit: Int) async throws -> [PendingPush] {
-        let rows = try pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT node, publish, push_class, attempt, not_before, deadline FROM pending_push ORDER BY not_before LIMIT ?",
-                arguments: [limit]
+        try await pool.read { db in
+            try Self.pendingPushes(
+                Row.fetchAll(db, sql: "SELECT \(Self.pendingColumns) FROM pending_push ORDER BY not_before LIMIT ?", arguments: [limit])
             )
         }
+    }
+
+    private static let pendingColumns = "node, publish, push_class, attempt, not_before, deadline"
+
+    /// Decodes rows of `pendingColumns`. A row this version cannot read is skipped rather than
+    /// blocking the rest of the queue.
+    private static func pendingPushes(_ rows: [Row]) -> [PendingPush] {
         let decoder = JSONDecoder()
-        // A row this version cannot read is skipped rather than blocking the rest of the queue.
         return rows.compactMap { row in
             let json: String = row[1]
             guard let publish = try? decoder.decode(Publish.self, from: Data(json.utf8)),

@@ -12,7 +12,7 @@ public final class InMemoryRegistrationStore: RegistrationStore {
         var nodeByDeviceKey: [String: String] = [:]
         var perAccount: [String: Int] = [:]
         var perDomain: [String: Int] = [:]
-        var pending: [String: PendingPush] = [:]
+        var pending: [String: Held] = [:]
 
         mutating func put(_ registration: Registration) {
             remove(node: registration.node)
@@ -30,6 +30,13 @@ public final class InMemoryRegistrationStore: RegistrationStore {
             perDomain[old.accountDomain ?? "", default: 1] -= 1
             return true
         }
+    }
+
+    /// A pending push and who holds it until when, as the SQL stores keep them.
+    private struct Held {
+        var push: PendingPush
+        var owner: String?
+        var leaseUntil: Date?
     }
 
     private let contents = Mutex(Contents())
@@ -81,12 +88,48 @@ public final class InMemoryRegistrationStore: RegistrationStore {
         }
     }
 
-    public func savePending(_ push: PendingPush) async throws {
-        contents.withLock { $0.pending[push.node] = push }
+    public func delete(node: String, ifToken token: String) async throws -> Bool {
+        contents.withLock { contents in
+            guard contents.byNode[node]?.token == token else { return false }
+            contents.pending[node] = nil
+            return contents.remove(node: node)
+        }
     }
 
-    public func deletePending(node: String) async throws {
-        contents.withLock { $0.pending[node] = nil }
+    public func savePending(_ push: PendingPush, owner: String, leaseUntil: Date) async throws {
+        contents.withLock { $0.pending[push.node] = Held(push: push, owner: owner, leaseUntil: leaseUntil) }
+    }
+
+    public func deletePending(node: String, owner: String) async throws {
+        contents.withLock { contents in
+            if contents.pending[node]?.owner == owner { contents.pending[node] = nil }
+        }
+    }
+
+    public func claimPendingPushes(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [PendingPush] {
+        contents.withLock { contents in
+            let claimable = contents.pending.values.filter { held in
+                held.owner == nil || (held.leaseUntil ?? now) < now
+            }
+            let taken = claimable.sorted { $0.push.notBefore < $1.push.notBefore }.prefix(limit).map(\.push)
+            for push in taken { contents.pending[push.node] = Held(push: push, owner: owner, leaseUntil: leaseUntil) }
+            return taken
+        }
+    }
+
+    public func renewPendingClaims(owner: String, until: Date) async throws {
+        contents.withLock { contents in
+            for (node, held) in contents.pending where held.owner == owner { contents.pending[node]?.leaseUntil = until }
+        }
+    }
+
+    public func releasePendingClaims(owner: String) async throws {
+        contents.withLock { contents in
+            for (node, held) in contents.pending where held.owner == owner {
+                contents.pending[node]?.owner = nil
+                contents.pending[node]?.leaseUntil = nil
+            }
+        }
     }
 
     public func recordActivity(_ activity: [String: RegistrationActivity]) async throws {
@@ -101,7 +144,7 @@ public final class InMemoryRegistrationStore: RegistrationStore {
     }
 
     public func pendingPushes(limit: Int) async throws -> [PendingPush] {
-        contents.withLock { contents in Array(contents.pending.values.sorted { $0.notBefore < $1.notBefore }.prefix(limit)) }
+        contents.withLock { contents in Array(contents.pending.values.map(\.push).sorted { $0.notBefore < $1.notBefore }.prefix(limit)) }
     }
 
     public func count(accountKey: String) async throws -> Int {

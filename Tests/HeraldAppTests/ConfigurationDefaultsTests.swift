@@ -14,6 +14,8 @@ import Testing
               subject: mailto:ops@example.org
         admin:
           token: a-token-of-at-least-16-characters
+        storage:
+          engine: postgres
         """
 
     /// Each README table row whose first cell names configuration keys: the keys in full (a cell

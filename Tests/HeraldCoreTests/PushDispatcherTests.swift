@@ -164,7 +164,7 @@ private struct Fixture {
             node: "node-1", publish: publish(body: "kept"), pushClass: .alert, attempt: 1,
             notBefore: wallNow.addingTimeInterval(10), deadline: wallNow.addingTimeInterval(60)
         )
-        try await fixture.store.savePending(waiting)
+        try await fixture.store.savePending(waiting, owner: "an instance that died", leaseUntil: wallNow.addingTimeInterval(-1))
         #expect(try await fixture.store.pendingPushes(limit: 10).first?.publish.secret == nil, "secrets are not kept")
         try await fixture.running {
             #expect(await eventually { fixture.dispatcher.queuedPushes == 1 && fixture.clock.sleeperCount > 0 })

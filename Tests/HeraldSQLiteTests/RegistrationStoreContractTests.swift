@@ -1,7 +1,10 @@
 import Foundation
 import GRDB
 import HeraldCore
+import HeraldPostgres
 import HeraldTesting
+import Logging
+import PostgresNIO
 import Testing
 
 @testable import HeraldSQLite
@@ -30,15 +33,29 @@ private func sample(_ node: String, account: String = "acct-1", device: String? 
 }
 
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
-    case memory, sqlite
+    case memory, sqlite, postgres
     var testDescription: String { rawValue }
 
-    func make() throws -> any RegistrationStore {
+    func make() async throws -> any RegistrationStore {
         switch self {
         case .memory: InMemoryRegistrationStore()
         case .sqlite: try SQLiteRegistrationStore(path: temporaryDatabasePath())
+        case .postgres: try await makePostgresStore()
         }
     }
+}
+
+/// A PostgreSQL store on a database of its own, on the suite's shared server. Its client runs until
+/// the test process ends (a handful of idle connections per test).
+func makePostgresStore() async throws -> PostgresRegistrationStore {
+    let server = try await PostgresServer.shared()
+    var settings = try PostgresSettings(url: server.url(database: try server.makeDatabase()))
+    settings.maximumConnections = 8
+    let client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: Logger(label: "test.postgres"))
+    Task { await client.run() }
+    let store = PostgresRegistrationStore(client: client, logger: Logger(label: "test.postgres"))
+    try await store.migrate()
+    return store
 }
 
 func temporaryDatabasePath() -> String {
@@ -49,7 +66,7 @@ func temporaryDatabasePath() -> String {
 @Suite struct RegistrationStoreContractTests {
     @Test(arguments: StoreKind.allCases)
     func savesAndFindsByNodeAndDeviceKeyWithEveryField(kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let registration = sample("n1")
         try await store.save(registration)
         #expect(try await store.registration(node: "n1") == registration)
@@ -59,7 +76,7 @@ func temporaryDatabasePath() -> String {
 
     @Test(arguments: StoreKind.allCases)
     func savingTheSameNodeReplacesIt(kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         var registration = sample("n1")
         try await store.save(registration)
         registration.token = "rotated"
@@ -72,7 +89,7 @@ func temporaryDatabasePath() -> String {
 
     @Test(arguments: StoreKind.allCases)
     func deletes(kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         try await store.save(sample("n1"))
         #expect(try await store.delete(node: "n1"))
         #expect(try await !store.delete(node: "n1"))
@@ -81,7 +98,7 @@ func temporaryDatabasePath() -> String {
 
     @Test(arguments: StoreKind.allCases)
     func countsPerAccountAndInAll(kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         try await store.save(sample("a", account: "one"))
         try await store.save(sample("b", account: "one"))
         try await store.save(sample("c", account: "two"))
@@ -92,7 +109,7 @@ func temporaryDatabasePath() -> String {
 
     @Test(arguments: StoreKind.allCases)
     func listsInNodeOrderInPages(kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         for node in ["c", "a", "e", "b", "d"] { try await store.save(sample(node)) }
         let first = try await store.list(after: nil, limit: 2).map(\.node)
         let second = try await store.list(after: first.last, limit: 2).map(\.node)
@@ -104,7 +121,7 @@ func temporaryDatabasePath() -> String {
 
     @Test(arguments: StoreKind.allCases)
     func insertRefusesNewNodesPastEachLimit(kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let limits = RegistrationLimits(perAccount: 2, perDomain: 3, total: 4)
         func make(_ node: String, account: String, domain: String) -> Registration {
             var registration = sample(node, account: account)
@@ -138,7 +155,7 @@ func temporaryDatabasePath() -> String {
 
     @Test(arguments: StoreKind.allCases)
     func concurrentInsertsCannotOvershootALimit(kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let limits = RegistrationLimits(perAccount: 1000, perDomain: 25, total: 1000)
         let accepted = await withTaskGroup(of: Bool.self) { group in
             for index in 0..<200 {
@@ -156,7 +173,7 @@ func temporaryDatabasePath() -> String {
 
     @Test(arguments: StoreKind.allCases)
     func pendingPushesAreOnePerNodeSoonestFirstAndGoWithTheirRegistration(kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         try await store.save(sample("a"))
         try await store.save(sample("b"))
         func pending(_ node: String, _ body: String, in seconds: Double, attempt: Int = 1) -> PendingPush {
@@ -170,21 +187,99 @@ func temporaryDatabasePath() -> String {
                 notBefore: Date(timeIntervalSince1970: 1_790_000_000 + seconds), deadline: Date(timeIntervalSince1970: 1_790_000_300)
             )
         }
-        try await store.savePending(pending("a", "first", in: 20))
-        try await store.savePending(pending("b", "other", in: 10))
-        try await store.savePending(pending("a", "newer", in: 30, attempt: 2))
+        let lease = Date(timeIntervalSince1970: 1_790_000_030)
+        try await store.savePending(pending("a", "first", in: 20), owner: "one", leaseUntil: lease)
+        try await store.savePending(pending("b", "other", in: 10), owner: "one", leaseUntil: lease)
+        try await store.savePending(pending("a", "newer", in: 30, attempt: 2), owner: "one", leaseUntil: lease)
         let queued = try await store.pendingPushes(limit: 10)
         #expect(queued == [pending("b", "other", in: 10), pending("a", "newer", in: 30, attempt: 2)])
         #expect(queued.allSatisfy { $0.publish.secret == nil })
         #expect(try await store.pendingPushes(limit: 1).map(\.node) == ["b"])
-        try await store.deletePending(node: "b")
+        try await store.deletePending(node: "b", owner: "two")
+        #expect(try await store.pendingPushes(limit: 10).count == 2, "only the holder removes a pending push")
+        try await store.deletePending(node: "b", owner: "one")
         #expect(try await store.delete(node: "a"))
         #expect(try await store.pendingPushes(limit: 10).isEmpty, "removing a registration removes its pending push")
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aDeadTokenRemovesItsRegistrationOnlyWhileTheTokenIsUnchanged(kind: StoreKind) async throws {
+        let store = try await kind.make()
+        try await store.save(sample("a"))
+        var renewed = sample("a")
+        renewed.token = "token-new"
+        try await store.save(renewed)
+        #expect(try await !store.delete(node: "a", ifToken: "token-a"), "the device registered a new token meanwhile")
+        #expect(try await store.registration(node: "a") == renewed)
+        #expect(try await store.delete(node: "a", ifToken: "token-new"))
+        #expect(try await store.registration(node: "a") == nil)
+        #expect(try await store.count() == 0)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func pendingPushesAreHeldByOneInstanceUntilItsLeaseRunsOutOrItReleasesThem(kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let start = Date(timeIntervalSince1970: 1_790_000_000)
+        func at(_ seconds: Double) -> Date { start.addingTimeInterval(seconds) }
+        for node in ["a", "b", "c"] {
+            try await store.save(sample(node))
+            let push = PendingPush(
+                node: node, publish: Publish(node: node, publisherDomain: "example.org"), pushClass: .alert, attempt: 1,
+                notBefore: at(["a": 5, "b": 10, "c": 15][node] ?? 0), deadline: at(300)
+            )
+            try await store.savePending(push, owner: "one", leaseUntil: at(30))
+        }
+        #expect(try await store.claimPendingPushes(owner: "two", now: at(1), leaseUntil: at(31), limit: 10).isEmpty, "held by one")
+        #expect(try await store.claimPendingPushes(owner: "one", now: at(1), leaseUntil: at(31), limit: 10).isEmpty, "already held")
+        try await store.renewPendingClaims(owner: "one", until: at(60))
+        #expect(try await store.claimPendingPushes(owner: "two", now: at(45), leaseUntil: at(75), limit: 10).isEmpty, "renewed")
+        // One died: after its lease, another takes every row, and then holds them.
+        let taken = try await store.claimPendingPushes(owner: "two", now: at(61), leaseUntil: at(91), limit: 10)
+        #expect(Set(taken.map(\.node)) == ["a", "b", "c"])
+        #expect(taken.first?.node == "a")
+        #expect(try await store.claimPendingPushes(owner: "three", now: at(62), leaseUntil: at(92), limit: 10).isEmpty)
+        // Released at shutdown: the next instance takes them at once.
+        try await store.releasePendingClaims(owner: "two")
+        #expect(try await store.claimPendingPushes(owner: "three", now: at(63), leaseUntil: at(93), limit: 2).count == 2)
+        #expect(try await store.claimPendingPushes(owner: "four", now: at(63), leaseUntil: at(93), limit: 10).map(\.node) == ["c"])
+        // A push saved again by another instance is that instance's: the old holder cannot remove it.
+        let replaced = PendingPush(node: "a", publish: Publish(node: "a", publisherDomain: "example.org"), pushClass: .alert, attempt: 2, notBefore: at(70), deadline: at(300))
+        try await store.savePending(replaced, owner: "five", leaseUntil: at(100))
+        try await store.deletePending(node: "a", owner: "three")
+        #expect(try await store.pendingPushes(limit: 10).contains(replaced))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func concurrentClaimersTakeEachPendingPushOnce(kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let start = Date(timeIntervalSince1970: 1_790_000_000)
+        let nodes = (0..<200).map { "node-\($0)" }
+        for node in nodes {
+            try await store.save(sample(node))
+            let push = PendingPush(node: node, publish: Publish(node: node, publisherDomain: "example.org"), pushClass: .alert, attempt: 1, notBefore: start, deadline: start.addingTimeInterval(300))
+            try await store.savePending(push, owner: "dead", leaseUntil: start)
+        }
+        let claims = try await withThrowingTaskGroup(of: [String].self) { group in
+            for claimer in 0..<8 {
+                group.addTask {
+                    var mine: [String] = []
+                    for _ in 0..<20 {
+                        mine += try await store.claimPendingPushes(
+                            owner: "claimer-\(claimer)", now: start.addingTimeInterval(1), leaseUntil: start.addingTimeInterval(600), limit: 7
+                        ).map(\.node)
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(claims.count == nodes.count, "each row went to one claimer")
+        #expect(Set(claims) == Set(nodes))
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func activityKeepsTheLastPushTimeUntilANewerOneAndSkipsUnknownNodes(kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         var registration = sample("a")
         registration.lastPushAt = nil
         registration.lastFailure = nil

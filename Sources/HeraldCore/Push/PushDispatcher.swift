@@ -39,6 +39,10 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     /// Each node's latest push outcome since the last flush to the store.
     private let activity = Mutex<[String: RegistrationActivity]>([:])
     private let activityFlushInterval: Duration?
+    /// This instance's name on the pending pushes it holds in a shared store, and how long it holds
+    /// them unless it renews (which it does every third of it).
+    private let instance: String
+    private let pendingLease: Duration
     private let wakes: AsyncStream<(node: String, at: C.Instant)>.Continuation
     private let wakeStream: AsyncStream<(node: String, at: C.Instant)>
 
@@ -49,10 +53,14 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         policy: DeliveryPolicy = .init(),
         clock: C,
         activityFlushInterval: Duration? = .seconds(5),
+        instance: String = "local",
+        pendingLease: Duration = .seconds(30),
         logger: Logger,
         metrics: HeraldMetrics = .disabled
     ) {
         self.activityFlushInterval = activityFlushInterval
+        self.instance = instance
+        self.pendingLease = pendingLease
         self.store = store
         self.providers = Mutex(providers)
         self.metrics = metrics
@@ -214,7 +222,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
             case .store(let pending, let replies, let reason):
                 do {
                     // Stored before anyone hears "retrying": the promise survives a crash.
-                    try await store.savePending(pendingPush(pending))
+                    try await store.savePending(pendingPush(pending), owner: instance, leaseUntil: leaseEnd)
                     answer(replies, .retrying(reason: reason))
                 } catch {
                     logger.error("could not store a pending push", metadata: [LogKey.reason: "\(error)"])
@@ -224,7 +232,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
                 }
             case .forget(let node):
                 do {
-                    try await store.deletePending(node: node)
+                    try await store.deletePending(node: node, owner: instance)
                 } catch {
                     logger.error("could not remove a pending push", metadata: [LogKey.reason: "\(error)"])
                 }
@@ -233,6 +241,8 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
             }
         }
     }
+
+    private var leaseEnd: Date { clock.wallTime.addingTimeInterval(pendingLease.seconds) }
 
     /// Keeps a push's outcome for the registration's `last_push_at` and `last_failure`, written in batches.
     private func note(_ verdict: DeliveryVerdict, node: String) {
@@ -336,8 +346,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     /// Removes a registration whose token died, unless the device re-registered a new token meanwhile.
     private func removeIfUnchanged(_ registration: Registration, reason: String) async {
         do {
-            guard let current = try await store.registration(node: registration.node), current.token == registration.token else { return }
-            try await store.delete(node: registration.node)
+            guard try await store.delete(node: registration.node, ifToken: registration.token) else { return }
             metrics.tokenRemoved(registration.service)
             logger.info("registration removed: token is dead", metadata: [
                 LogKey.node: "\(Redaction.fingerprint(registration.node))", LogKey.reason: "\(reason)",
@@ -386,7 +395,14 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     // MARK: Delayed pushes
 
     public func run() async throws {
-        await restorePendingPushes()
+        // What a previous run under this name held (SQLite's one instance is always "local") is ours
+        // again at once rather than when its lease runs out.
+        do {
+            try await store.releasePendingClaims(owner: instance)
+        } catch {
+            logger.warning("could not release the pending pushes held", metadata: [LogKey.reason: "\(error)"])
+        }
+        await claimPendingPushes()
         await withDiscardingTaskGroup { group in
             if let interval = activityFlushInterval {
                 group.addTask {
@@ -394,6 +410,19 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
                         try? await self.clock.sleep(until: self.clock.now.advanced(by: interval), tolerance: .seconds(1))
                         await self.flushActivity()
                     }
+                }
+            }
+            group.addTask {
+                // Alive: keep what this instance holds, and take what a dead instance left.
+                while !Task.isCancelled {
+                    try? await self.clock.sleep(until: self.clock.now.advanced(by: self.pendingLease / 3), tolerance: .seconds(1))
+                    guard !Task.isCancelled else { return }
+                    do {
+                        try await self.store.renewPendingClaims(owner: self.instance, until: self.leaseEnd)
+                    } catch {
+                        self.logger.warning("could not renew the pending pushes held", metadata: [LogKey.reason: "\(error)"])
+                    }
+                    await self.claimPendingPushes()
                 }
             }
             for await (node, instant) in wakeStream.cancelOnGracefulShutdown() {
@@ -405,19 +434,28 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
                 }
             }
             // Shutting down: pushes waiting for the end of their burst are stored for the next start
-            // rather than sent early; stored retries stay where they are, due when they were due.
+            // rather than sent early; stored retries stay where they are, due when they were due, and
+            // another instance sharing the store may take them at once.
             let actions = state.withLock { $0.machine.shutDown() }
             await perform(actions)
             await flushActivity()
             group.cancelAll()
+            do {
+                try await store.releasePendingClaims(owner: instance)
+            } catch {
+                logger.warning("could not release the pending pushes held", metadata: [LogKey.reason: "\(error)"])
+            }
         }
     }
 
-    /// Pending pushes a previous run stored (for a retry, or at shutdown) go when they were due.
-    private func restorePendingPushes() async {
+    /// Takes the pending pushes nobody else holds (a previous run's, or a dead instance's) and sends
+    /// them when they are due. Nodes this instance already has a push for keep theirs.
+    private func claimPendingPushes() async {
+        let room = policy.maximumQueuedPushes - queuedPushes
+        guard room > 0 else { return }
         let pending: [PendingPush]
         do {
-            pending = try await store.pendingPushes(limit: policy.maximumQueuedPushes)
+            pending = try await store.claimPendingPushes(owner: instance, now: clock.wallTime, leaseUntil: leaseEnd, limit: room)
         } catch {
             logger.error("could not read pending pushes", metadata: [LogKey.reason: "\(error)"])
             return
@@ -432,8 +470,14 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
                 deadline: now.advanced(by: .seconds(push.deadline.timeIntervalSince(wallNow)))
             )
         }
-        let actions = state.withLock { $0.machine.restore(stored, now: now) }
-        logger.info("pending pushes restored", metadata: [LogKey.count: "\(pending.count)"])
+        let (actions, restored) = state.withLock { state in
+            let before = state.machine.queuedPushes
+            let actions = state.machine.restore(stored, now: now)
+            return (actions, state.machine.queuedPushes - before)
+        }
+        if restored > 0 {
+            logger.info("pending pushes restored", metadata: [LogKey.count: "\(restored)"])
+        }
         await perform(actions)
     }
 }

@@ -25,11 +25,29 @@ public protocol RegistrationStore: Sendable {
     /// Registrations ordered by node, for listing; `after` pages past a node.
     func list(after node: String?, limit: Int) async throws -> [Registration]
 
-    /// Keeps a push waiting for its next attempt, so that it survives a restart: one per node, saving
-    /// replaces. Removing the registration removes it too.
-    func savePending(_ push: PendingPush) async throws
-    func deletePending(node: String) async throws
-    /// The pending pushes, soonest first.
+    /// Removes a registration only while its token is still `token`: a dead token's registration goes,
+    /// unless the device registered a new token meanwhile (through any instance). One statement.
+    func delete(node: String, ifToken token: String) async throws -> Bool
+
+    // Pending pushes: one per node, kept so that they survive a restart or a crash. Several instances
+    // may share a store, so each row is held by one instance (`owner`) under a lease it renews while
+    // it lives; only its holder sends it, and a dead instance's rows pass to another when the lease
+    // runs out. Removing the registration removes its pending push.
+
+    /// Keeps a push waiting for its next attempt, held by `owner` until `leaseUntil`; saving replaces.
+    func savePending(_ push: PendingPush, owner: String, leaseUntil: Date) async throws
+    /// Removes a node's pending push if `owner` still holds it (another instance may have replaced it).
+    func deletePending(node: String, owner: String) async throws
+    /// Takes up to `limit` pending pushes nobody holds (never held, released, or leased until before
+    /// `now`), soonest first, holding them for `owner` until `leaseUntil`. Each row goes to one caller
+    /// however many claim at once.
+    func claimPendingPushes(owner: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [PendingPush]
+    /// Extends every lease `owner` holds: it is alive.
+    func renewPendingClaims(owner: String, until: Date) async throws
+    /// Gives up every lease `owner` holds, for another instance to take at once: when shutting down,
+    /// and when starting under the name of a previous run (SQLite's one instance).
+    func releasePendingClaims(owner: String) async throws
+    /// The pending pushes, soonest first, whoever holds them (for listing and moving stores).
     func pendingPushes(limit: Int) async throws -> [PendingPush]
 
     /// Writes when each node last had a push accepted and why its last one failed, in one go (the

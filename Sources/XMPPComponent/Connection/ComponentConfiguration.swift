@@ -13,6 +13,10 @@ public struct ComponentConfiguration: Sendable {
     public var connectTimeout: Duration
     public var handshakeTimeout: Duration
     public var reconnectSchedule: any ReconnectSchedule
+    /// When the server refuses the domain with `conflict` (another connection holds it, as Prosody
+    /// answers a second one), retry at this fixed interval, without growth, as a hot standby that takes
+    /// over within it when the holder goes. Nil treats `conflict` like any other refusal.
+    public var standbyRetry: Duration?
     /// A connection that stayed up this long starts the schedule again from its first attempt.
     public var healthyConnectionDuration: Duration
     /// On shutdown, how long in-flight requests may take before the stream is closed anyway.
@@ -32,6 +36,7 @@ public struct ComponentConfiguration: Sendable {
         connectTimeout: Duration = .seconds(10),
         handshakeTimeout: Duration = .seconds(10),
         reconnectSchedule: any ReconnectSchedule = FixedReconnectDelay(.seconds(1)),
+        standbyRetry: Duration? = nil,
         healthyConnectionDuration: Duration = .seconds(60),
         drainTimeout: Duration = .seconds(10),
         drainReplyText: String = "service is restarting",
@@ -46,6 +51,7 @@ public struct ComponentConfiguration: Sendable {
         self.connectTimeout = connectTimeout
         self.handshakeTimeout = handshakeTimeout
         self.reconnectSchedule = reconnectSchedule
+        self.standbyRetry = standbyRetry
         self.healthyConnectionDuration = healthyConnectionDuration
         self.drainTimeout = drainTimeout
         self.drainReplyText = drainReplyText

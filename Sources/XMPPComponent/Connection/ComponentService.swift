@@ -50,8 +50,9 @@ public final class ComponentService: Service, Sendable {
 
     private func reconnectLoop() async {
         var attempt = 0
+        var onStandby = false
         while !stopping.load(ordering: .relaxed), !Task.isCancelled {
-            status.update(.connecting)
+            status.update(onStandby ? .standby : .connecting)
             let session = ComponentSession(
                 configuration: configuration, router: router, logger: logger, status: status, clock: clock, stanzaSkipped: stanzaSkipped
             )
@@ -69,18 +70,39 @@ public final class ComponentService: Service, Sendable {
                 )
             }
             self.session.withLock { $0 = nil }
-            status.update(.disconnected(reason: reason))
-            if stopping.load(ordering: .relaxed) || Task.isCancelled { break }
-
-            if session.wasEstablished, elapsed() >= configuration.healthyConnectionDuration {
-                attempt = 0
+            if stopping.load(ordering: .relaxed) || Task.isCancelled {
+                status.update(.disconnected(reason: reason))
+                break
             }
-            let delay = configuration.reconnectSchedule.delay(attempt: attempt)
-            attempt += 1
-            logger.info(
-                "component reconnecting",
-                metadata: [ComponentLogKey.attempt: "\(attempt)", ComponentLogKey.delaySeconds: "\(Self.seconds(delay))"]
-            )
+            if session.wasEstablished, onStandby {
+                onStandby = false
+            }
+
+            let delay: Duration
+            if let standbyRetry = configuration.standbyRetry, reason == "conflict", !session.wasEstablished {
+                // Another instance holds the domain: stand by, trying at a fixed short interval.
+                if !onStandby {
+                    logger.notice(
+                        "component on standby: another connection holds the domain",
+                        metadata: [ComponentLogKey.delaySeconds: "\(Self.seconds(standbyRetry))"]
+                    )
+                }
+                onStandby = true
+                attempt = 0
+                status.update(.standby)
+                delay = standbyRetry
+            } else {
+                status.update(.disconnected(reason: reason))
+                if session.wasEstablished, elapsed() >= configuration.healthyConnectionDuration {
+                    attempt = 0
+                }
+                delay = configuration.reconnectSchedule.delay(attempt: attempt)
+                attempt += 1
+                logger.info(
+                    "component reconnecting",
+                    metadata: [ComponentLogKey.attempt: "\(attempt)", ComponentLogKey.delaySeconds: "\(Self.seconds(delay))"]
+                )
+            }
             do {
                 try await cancelWhenGracefulShutdown { try await self.clock.sleep(for: delay) }
             } catch {
@@ -98,6 +120,9 @@ public final class ComponentService: Service, Sendable {
             switch streamError.condition {
             case "not-authorized":
                 logger.error("component authentication refused: check the component secret", metadata: metadata)
+            case "conflict" where configuration.standbyRetry != nil:
+                // Standing by: said once by the reconnect loop, not at every try.
+                logger.debug("component domain held by another connection", metadata: metadata)
             case "conflict":
                 logger.error("component domain already connected or not usable", metadata: metadata)
             case "host-unknown":

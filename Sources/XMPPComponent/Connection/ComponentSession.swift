@@ -100,8 +100,12 @@ final class ComponentSession: Sendable {
                     case .refuse(let skipped):
                         refuse(skipped, group: &group)
                     case .established:
+                        let wasStandby = status.isStandby
                         status.update(.connected)
                         logger.info("component connected", metadata: [ComponentLogKey.serverAddress: "\(configuration.host):\(configuration.port)"])
+                        if wasStandby {
+                            logger.notice("component became primary: the domain's stanzas now come here")
+                        }
                         group.addTask { await self.keepAlive() }
                     default:
                         if let error = try await perform(action, channel: channel) { outcome = error }

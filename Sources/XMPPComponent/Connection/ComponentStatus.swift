@@ -6,6 +6,8 @@ public final class ComponentStatus: Sendable {
         case connecting
         case connected
         case disconnected(reason: String)
+        /// Another connection holds the domain (`conflict`); retrying at the standby interval.
+        case standby
         case stopped
     }
 
@@ -15,6 +17,8 @@ public final class ComponentStatus: Sendable {
 
     public var current: State { state.withLock { $0.current } }
     public var isConnected: Bool { current == .connected }
+    /// Waiting as a hot standby while another connection holds the domain.
+    public var isStandby: Bool { current == .standby }
     /// How many times the handshake has succeeded since start.
     public var establishedConnections: Int { state.withLock { $0.connections } }
     /// Why the connection was last lost or refused (a stream error condition, or a short reason).

@@ -1,0 +1,45 @@
+import HeraldPostgres
+
+/// Where registrations and pending pushes live (`storage.*`): SQLite embedded for one instance, or
+/// PostgreSQL shared by several.
+public enum StorageConfiguration: Sendable, Hashable {
+    case sqlite(path: String)
+    case postgres(PostgresSettings)
+
+    init(section: ConfigSection) throws(ConfigurationError) {
+        let engine = try section.oneOf("engine", ["sqlite", "postgres"], default: "sqlite")
+        let path = try section.string("path", default: "herald.sqlite")
+        guard engine == "postgres" else {
+            self = .sqlite(path: path)
+            return
+        }
+        let postgres = try section.section("postgres")
+        var settings = PostgresSettings(
+            host: try postgres.string("host", default: "127.0.0.1"),
+            port: try postgres.int("port", default: 5432, range: 1...65535),
+            database: try postgres.string("database", default: "herald"),
+            user: try postgres.string("user", default: "herald"),
+            password: try postgres.string("password"),
+            tls: PostgresSettings.TLSMode(rawValue: try postgres.oneOf("tls", PostgresSettings.TLSMode.allCases.map(\.rawValue), default: "prefer"))
+                ?? .prefer,
+            caFile: try postgres.string("ca_file"),
+            maximumConnections: try postgres.int("max_connections", default: 10, range: 1...1000)
+        )
+        if let url = try postgres.string("url") {
+            do {
+                settings = try PostgresSettings(url: url, defaults: settings)
+            } catch {
+                throw ConfigurationError(
+                    key: postgres.path + ".url", problem: "\(error)", fix: "postgres://USER@HOST:PORT/DATABASE?sslmode=require"
+                )
+            }
+        }
+        self = .postgres(settings)
+    }
+
+    /// The SQLite file, for the commands that read it directly; nil on PostgreSQL.
+    public var sqlitePath: String? {
+        if case .sqlite(let path) = self { return path }
+        return nil
+    }
+}
