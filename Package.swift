@@ -213,6 +213,7 @@ let package = Package(
             dependencies: ["HeraldSQLite", "HeraldPostgres", "HeraldCore", "HeraldTesting", external("GRDB", "GRDB.swift"), external("PostgresNIO", "postgres-nio"), logging],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "HeraldPostgresTests", dependencies: ["HeraldPostgres", external("PostgresNIO", "postgres-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeraldHTTP2Tests",
             dependencies: [
@@ -257,7 +258,7 @@ let package = Package(
         .testTarget(
             name: "HeraldAppTests",
             dependencies: [
-                "HeraldApp", "HeraldAdmin", "HeraldTesting", "HeraldHarness", "MockVendors", "HeraldSQLite", "HeraldCore",
+                "HeraldApp", "HeraldAdmin", "HeraldTesting", "HeraldHarness", "MockVendors", "HeraldSQLite", "HeraldPostgres", "HeraldCore",
                 "HeraldSupport", "XMPPComponent", "XMLStream", "APNs", "FCM", "HeraldHTTP2", "VendorSupport",
                 external("AsyncHTTPClient", "async-http-client"), crypto, cryptoExtras, nioCore, external("NIOHTTP1", "swift-nio"), logging, serviceLifecycle, external("InMemoryLogging", "swift-log"),
             ],

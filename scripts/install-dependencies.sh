@@ -4,7 +4,7 @@
 set -euo pipefail
 pip_missing=()
 
-packages=(libxml2-dev libsqlite3-dev pkg-config prosody prosody-modules lua-bitop ejabberd curl)
+packages=(libxml2-dev libsqlite3-dev pkg-config prosody prosody-modules lua-bitop ejabberd postgresql curl)
 
 # Independent implementations the tests check Herald's JWTs and encryption against.
 python_modules=(jwt cryptography http_ece)

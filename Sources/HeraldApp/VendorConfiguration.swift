@@ -138,7 +138,8 @@ extension DeliveryPolicy {
             maximumAttempts: try section.int("max_attempts", default: 6, range: 1...100),
             retryDeadline: try section.duration("retry_deadline", default: .seconds(300)),
             maximumQueuedPushes: try section.int("max_queued", default: 10_000, range: 1...10_000_000),
-            maximumHeldReplies: try section.int("max_held_replies", default: 10_000, range: 1...1_000_000)
+            maximumHeldReplies: try section.int("max_held_replies", default: 10_000, range: 1...1_000_000),
+            pendingLease: try section.positiveDuration("pending_lease", default: .seconds(30))
         )
     }
 }

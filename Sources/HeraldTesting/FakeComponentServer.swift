@@ -13,6 +13,9 @@ public final class FakeComponentServer: Sendable {
         case verify
         /// Never answer the handshake.
         case ignore
+        /// Answer a valid handshake with `conflict` while `held` says another connection holds the
+        /// domain (Prosody's answer to a second connection), then accept.
+        case conflict(held: @Sendable () -> Bool)
     }
 
     public let secret: String
@@ -57,7 +60,18 @@ public final class FakeComponentServer: Sendable {
                                     promise: nil
                                 )
                             case .stanza(let element) where element.name == "handshake":
-                                guard case .verify = handshake else { return }
+                                if case .ignore = handshake { return }
+                                if case .conflict(let held) = handshake, held() {
+                                    channel.writeAndFlush(
+                                        ByteBuffer(
+                                            string: "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                                                + "</stream:error></stream:stream>"
+                                        ),
+                                        promise: nil
+                                    )
+                                    channel.close(promise: nil)
+                                    return
+                                }
                                 if element.text == ComponentHandshake.digest(streamID: streamID, secret: secret) {
                                     state.withLock { $0.handshakes += 1 }
                                     channel.writeAndFlush(ByteBuffer(string: "<handshake/>"), promise: nil)

@@ -4,6 +4,7 @@ import Foundation
 import HeraldAdmin
 import HeraldCore
 import HeraldHTTP2
+import HeraldPostgres
 import HeraldTesting
 import Logging
 import MockVendors
@@ -281,6 +282,38 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         #expect(configuration.logLevel == .debug, "environment over file where no flag is given")
         #expect(configuration.components[0].keepaliveInterval == .seconds(10), "file over default")
         #expect(configuration.components[0].handshakeTimeout == .seconds(10), "default where nothing is given")
+    }
+
+    @Test func postgresIsChosenByEngineWithAURLOverTheKeysAndAPasswordFile() throws {
+        let passwordFile = FileManager.default.temporaryDirectory.appendingPathComponent("herald-pg-\(UUID().uuidString)").path
+        try "s3cret\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: passwordFile) }
+        let configuration = try HeraldConfiguration.load(path: nil, environment: [
+            "HERALD_COMPONENTS__0__DOMAIN": "push.example.org", "HERALD_COMPONENTS__0__SECRET": "x",
+            "HERALD_STORAGE__ENGINE": "postgres",
+            "HERALD_STORAGE__POSTGRES__URL": "postgres://push@db.internal/pushes?sslmode=require",
+            "HERALD_STORAGE__POSTGRES__PASSWORD_FILE": passwordFile,
+            "HERALD_STORAGE__POSTGRES__MAX_CONNECTIONS": "4",
+        ])
+        guard case .postgres(let settings) = configuration.storage else {
+            Issue.record("not postgres: \(configuration.storage)")
+            return
+        }
+        #expect(settings.host == "db.internal" && settings.port == 5432 && settings.database == "pushes" && settings.user == "push")
+        #expect(settings.password == "s3cret")
+        #expect(settings.tls == .require && settings.maximumConnections == 4)
+        #expect(configuration.components[0].standbyRetry == .seconds(2))
+    }
+
+    @Test func aBadPostgresURLNamesItsKey() {
+        #expect {
+            try HeraldConfiguration.load(path: nil, environment: [
+                "HERALD_COMPONENTS__0__DOMAIN": "push.example.org", "HERALD_COMPONENTS__0__SECRET": "x",
+                "HERALD_STORAGE__ENGINE": "postgres", "HERALD_STORAGE__POSTGRES__URL": "mysql://db/pushes",
+            ])
+        } throws: { error in
+            (error as? ConfigurationError)?.key == "storage.postgres.url"
+        }
     }
 
     @Test func flagsUseTheSameKeyPathsAsTheFileIncludingListIndexes() throws {

@@ -4,6 +4,7 @@ import InMemoryLogging
 import Logging
 import ServiceLifecycle
 import ServiceLifecycleTestKit
+import Synchronization
 import Testing
 import XMLStream
 
@@ -77,6 +78,41 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
         #expect(refusal?.metadata[ComponentLogKey.streamCondition] == "not-authorized")
         #expect(logs.entries.contains { $0.message == "component reconnecting" })
         #expect(!logs.entries.contains { "\($0.metadata)".contains("wrong") }, "the secret must never be logged")
+        await server.stop()
+    }
+
+    /// Refused with `conflict`, a component with a standby interval waits at that fixed interval (not
+    /// its growing schedule), says so once, reports `standby`, and takes over once the domain is free.
+    @Test func conflictMakesAStandbyThatRetriesAtAFixedIntervalAndTakesOver() async throws {
+        let holder = Atomic<Bool>(true)
+        let server = try await FakeComponentServer.start(secret: "s3cret", handshake: .conflict(held: { holder.load(ordering: .relaxed) }))
+        let clock = ManualClock()
+        // The test moves the clock in steps: a handshake must not time out on it meanwhile.
+        var configuration = configuration(port: server.port, handshakeTimeout: .seconds(3600))
+        configuration.reconnectSchedule = FixedReconnectDelay(.seconds(60))
+        configuration.standbyRetry = .seconds(2)
+        let logs = InMemoryLogHandler()
+        let service = ComponentService(
+            configuration: configuration, router: ComponentRouter(identity: testIdentity), logger: Logger(label: "test") { _ in logs }, clock: clock
+        )
+        try await whileRunning({ await service.run() }) {
+            #expect(await eventually { server.acceptedConnections >= 1 && service.status.isStandby })
+            // The component's clock moved on in 2 s steps brings try after try.
+            #expect(await eventually {
+                clock.advance(by: .seconds(2))
+                return server.acceptedConnections >= 4
+            })
+            #expect(service.status.isStandby)
+            #expect(logs.entries.filter { $0.message == "component on standby: another connection holds the domain" }.count == 1)
+            #expect(!logs.entries.contains { $0.message == "component reconnecting" }, "no backoff on standby")
+            #expect(!logs.entries.contains { $0.level == .error }, "standing by is not an error")
+            holder.store(false, ordering: .relaxed)
+            #expect(await eventually {
+                clock.advance(by: .seconds(2))
+                return service.status.isConnected
+            })
+            #expect(logs.entries.contains { $0.message == "component became primary: the domain's stanzas now come here" })
+        }
         await server.stop()
     }
 

@@ -16,6 +16,9 @@ public struct DeliveryPolicy: Sendable, Hashable {
     /// Publishes waiting for the verdict on the push at the end of their burst, at most; beyond it a
     /// publish that would join a burst gets `wait` at once.
     public var maximumHeldReplies: Int
+    /// How long an instance holds a stored pending push unless it renews (every third of it): how
+    /// soon another instance sharing the store takes over a killed one's retries.
+    public var pendingLease: Duration
 
     public init(
         coalescingWindow: Duration = .seconds(1),
@@ -23,7 +26,8 @@ public struct DeliveryPolicy: Sendable, Hashable {
         maximumAttempts: Int = 6,
         retryDeadline: Duration = .seconds(300),
         maximumQueuedPushes: Int = 10_000,
-        maximumHeldReplies: Int = 10_000
+        maximumHeldReplies: Int = 10_000,
+        pendingLease: Duration = .seconds(30)
     ) {
         self.coalescingWindow = coalescingWindow
         self.retryBackoff = retryBackoff
@@ -31,6 +35,7 @@ public struct DeliveryPolicy: Sendable, Hashable {
         self.retryDeadline = retryDeadline
         self.maximumQueuedPushes = maximumQueuedPushes
         self.maximumHeldReplies = maximumHeldReplies
+        self.pendingLease = pendingLease
     }
 }
 

@@ -54,13 +54,12 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         clock: C,
         activityFlushInterval: Duration? = .seconds(5),
         instance: String = "local",
-        pendingLease: Duration = .seconds(30),
         logger: Logger,
         metrics: HeraldMetrics = .disabled
     ) {
         self.activityFlushInterval = activityFlushInterval
         self.instance = instance
-        self.pendingLease = pendingLease
+        self.pendingLease = policy.pendingLease
         self.store = store
         self.providers = Mutex(providers)
         self.metrics = metrics
