@@ -169,8 +169,8 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
-                "HeraldApp", "HeraldAdmin", "HeraldCore", "HeraldSQLite", "FCM", "MockVendors", "XMPPComponent",
-                external("AsyncHTTPClient", "async-http-client"), nioCore, external("NIOHTTP1", "swift-nio"), nioPosix, crypto, cryptoExtras,
+                "HeraldApp", "HeraldAdmin", "HeraldCore", "HeraldSQLite", "HeraldPostgres", "FCM", "MockVendors", "XMPPComponent",
+                external("PostgresNIO", "postgres-nio"), external("AsyncHTTPClient", "async-http-client"), nioCore, external("NIOHTTP1", "swift-nio"), nioPosix, crypto, cryptoExtras,
                 external("UnixSignals", "swift-service-lifecycle"), argumentParser, logging,
             ],
             swiftSettings: swiftSettings

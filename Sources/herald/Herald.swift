@@ -10,7 +10,7 @@ struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",
         abstract: "An XMPP push app server: XEP-0357 publishes in, APNs / FCM / Web Push out.",
-        subcommands: [Serve.self, Check.self, Registrations.self, PushTest.self, Health.self, MockVendor.self, Keys.self],
+        subcommands: [Serve.self, Check.self, Registrations.self, Store.self, PushTest.self, Health.self, MockVendor.self, Keys.self],
         defaultSubcommand: Serve.self
     )
 }

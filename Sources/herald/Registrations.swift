@@ -77,6 +77,9 @@ struct Registrations: AsyncParsableCommand {
 extension ConfigOptions {
     /// The store named by the configuration (only `storage` needs to be valid for this).
     func store() throws -> SQLiteRegistrationStore {
-        try SQLiteRegistrationStore(path: try load().databasePath)
+        guard let path = try load().storage.sqlitePath else {
+            throw ValidationError("herald registrations reads the SQLite store; on PostgreSQL use the admin API (/v1/registrations) or psql")
+        }
+        return try SQLiteRegistrationStore(path: path)
     }
 }
