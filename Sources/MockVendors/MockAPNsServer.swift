@@ -44,6 +44,8 @@ public final class MockAPNsServer: Sendable {
         /// What the mock answered.
         public var status: Int
         public var reason: String?
+        /// When the mock decided its answer, before the answer left: a lower bound on when the sender heard it.
+        public var answeredAt: Date
     }
 
     final class State: Sendable {
@@ -149,7 +151,7 @@ enum MockAPNsLogic {
         if state.keepRequests.load(ordering: .relaxed) || observer != nil {
             let request = MockAPNsServer.Request(
                 deviceToken: token, headers: http.headers, body: bodyText,
-                issuer: claims?.issuer, issuedAt: claims?.issuedAt, status: answer.status, reason: answer.reason
+                issuer: claims?.issuer, issuedAt: claims?.issuedAt, status: answer.status, reason: answer.reason, answeredAt: Date()
             )
             if state.keepRequests.load(ordering: .relaxed) { state.requests.withLock { $0.append(request) } }
             observer?(request)

@@ -26,6 +26,8 @@ public final class MockFCMServer: Sendable {
         public var token: String
         public var json: [String: any Sendable]
         public var status: Int
+        /// When the mock decided its answer, before the answer left: a lower bound on when the sender heard it.
+        public var answeredAt: Date
     }
 
     final class State: Sendable {
@@ -194,7 +196,7 @@ public final class MockFCMServer: Sendable {
         guard state.keepsMessages.load(ordering: .relaxed) else { return response }
         if response.status == 200 { state.acceptedPerToken.withLock { $0[token, default: 0] += 1 } }
         let sendable = message.mapValues { "\($0)" as any Sendable }
-        state.messages.withLock { $0.append(Message(token: token, json: sendable.merging(["_raw": String(decoding: request.body, as: UTF8.self)]) { a, _ in a }, status: response.status)) }
+        state.messages.withLock { $0.append(Message(token: token, json: sendable.merging(["_raw": String(decoding: request.body, as: UTF8.self)]) { a, _ in a }, status: response.status, answeredAt: Date())) }
         return response
     }
 }

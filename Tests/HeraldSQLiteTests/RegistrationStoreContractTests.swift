@@ -46,12 +46,15 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
 }
 
 /// A PostgreSQL store on a database of its own, on the suite's shared server. Its client runs until
-/// the test process ends (a handful of idle connections per test).
+/// the test process ends (a handful of idle connections per test); its background log is silenced,
+/// or every client would report each failed reconnect once the server stops at exit.
 func makePostgresStore() async throws -> PostgresRegistrationStore {
     let server = try await PostgresServer.shared()
     var settings = try PostgresSettings(url: server.url(database: try server.makeDatabase()))
     settings.maximumConnections = 8
-    let client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: Logger(label: "test.postgres"))
+    var backgroundLogger = Logger(label: "test.postgres")
+    backgroundLogger.logLevel = .critical
+    let client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: backgroundLogger)
     Task { await client.run() }
     let store = PostgresRegistrationStore(client: client, logger: Logger(label: "test.postgres"))
     try await store.migrate()
