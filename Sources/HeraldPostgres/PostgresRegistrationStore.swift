@@ -22,11 +22,24 @@ public final class PostgresRegistrationStore: RegistrationStore {
     private let logger: Logger
     /// The first call migrates the schema; every call waits for that (a failed one is tried again).
     private let migration = Mutex<Task<Void, any Error>?>(nil)
+    /// Lookups by node, the one query of every publish, folded into `node = ANY(...)` batches.
+    private let nodeLookups: LookupBatcher<String, Registration>
 
     /// `client` must be running (`PostgresClient.run()`, a `Service`) for any method to return.
     public init(client: PostgresClient, logger: Logger) {
         self.client = client
         self.logger = logger
+        nodeLookups = LookupBatcher { [client, logger] nodes in
+            var found: [String: Registration] = [:]
+            let rows = try await client.query(
+                "SELECT \(unescaped: Self.columns) FROM registration WHERE node = ANY(\(nodes))", logger: logger
+            )
+            for try await row in rows {
+                let registration = try Self.registration(row.makeRandomAccess())
+                found[registration.node] = registration
+            }
+            return found
+        }
     }
 
     /// Brings the schema up to date: the named migrations not yet applied, in order, in one
@@ -79,7 +92,7 @@ public final class PostgresRegistrationStore: RegistrationStore {
         """
 
     public func registration(node: String) async throws -> Registration? {
-        try await first("SELECT \(unescaped: Self.columns) FROM registration WHERE node = \(node)")
+        try await mapped { try await nodeLookups.load(node) }
     }
 
     public func registration(deviceKey: String) async throws -> Registration? {

@@ -24,8 +24,8 @@ public final class EjabberdServer: @unchecked Sendable {
         self.component = component
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-ejabberd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("spool"), withIntermediateDirectories: true)
-        clientPort = try ProsodyServer.freePort()
-        componentPort = try ProsodyServer.freePort()
+        clientPort = try LoopbackPort.free()
+        componentPort = try LoopbackPort.free()
     }
 
     deinit {

@@ -39,8 +39,8 @@ public final class ProsodyServer: @unchecked Sendable {
         self.components = components
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-prosody-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("data"), withIntermediateDirectories: true)
-        clientPort = try Self.freePort()
-        componentPort = try Self.freePort()
+        clientPort = try LoopbackPort.free()
+        componentPort = try LoopbackPort.free()
     }
 
     deinit {
@@ -107,8 +107,8 @@ public final class ProsodyServer: @unchecked Sendable {
                 if hasStarted {
                     try await Task.sleep(for: .milliseconds(500))
                 } else {
-                    clientPort = try Self.freePort()
-                    componentPort = try Self.freePort()
+                    clientPort = try LoopbackPort.free()
+                    componentPort = try LoopbackPort.free()
                 }
             }
         }
@@ -160,28 +160,6 @@ public final class ProsodyServer: @unchecked Sendable {
 
     /// The server's log, for diagnosing a failed test.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
-
-    /// A port that was free a moment ago on 127.0.0.1, chosen below the ephemeral range (32768 and up
-    /// on Linux): a port the kernel handed out for binding port 0 can be taken by any outgoing
-    /// connection before the server that is meant to have it binds it.
-    ///
-    /// A port is handed out once per process: tests run concurrently, and two of them picking the same
-    /// free port before either binds it had one test's Herald talk XMPP to another test's HTTP server.
-    public static func freePort() throws -> Int {
-        for _ in 0..<100 {
-            let port = Int.random(in: 20_000..<32_000)
-            guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
-            if let channel = try? ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .bind(host: "127.0.0.1", port: port).wait()
-            {
-                try? channel.close().wait()
-                return port
-            }
-        }
-        throw Failure(description: "no free port between 20000 and 32000")
-    }
-
-    private static let handedOutPorts = Mutex<Set<Int>>([])
 
     static func accepts(port: Int) async -> Bool {
         do {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HeraldCore
+import HeraldHarness
 import HeraldPostgres
 import HeraldTesting
 import Logging

@@ -1,5 +1,4 @@
 import Foundation
-import HeraldHarness
 import Synchronization
 
 /// A throwaway PostgreSQL cluster (Debian's package) for tests and benchmarks: `initdb` in a temp folder,
@@ -25,7 +24,7 @@ public final class PostgresServer: Sendable {
         self.durable = durable
         // Under /tmp rather than a runner's temporary folder, which the postgres user may not enter.
         directory = URL(fileURLWithPath: "/tmp/herald-postgres-\(UUID().uuidString)")
-        port = try ProsodyServer.freePort()
+        port = try LoopbackPort.free()
     }
 
     deinit {
@@ -44,6 +43,9 @@ public final class PostgresServer: Sendable {
     public static var isInstalled: Bool { binaries != nil }
 
     private var runAsPostgres: Bool { getuid() == 0 }
+
+    /// The server's PID while it runs (its backends are its children).
+    public var pid: pid_t? { process.withLock { $0?.pid } }
 
     public var logPath: String { directory.appendingPathComponent("postgres.log").path }
     /// The server's log, for diagnosing a failed test.
