@@ -149,8 +149,9 @@ let package = Package(
             dependencies: ["HeraldSupport", crypto, cryptoExtras, nioCore, nioPosix, nioHTTP2, nioHPACK, nioSSL],
             swiftSettings: swiftSettings
         ),
-        // What drives a Herald process from outside: child processes and the XEP-0114 load generator
-        // playing the XMPP server. Used by the benchmark and the tests.
+        // What drives a Herald process from outside: child processes, free loopback ports, a throwaway
+        // PostgreSQL cluster and the XEP-0114 load generator playing the XMPP server. Used by the
+        // benchmark and the tests.
         .target(
             name: "HeraldHarness",
             dependencies: [crypto, nioCore, nioPosix],
@@ -179,8 +180,8 @@ let package = Package(
         .executableTarget(
             name: "HeraldBenchmarks",
             dependencies: [
-                "HeraldCore", "HeraldSQLite", "HeraldHTTP2", "HeraldHarness", "MockVendors", "VendorSupport",
-                crypto, nioCore, nioSSL, argumentParser,
+                "HeraldCore", "HeraldSQLite", "HeraldPostgres", "HeraldHTTP2", "HeraldHarness", "MockVendors", "VendorSupport",
+                external("PostgresNIO", "postgres-nio"), crypto, nioCore, nioSSL, argumentParser, logging,
             ],
             swiftSettings: swiftSettings
         ),
@@ -210,7 +211,7 @@ let package = Package(
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore", "HeraldSupport", "HeraldTesting", logging, external("CoreMetrics", "swift-metrics")], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeraldSQLiteTests",
-            dependencies: ["HeraldSQLite", "HeraldPostgres", "HeraldCore", "HeraldTesting", external("GRDB", "GRDB.swift"), external("PostgresNIO", "postgres-nio"), logging],
+            dependencies: ["HeraldSQLite", "HeraldPostgres", "HeraldCore", "HeraldTesting", "HeraldHarness", external("GRDB", "GRDB.swift"), external("PostgresNIO", "postgres-nio"), logging],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HeraldPostgresTests", dependencies: ["HeraldPostgres", external("PostgresNIO", "postgres-nio")], swiftSettings: swiftSettings),
@@ -260,7 +261,7 @@ let package = Package(
             dependencies: [
                 "HeraldApp", "HeraldAdmin", "HeraldTesting", "HeraldHarness", "MockVendors", "HeraldSQLite", "HeraldPostgres", "HeraldCore",
                 "HeraldSupport", "XMPPComponent", "XMLStream", "APNs", "FCM", "HeraldHTTP2", "VendorSupport",
-                external("AsyncHTTPClient", "async-http-client"), crypto, cryptoExtras, nioCore, external("NIOHTTP1", "swift-nio"), logging, serviceLifecycle, external("InMemoryLogging", "swift-log"),
+                external("AsyncHTTPClient", "async-http-client"), crypto, cryptoExtras, nioCore, external("NIOHTTP1", "swift-nio"), logging, serviceLifecycle, external("InMemoryLogging", "swift-log"), external("Yams", "Yams"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -3,11 +3,14 @@ import Crypto
 import Foundation
 import HeraldCore
 import HeraldHTTP2
-import HeraldSQLite
 import HeraldHarness
+import HeraldPostgres
+import HeraldSQLite
+import Logging
 import MockVendors
 import NIOCore
 import NIOSSL
+import PostgresNIO
 import VendorSupport
 
 /// The whole path, measured: a load generator plays the XMPP server over XEP-0114, Herald runs as its
@@ -23,11 +26,22 @@ struct PathBenchmark: AsyncParsableCommand {
     @Option(help: "Registrations in the large scenarios.") var largeRegistrations = 1_000_000
     @Option(help: "Publishes in the sustained FCM scenario.") var sustainedPublishes = 200_000
     @Option(help: "Run only scenarios whose name contains this.") var only: String?
+    @Option(help: "The store each scenario runs on: sqlite, postgres (a durable throwaway cluster, fsync on), or both.")
+    var store: StoreChoice = .sqlite
     @Flag(help: "A small, quick run (CI smoke test).") var quick = false
     @Option(help: "Write the JSON report here too.") var json: String?
 
+    enum StoreChoice: String, ExpressibleByArgument, CaseIterable {
+        case sqlite, postgres, both
+    }
+
+    enum Engine: String {
+        case sqlite, postgres
+    }
+
     struct Scenario {
         var name: String
+        var engine = Engine.sqlite
         var registrations: Int
         var window: Int?
         var rate: Int?
@@ -63,6 +77,21 @@ struct PathBenchmark: AsyncParsableCommand {
             ),
         ]
         if let only { scenarios = scenarios.filter { $0.name.contains(only) } }
+        let engines: [Engine] = switch store {
+        case .sqlite: [.sqlite]
+        case .postgres: [.postgres]
+        case .both: [.sqlite, .postgres]
+        }
+        scenarios = scenarios.flatMap { scenario in
+            engines.map { engine in
+                var copy = scenario
+                copy.engine = engine
+                if engines.count > 1 || engine == .postgres { copy.name += ", \(engine.rawValue)" }
+                return copy
+            }
+        }
+        let postgres = engines.contains(.postgres) ? try await startPostgres() : nil
+        defer { postgres?.stop() }
 
         let workspace = FileManager.default.temporaryDirectory.appendingPathComponent("herald-path-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
@@ -72,7 +101,7 @@ struct PathBenchmark: AsyncParsableCommand {
         var rows: [[String: Any]] = []
         var table: [[String]] = []
         for scenario in scenarios {
-            let row = try await measure(scenario, binary: binary, workspace: workspace)
+            let row = try await measure(scenario, binary: binary, workspace: workspace, postgres: postgres)
             rows.append(row)
             table.append([
                 scenario.name,
@@ -82,6 +111,8 @@ struct PathBenchmark: AsyncParsableCommand {
                 format(row["herald_cpu_us_per_publish"] as? Double ?? 0, decimals: 1),
                 format(row["mock_cpu_us_per_publish"] as? Double ?? 0, decimals: 1),
                 format(row["generator_cpu_us_per_publish"] as? Double ?? 0, decimals: 1),
+                row["postgres_cpu_us_per_publish"].map { format($0 as? Double ?? 0, decimals: 1) } ?? "-",
+                row["postgres_transactions_per_publish"].map { format($0 as? Double ?? 0, decimals: 2) } ?? "-",
                 format(row["herald_peak_rss_mb"] as? Double ?? 0, decimals: 1),
                 row["replies"] as? String ?? "",
             ])
@@ -97,18 +128,31 @@ struct PathBenchmark: AsyncParsableCommand {
 
     private func printTable(_ table: [[String]]) {
         printAligned(
-            header: ["scenario", "publishes/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "Herald CPU µs", "mock CPU µs", "generator CPU µs", "peak RSS MB", "replies"],
+            header: ["scenario", "publishes/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "Herald CPU µs", "mock CPU µs", "generator CPU µs", "PostgreSQL CPU µs", "PG xacts", "peak RSS MB", "replies"],
             rows: table
         )
     }
 
     // MARK: One scenario
 
-    private func measure(_ scenario: Scenario, binary: String, workspace: URL) async throws -> [String: Any] {
-        let database = workspace.appendingPathComponent("regs-\(scenario.vendor.rawValue)-\(scenario.registrations)-\(scenario.deadPercent).sqlite").path
-        if !FileManager.default.fileExists(atPath: database) || scenario.deadPercent > 0 {
-            try? FileManager.default.removeItem(atPath: database)
-            try await fill(database: database, registrations: scenario.registrations, deadPercent: scenario.deadPercent, service: scenario.vendor)
+    private func measure(_ scenario: Scenario, binary: String, workspace: URL, postgres: PostgresServer?) async throws -> [String: Any] {
+        let batch = registrations(scenario.registrations, deadPercent: scenario.deadPercent, service: scenario.vendor)
+        var storage: [String: String]
+        var postgresDatabase: String?
+        switch scenario.engine {
+        case .sqlite:
+            let database = workspace.appendingPathComponent("regs-\(scenario.vendor.rawValue)-\(scenario.registrations)-\(scenario.deadPercent).sqlite").path
+            if !FileManager.default.fileExists(atPath: database) || scenario.deadPercent > 0 {
+                try? FileManager.default.removeItem(atPath: database)
+                try await SQLiteRegistrationStore(path: database).saveAll(batch)
+            }
+            storage = ["HERALD_STORAGE__PATH": database]
+        case .postgres:
+            guard let postgres else { throw BenchmarkError("no PostgreSQL server") }
+            let database = try postgres.makeDatabase()
+            try await fillPostgres(url: postgres.url(database: database), batch)
+            postgresDatabase = database
+            storage = ["HERALD_STORAGE__ENGINE": "postgres", "HERALD_STORAGE__POSTGRES__URL": postgres.url(database: database)]
         }
         let mockPortFile = workspace.appendingPathComponent("mock.port").path
         let fcmPortFile = workspace.appendingPathComponent("fcm.port").path
@@ -132,12 +176,12 @@ struct PathBenchmark: AsyncParsableCommand {
             "HERALD_COMPONENTS__0__DOMAIN": "push.bench",
             "HERALD_COMPONENTS__0__SECRET": generator.secret,
             "HERALD_APPS__0__NAME": "bench",
-            "HERALD_STORAGE__PATH": database,
             "HERALD_ADMIN__PORT": "0",
             // Every publish goes to the vendor: coalescing is measured by its own scenario.
             "HERALD_DELIVERY__COALESCING_WINDOW": scenario.burst ? "1s" : "0s",
             "HERALD_LOG__LEVEL": "warning",
         ]
+        environment.merge(storage) { a, _ in a }
         environment.merge(MockVendorEnvironment.apns(url: "https://127.0.0.1:\(mockPort)", topic: "org.example.bench")) { a, _ in a }
         if scenario.vendor == .fcm {
             environment.merge(MockVendorEnvironment.fcm(url: "https://127.0.0.1:\(fcmPort)")) { a, _ in a }
@@ -154,6 +198,8 @@ struct PathBenchmark: AsyncParsableCommand {
 
         // Warm up connections, caches and the JIT-less code paths before measuring.
         let warmUp = try await generator.run(.init(publishes: min(scenario.burst ? 200 : 2000, scenario.publishes), window: 100, registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(60)))
+        let transactionsBefore = try postgresDatabase.map { try committedTransactions(postgres, database: $0) }
+        let postgresBefore = postgres?.pid.map { ProcessStats(processTree: $0) }
         let before = ProcessStats(pid: herald.pid)
         let mockBefore = ProcessStats(pid: mock.pid)
         let generatorBefore = ProcessStats(pid: getpid())
@@ -164,6 +210,7 @@ struct PathBenchmark: AsyncParsableCommand {
         let after = ProcessStats(pid: herald.pid)
         let mockAfter = ProcessStats(pid: mock.pid)
         let generatorAfter = ProcessStats(pid: getpid())
+        let postgresAfter = postgres?.pid.map { ProcessStats(processTree: $0) }
         // Percentiles reports in milliseconds when fed microseconds.
         let latencies = Percentiles(result.latenciesNanoseconds.map { $0 / 1000 })
         let replies = result.results + result.errors.values.reduce(0, +)
@@ -171,6 +218,14 @@ struct PathBenchmark: AsyncParsableCommand {
         // Where the machine's CPU went: all three processes share the cores.
         let mockCPU = (mockAfter.cpuSeconds - mockBefore.cpuSeconds) / Double(max(1, replies)) * 1e6
         let generatorCPU = (generatorAfter.cpuSeconds - generatorBefore.cpuSeconds) / Double(max(1, replies)) * 1e6
+        var postgresFigures: [String: Any] = [:]
+        if let postgresBefore, let postgresAfter, let postgresDatabase, let transactionsBefore {
+            postgresFigures["postgres_cpu_us_per_publish"] = (postgresAfter.cpuSeconds - postgresBefore.cpuSeconds) / Double(max(1, replies)) * 1e6
+            // The statistics collector publishes a backend's counts within a second of its last transaction.
+            try await Task.sleep(for: .milliseconds(1500))
+            let transactions = try committedTransactions(postgres, database: postgresDatabase) - transactionsBefore
+            postgresFigures["postgres_transactions_per_publish"] = Double(transactions) / Double(max(1, replies))
+        }
         var summary = "\(result.results) ok"
         for (condition, count) in result.errors.sorted(by: { $0.key < $1.key }) { summary += ", \(count) \(condition)" }
         if replies < result.sent { summary += ", \(result.sent - replies) unanswered" }
@@ -192,8 +247,9 @@ struct PathBenchmark: AsyncParsableCommand {
         }
         summary += "; vendor requests \(vendorRequests) (warm-up included), timeouts \(timeouts)"
         if let duplicates { summary += ", duplicates \(duplicates), results carried by another's push \(carried)" }
-        return [
+        return postgresFigures.merging([
             "scenario": scenario.name,
+            "store": scenario.engine.rawValue,
             "registrations": scenario.registrations,
             "publishes": result.sent,
             "publishes_per_second": Double(replies) / result.seconds,
@@ -209,15 +265,14 @@ struct PathBenchmark: AsyncParsableCommand {
             "vendor_requests": vendorRequests,
             "timeouts": timeouts,
             "duplicate_requests": duplicates ?? 0,
-        ]
+        ]) { a, _ in a }
     }
 
-    /// Fills a database with registrations whose node is `n<index>`; `deadPercent` of the tokens start
-    /// with `dead`, which the mock answers with 410.
-    private func fill(database: String, registrations: Int, deadPercent: Int, service: PushVendor) async throws {
-        let store = try SQLiteRegistrationStore(path: database)
+    /// Registrations whose node is `n<index>`; `deadPercent` of the tokens start with `dead`, which the
+    /// mock answers with 410.
+    private func registrations(_ count: Int, deadPercent: Int, service: PushVendor) -> [Registration] {
         let now = Date()
-        let batch = (0..<registrations).map { index in
+        return (0..<count).map { index in
             let dead = deadPercent > 0 && index % 100 < deadPercent
             let hex = String(index, radix: 16)
             let token = (dead ? "dead" : "beef") + String(repeating: "0", count: 60 - hex.count) + hex
@@ -227,7 +282,33 @@ struct PathBenchmark: AsyncParsableCommand {
                 accountKey: "account-\(index)", deviceKey: "device-\(index)", createdAt: now
             )
         }
-        try await store.saveAll(batch)
+    }
+
+    /// A durable cluster, as production runs one: fsync and synchronous commit on.
+    private func startPostgres() async throws -> PostgresServer {
+        let server = try PostgresServer(durable: true)
+        try await server.start()
+        return server
+    }
+
+    private func fillPostgres(url: String, _ batch: [Registration]) async throws {
+        var quiet = Logger(label: "herald-bench.postgres")
+        quiet.logLevel = .error
+        let client = PostgresClient(configuration: try PostgresSettings(url: url).clientConfiguration(), backgroundLogger: quiet)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            let store = PostgresRegistrationStore(client: client, logger: quiet)
+            for start in stride(from: 0, to: batch.count, by: 10_000) {
+                try await store.saveAll(Array(batch[start..<min(batch.count, start + 10_000)]))
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Transactions committed in `database` so far (each statement Herald sends outside a transaction is one).
+    private func committedTransactions(_ server: PostgresServer?, database: String) throws -> Int {
+        guard let server else { return 0 }
+        return Int(try server.psql("SELECT xact_commit FROM pg_stat_database WHERE datname = '\(database)'", database: "postgres")) ?? 0
     }
 
     private func waitForFile(_ path: String) async -> String? {
@@ -285,6 +366,20 @@ struct ProcessStats {
     var cpuSeconds: Double
     var residentMB: Double
     var peakMB: Double
+
+    /// The CPU time of `pid` and its children as they are now: PostgreSQL's server and its backends
+    /// (whose memory is shared and not summed).
+    init(processTree pid: pid_t) {
+        let children = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { child in
+            let stat = (try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8)) ?? ""
+            let fields = stat.split(separator: ")").last.map { $0.split(separator: " ") } ?? []
+            return fields.count > 1 && Int32(fields[1]) == pid
+        }
+        let own = ProcessStats(pid: pid)
+        cpuSeconds = children.map { ProcessStats(pid: $0).cpuSeconds }.reduce(own.cpuSeconds, +)
+        residentMB = own.residentMB
+        peakMB = own.peakMB
+    }
 
     init(pid: pid_t) {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))

@@ -189,7 +189,7 @@ private struct Fixture {
 
     @Test func unreachableVendorIsRetried() async throws {
         let tokens = APNsTokenManager(key: try ExampleKeys.apnsKey(), keyID: ExampleKeys.apnsKeyID, teamID: ExampleKeys.apnsTeamID)
-        let port = try ProsodyServer.freePort()
+        let port = try LoopbackPort.free()
         let provider = try APNsProvider(
             configuration: .init(topic: "t", productionURL: "https://127.0.0.1:\(port)", sandboxURL: "https://127.0.0.1:\(port)", requestTimeout: .seconds(2)),
             authentication: .token(tokens), logger: Logger(label: "test")

@@ -53,7 +53,7 @@ struct ContainerEndToEndTests {
             certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
             credentials: try ExampleKeys.mockAPNsCredentials()
         )
-        let adminPort = try ProsodyServer.freePort()
+        let adminPort = try LoopbackPort.free()
         let configuration = """
             xmpp:
               port: \(prosody.componentPort)

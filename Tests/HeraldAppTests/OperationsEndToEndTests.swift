@@ -40,7 +40,7 @@ import XMLStream
             apns = try await MockAPNsServer.start(
                 certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, credentials: apnsCredentials
             )
-            chosenAdminPort = Mutex(try ProsodyServer.freePort())
+            chosenAdminPort = Mutex(try LoopbackPort.free())
             registration = Registration(
                 node: "node-ops-1", secret: "publish-secret-1", app: "chat", service: .apns, dialect: .p2,
                 token: OperationsEndToEndTests.deviceToken, environment: .production, accountDomain: "example.org",
@@ -50,7 +50,9 @@ import XMLStream
             try await store.save(registration)
         }
 
-        func writeConfiguration(keyFile: String = ExampleKeys.apnsKeyPath, keyID: String = ExampleKeys.apnsKeyID, extra: String = "") throws {
+        func writeConfiguration(
+            keyFile: String = ExampleKeys.apnsKeyPath, keyID: String = ExampleKeys.apnsKeyID, retryInitialDelay: String = "1s", extra: String = ""
+        ) throws {
             let yaml = """
                 xmpp:
                   port: \(server.port)
@@ -75,6 +77,7 @@ import XMLStream
                   token: \(OperationsEndToEndTests.adminToken)
                 delivery:
                   coalescing_window: 0s
+                  retry_initial_delay: \(retryInitialDelay)
                 \(extra)
                 """
             try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -96,7 +99,7 @@ import XMLStream
                 guard String(log.dropFirst(before)).contains("admin server cannot listen") else { return child }
                 child.stop()
                 let old = adminPort
-                let new = try ProsodyServer.freePort()
+                let new = try LoopbackPort.free()
                 chosenAdminPort.withLock { $0 = new }
                 let yaml = try String(contentsOfFile: configPath, encoding: .utf8)
                 try yaml.replacingOccurrences(of: "  port: \(old)\n", with: "  port: \(new)\n").write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -227,7 +230,8 @@ import XMLStream
         let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
         defer { Task { await workspace.stop() } }
         workspace.apns.scriptDefault(.unavailable)
-        try workspace.writeConfiguration()
+        // The first retry comes 2–4 s after the 503, so a busy test process kills Herald before it.
+        try workspace.writeConfiguration(retryInitialDelay: "4s")
         let herald = try workspace.startHerald()
         defer { herald.stop() }
         #expect(await eventually(timeout: .seconds(20)) { workspace.server.successfulHandshakes == 1 }, "\(workspace.log)")

@@ -42,7 +42,7 @@ struct ScaleOutEndToEndTests {
 
     private func start(_ name: String, environment: [String: String], in directory: URL) throws -> (ChildProcess, String, Int) {
         let log = directory.appendingPathComponent("\(name).log").path
-        let adminPort = try ProsodyServer.freePort()
+        let adminPort = try LoopbackPort.free()
         var environment = environment
         environment["HERALD_ADMIN__PORT"] = "\(adminPort)"
         let process = try ChildProcess(path: HeraldBinary.path, arguments: ["serve"], environment: environment, logPath: log)

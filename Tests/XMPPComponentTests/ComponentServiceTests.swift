@@ -209,7 +209,11 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
         try await whileRunning({ await service.run() }) {
             #expect(await eventually { service.status.isConnected })
             await server.dropConnections()
-            #expect(await eventually { service.status.establishedConnections == 2 && service.status.isConnected })
+            // At least a second connection: on a busy machine a handshake can also be cut short and retried.
+            #expect(
+                await eventually(timeout: .seconds(20)) { service.status.establishedConnections >= 2 && service.status.isConnected },
+                "status \(service.status), connections accepted \(server.acceptedConnections)"
+            )
         }
         await server.stop()
     }
