@@ -214,7 +214,11 @@ let package = Package(
             dependencies: ["HeraldSQLite", "HeraldPostgres", "HeraldCore", "HeraldTesting", "HeraldHarness", external("GRDB", "GRDB.swift"), external("PostgresNIO", "postgres-nio"), logging],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "HeraldPostgresTests", dependencies: ["HeraldPostgres", external("PostgresNIO", "postgres-nio")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeraldPostgresTests",
+            dependencies: ["HeraldPostgres", "HeraldCore", "HeraldHarness", "HeraldTesting", external("PostgresNIO", "postgres-nio"), logging],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HeraldHTTP2Tests",
             dependencies: [

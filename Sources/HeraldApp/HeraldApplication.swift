@@ -57,7 +57,7 @@ public struct HeraldApplication: Sendable {
                 instance = "local"
             case .postgres(let settings):
                 let client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
-                self.store = PostgresRegistrationStore(client: client, logger: logger)
+                self.store = PostgresRegistrationStore(client: client, logger: logger, cacheCapacity: settings.cacheSize)
                 storeClient = client
                 // Unique per process: another instance takes this one's pending pushes only once its
                 // lease runs out (it died) or it released them (it stopped).
@@ -211,6 +211,7 @@ public struct HeraldApplication: Sendable {
     public func serviceGroup(signals: Bool = true, onAdminListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let storeClient { services.append(.init(service: storeClient)) }
+        if let store = store as? PostgresRegistrationStore { services.append(.init(service: RegistrationCacheListener(store: store))) }
         if let admin = configuration.admin {
             services.append(.init(service: AdminServer(
                 dependencies: adminDependencies, configuration: admin, logger: logger, onListening: onAdminListening
@@ -296,5 +297,15 @@ struct VendorSet: Sendable {
 
     func shutdown() async {
         for shutdown in shutdowns { await shutdown() }
+    }
+}
+
+/// Keeps the PostgreSQL store's registration cache coherent with every instance's writes, until the
+/// service group shuts down.
+private struct RegistrationCacheListener: Service {
+    let store: PostgresRegistrationStore
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await store.keepCacheCoherent() }
     }
 }

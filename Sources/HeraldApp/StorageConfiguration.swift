@@ -23,7 +23,8 @@ public enum StorageConfiguration: Sendable, Hashable {
             tls: PostgresSettings.TLSMode(rawValue: try postgres.oneOf("tls", PostgresSettings.TLSMode.allCases.map(\.rawValue), default: "prefer"))
                 ?? .prefer,
             caFile: try postgres.string("ca_file"),
-            maximumConnections: try postgres.int("max_connections", default: 10, range: 1...1000)
+            maximumConnections: try postgres.int("max_connections", default: 10, range: 1...1000),
+            cacheSize: try postgres.int("cache_size", default: 20_000, range: 0...10_000_000)
         )
         if let url = try postgres.string("url") {
             do {

@@ -83,6 +83,26 @@ enum PostgresMigrations {
                 """,
                 "CREATE INDEX pending_push_due ON pending_push (not_before)",
             ]
-        )
+        ),
+        // Every instance caches registrations for delivery and drops the nodes named here. Activity
+        // (last_push_at, last_failure) is left out: it changes with every push and is not delivered with.
+        Migration(
+            name: "2026-12-02 registration change notifications",
+            statements: [
+                """
+                CREATE FUNCTION registration_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    PERFORM pg_notify('herald_registration', CASE WHEN TG_OP = 'DELETE' THEN OLD.node ELSE NEW.node END);
+                    RETURN NULL;
+                END $$
+                """,
+                """
+                CREATE TRIGGER registration_changed AFTER INSERT OR DELETE OR UPDATE OF
+                    secret, app, service, dialect, token, voip_token, webpush_p256dh, webpush_auth, environment,
+                    account_domain, account_key, push_account, channel, device_key, created_at, updated_at
+                    ON registration FOR EACH ROW EXECUTE FUNCTION registration_changed()
+                """,
+            ]
+        ),
     ]
 }

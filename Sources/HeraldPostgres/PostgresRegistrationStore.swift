@@ -24,11 +24,18 @@ public final class PostgresRegistrationStore: RegistrationStore {
     private let migration = Mutex<Task<Void, any Error>?>(nil)
     /// Lookups by node, the one query of every publish, folded into `node = ANY(...)` batches.
     private let nodeLookups: LookupBatcher<String, Registration>
+    /// Registrations for delivery, on while `keepCacheCoherent()` hears every change.
+    private let cache: RegistrationCache
 
-    /// `client` must be running (`PostgresClient.run()`, a `Service`) for any method to return.
-    public init(client: PostgresClient, logger: Logger) {
+    /// The channel the registration table's trigger names changed nodes on.
+    static let changeChannel = "herald_registration"
+
+    /// `client` must be running (`PostgresClient.run()`, a `Service`) for any method to return; the
+    /// cache of `cacheCapacity` registrations is used only while `keepCacheCoherent()` runs.
+    public init(client: PostgresClient, logger: Logger, cacheCapacity: Int = PostgresSettings().cacheSize) {
         self.client = client
         self.logger = logger
+        cache = RegistrationCache(capacity: cacheCapacity)
         nodeLookups = LookupBatcher { [client, logger] nodes in
             var found: [String: Registration] = [:]
             let rows = try await client.query(
@@ -95,6 +102,49 @@ public final class PostgresRegistrationStore: RegistrationStore {
         try await mapped { try await nodeLookups.load(node) }
     }
 
+    public func registrationForDelivery(node: String) async throws -> Registration? {
+        let (cached, ticket) = cache.lookup(node)
+        if let cached { return cached }
+        let found = try await registration(node: node)
+        if let found, let ticket { cache.fill(found, ticket: ticket) }
+        return found
+    }
+
+    /// An error for a log: the driver's own carry their query's binds, which may hold tokens.
+    private static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as PSQLError: "\(PostgresStoreError(error))"
+        case let error as PostgresStoreError: "\(error)"
+        default: "\(type(of: error))"
+        }
+    }
+
+    /// Whether deliveries read the cache: the listener hears every change to a registration.
+    public var cacheIsOn: Bool { cache.isEnabled }
+
+    /// Keeps the cache coherent with every instance's writes until cancelled: LISTENs on one of the
+    /// pool's connections and drops each node a notification names. The cache is on only while the
+    /// channel is heard; a lost connection turns it off and empties it until the listener is back.
+    public func keepCacheCoherent(retryDelay: Duration = .seconds(1)) async {
+        while !Task.isCancelled {
+            do {
+                try await migrate()
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.changeChannel) { notifications in
+                        cache.reset(enabled: true)
+                        logger.info("registration cache on: every change is heard")
+                        for try await notification in notifications { cache.invalidate(notification.payload) }
+                    }
+                }
+            } catch where !Task.isCancelled {
+                logger.warning("registration cache off: changes cannot be heard", metadata: [LogKey.reason: "\(Self.describe(error))"])
+            } catch {}
+            cache.reset(enabled: false)
+            try? await Task.sleep(for: retryDelay)
+        }
+        cache.reset(enabled: false)
+    }
+
     public func registration(deviceKey: String) async throws -> Registration? {
         try await first("SELECT \(unescaped: Self.columns) FROM registration WHERE device_key = \(deviceKey)")
     }
@@ -109,10 +159,12 @@ public final class PostgresRegistrationStore: RegistrationStore {
     }
 
     public func save(_ registration: Registration) async throws {
+        defer { cache.invalidate(registration.node) }
         try await mapped { try await client.query(Self.upsert(registration), logger: logger) }
     }
 
     public func insert(_ registration: Registration, limits: RegistrationLimits) async throws {
+        defer { cache.invalidate(registration.node) }
         let domain = registration.accountDomain ?? ""
         try await mapped {
             try await client.withTransaction(logger: logger) { connection in
@@ -179,11 +231,13 @@ public final class PostgresRegistrationStore: RegistrationStore {
     }
 
     public func delete(node: String) async throws -> Bool {
-        try await affectsRows("DELETE FROM registration WHERE node = \(node) RETURNING 1::INT8")
+        defer { cache.invalidate(node) }
+        return try await affectsRows("DELETE FROM registration WHERE node = \(node) RETURNING 1::INT8")
     }
 
     public func delete(node: String, ifToken token: String) async throws -> Bool {
-        try await affectsRows("DELETE FROM registration WHERE node = \(node) AND token = \(token) RETURNING 1::INT8")
+        defer { cache.invalidate(node) }
+        return try await affectsRows("DELETE FROM registration WHERE node = \(node) AND token = \(token) RETURNING 1::INT8")
     }
 
     private func affectsRows(_ query: PostgresQuery) async throws -> Bool {
@@ -320,6 +374,7 @@ public final class PostgresRegistrationStore: RegistrationStore {
 
     /// Inserts many registrations in large statements, for bulk loading (benchmarks, moving stores).
     public func saveAll(_ registrations: [Registration]) async throws {
+        defer { for registration in registrations { cache.invalidate(registration.node) } }
         for start in stride(from: 0, to: registrations.count, by: 1_000) {
             let slice = registrations[start..<min(start + 1_000, registrations.count)]
             try await mapped {

@@ -25,11 +25,14 @@ public struct PostgresSettings: Sendable, Hashable {
     public var caFile: String?
     /// The pool's bound: connections this instance opens at most.
     public var maximumConnections: Int
+    /// Registrations kept in memory for delivering publishes (about 1.2 KB each); 0: none.
+    public var cacheSize: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 5432, database: String = "herald", user: String = "herald", password: String? = nil,
-        tls: TLSMode = .prefer, caFile: String? = nil, maximumConnections: Int = 10
+        tls: TLSMode = .prefer, caFile: String? = nil, maximumConnections: Int = 10, cacheSize: Int = 20_000
     ) {
+        self.cacheSize = cacheSize
         self.host = host
         self.port = port
         self.database = database

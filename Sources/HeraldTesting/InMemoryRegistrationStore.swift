@@ -51,6 +51,15 @@ public final class InMemoryRegistrationStore: RegistrationStore {
         contents.withLock { $0.byNode[node] }
     }
 
+    /// Copies deliveries read instead of the store's own, as a cache that has not yet heard of a
+    /// change would hand them out.
+    public let staleForDelivery = Mutex<[String: Registration]>([:])
+
+    public func registrationForDelivery(node: String) async throws -> Registration? {
+        if let stale = staleForDelivery.withLock({ $0[node] }) { return stale }
+        return try await registration(node: node)
+    }
+
     public func registration(deviceKey: String) async throws -> Registration? {
         contents.withLock { contents in contents.nodeByDeviceKey[deviceKey].flatMap { contents.byNode[$0] } }
     }

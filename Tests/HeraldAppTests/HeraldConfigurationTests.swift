@@ -294,6 +294,7 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
             "HERALD_STORAGE__POSTGRES__URL": "postgres://push@db.internal/pushes?sslmode=require",
             "HERALD_STORAGE__POSTGRES__PASSWORD_FILE": passwordFile,
             "HERALD_STORAGE__POSTGRES__MAX_CONNECTIONS": "4",
+            "HERALD_STORAGE__POSTGRES__CACHE_SIZE": "0",
         ])
         guard case .postgres(let settings) = configuration.storage else {
             Issue.record("not postgres: \(configuration.storage)")
@@ -302,6 +303,8 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         #expect(settings.host == "db.internal" && settings.port == 5432 && settings.database == "pushes" && settings.user == "push")
         #expect(settings.password == "s3cret")
         #expect(settings.tls == .require && settings.maximumConnections == 4)
+        #expect(settings.cacheSize == 0)
+        #expect(PostgresSettings().cacheSize == 20_000)
         #expect(configuration.components[0].standbyRetry == .seconds(2))
     }
 

@@ -62,6 +62,24 @@ private struct Fixture {
         #expect(fixture.provider.pushes.first?.registration.token == "token-node-1")
     }
 
+    @Test func aStaleCachedSecretIsCheckedAgainstTheStoreBeforeAPublishIsRefused() async throws {
+        let fixture = Fixture()
+        var stale = try #require(try await fixture.store.registration(node: "node-1"))
+        stale.secret = "the-secret-before-re-registering"
+        stale.token = "stale-token"
+        fixture.store.staleForDelivery.withLock { $0["node-1"] = stale }
+        #expect(await fixture.dispatcher.publish(publish()) == .delivered, "the store's own copy has the publish's secret")
+        #expect(fixture.provider.pushes.map(\.registration.token) == ["token-node-1"], "and the push goes with the store's copy")
+
+        // A refusal is decided on the store's copy: here the store no longer has the node at all.
+        var gone = try #require(try await fixture.store.registration(node: "node-2"))
+        gone.secret = "another-secret"
+        fixture.store.staleForDelivery.withLock { $0["node-2"] = gone }
+        #expect(try await fixture.store.delete(node: "node-2"))
+        #expect(await fixture.dispatcher.publish(publish("node-2")) == .unknownNode, "the store decides, not the cache")
+        #expect(fixture.provider.pushes.count == 1)
+    }
+
     @Test func unknownNode() async {
         #expect(await Fixture().dispatcher.publish(publish("nope")) == .unknownNode)
     }

@@ -127,10 +127,17 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     }
 
     private func handle(_ publish: Publish) async -> PublishOutcome {
-        let registration: Registration
+        var registration: Registration
         do {
-            guard let found = try await store.registration(node: publish.node) else { return .unknownNode }
+            // A miss is never cached, so `unknownNode` always comes from the store itself.
+            guard let found = try await store.registrationForDelivery(node: publish.node) else { return .unknownNode }
             registration = found
+            if !authorize(publish, registration) {
+                // Refusing tells the server to drop the registration: decide it on the store's own
+                // copy, in case a re-registration's new secret has not reached a cache yet.
+                guard let current = try await store.registration(node: publish.node) else { return .unknownNode }
+                registration = current
+            }
         } catch {
             logger.error("registration lookup failed", metadata: [LogKey.reason: "\(error)"])
             return .failed(reason: "store unavailable")

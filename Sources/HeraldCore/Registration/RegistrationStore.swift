@@ -6,6 +6,10 @@ import Foundation
 /// Every method is a single statement's worth of work, so each backend can make it one round-trip.
 public protocol RegistrationStore: Sendable {
     func registration(node: String) async throws -> Registration?
+    /// The registration a publish is delivered with. It may come from a cache that trails the store by
+    /// the time a change takes to reach it (milliseconds, on PostgreSQL); anything that decides on a
+    /// registration's fate reads `registration(node:)`, which is the store itself.
+    func registrationForDelivery(node: String) async throws -> Registration?
     func registration(deviceKey: String) async throws -> Registration?
     /// Inserts, or replaces the registration with the same node.
     func save(_ registration: Registration) async throws
@@ -53,4 +57,11 @@ public protocol RegistrationStore: Sendable {
     /// Writes when each node last had a push accepted and why its last one failed, in one go (the
     /// dispatcher collects them off the hot path). Nodes no longer registered are skipped.
     func recordActivity(_ activity: [String: RegistrationActivity]) async throws
+}
+
+extension RegistrationStore {
+    /// Stores without a cache deliver with what they hold.
+    public func registrationForDelivery(node: String) async throws -> Registration? {
+        try await registration(node: node)
+    }
 }
