@@ -59,6 +59,10 @@ let package = Package(
     targets: [
         // Leaf helpers any Herald target may use: backoff, durations, base64url, hex. No dependencies.
         .target(name: "HeraldSupport", swiftSettings: leafSwiftSettings),
+        // Herald's version, commit and package versions, generated at build time (`herald --version`).
+        .target(name: "HeraldBuildInfo", swiftSettings: leafSwiftSettings, plugins: ["BuildInfoPlugin"]),
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), dependencies: ["BuildInfoGenerator"]),
+        .executableTarget(name: "BuildInfoGenerator", swiftSettings: leafSwiftSettings),
         .systemLibrary(
             name: "CLibXML2",
             pkgConfig: "libxml-2.0",
@@ -136,9 +140,9 @@ let package = Package(
             name: "HeraldApp",
             dependencies: [
                 "APNs", "FCM", "WebPush", "HeraldCore", "HeraldSupport", "HeraldSQLite", "HeraldPostgres", "HeraldXMPP", "HeraldAdmin",
-                "HeraldHTTP2", "XMLStream", "XMPPComponent", external("PostgresNIO", "postgres-nio"),
+                "HeraldBuildInfo", "HeraldHTTP2", "XMLStream", "XMPPComponent", external("PostgresNIO", "postgres-nio"),
                 crypto, nioSSL, logging, serviceLifecycle, external("UnixSignals", "swift-service-lifecycle"),
-                external("Prometheus", "swift-prometheus"), external("Yams", "Yams"),
+                external("Prometheus", "swift-prometheus"), external("CoreMetrics", "swift-metrics"), external("Yams", "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -170,7 +174,7 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
-                "HeraldApp", "HeraldAdmin", "HeraldCore", "HeraldSQLite", "HeraldPostgres", "FCM", "MockVendors", "XMPPComponent",
+                "HeraldApp", "HeraldAdmin", "HeraldBuildInfo", "HeraldCore", "HeraldSQLite", "HeraldPostgres", "FCM", "MockVendors", "XMPPComponent",
                 external("PostgresNIO", "postgres-nio"), external("AsyncHTTPClient", "async-http-client"), nioCore, external("NIOHTTP1", "swift-nio"), nioPosix, crypto, cryptoExtras,
                 external("UnixSignals", "swift-service-lifecycle"), argumentParser, logging,
             ],
@@ -263,7 +267,7 @@ let package = Package(
         .testTarget(
             name: "HeraldAppTests",
             dependencies: [
-                "HeraldApp", "HeraldAdmin", "HeraldTesting", "HeraldHarness", "MockVendors", "HeraldSQLite", "HeraldPostgres", "HeraldCore",
+                "HeraldApp", "HeraldAdmin", "HeraldBuildInfo", "HeraldTesting", "HeraldHarness", "MockVendors", "HeraldSQLite", "HeraldPostgres", "HeraldCore",
                 "HeraldSupport", "XMPPComponent", "XMLStream", "APNs", "FCM", "HeraldHTTP2", "VendorSupport",
                 external("AsyncHTTPClient", "async-http-client"), crypto, cryptoExtras, nioCore, external("NIOHTTP1", "swift-nio"), logging, serviceLifecycle, external("InMemoryLogging", "swift-log"), external("Yams", "Yams"),
             ],

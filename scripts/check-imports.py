@@ -60,7 +60,9 @@ def main() -> int:
         name = target["name"]
         if target.get("module_type") != "SwiftTarget":
             continue
-        declared_local = set(target.get("target_dependencies", []))
+        # Build-tool plugins run at build time and are not imported.
+        plugins = {t["name"] for t in description["targets"] if t.get("type") == "plugin"}
+        declared_local = set(target.get("target_dependencies", [])) - plugins
         declared = declared_local | set(target.get("product_dependencies", []))
         used = imports(root / target["path"]) - SYSTEM
         for module in sorted(used - declared):

@@ -1,6 +1,7 @@
 import APNs
 import FCM
 import HeraldAdmin
+import HeraldBuildInfo
 import HeraldCore
 import HeraldHTTP2
 import HeraldPostgres
@@ -67,12 +68,13 @@ public struct HeraldApplication: Sendable {
         }
         let store = self.store
         metricsRegistry = PrometheusCollectorRegistry()
-        var metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
-        metricsFactory.defaultDurationHistogramBuckets = [
+        let metricsFactory = DescribedMetricsFactory(registry: metricsRegistry, durationBuckets: [
             .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
             .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
-        ]
-        let metrics = HeraldMetrics(factory: metricsFactory)
+        ])
+        let metrics = HeraldMetrics(factory: metricsFactory, apps: configuration.apps.map(\.app.name))
+        metrics.gauge("herald_build_info", 1, dimensions: BuildInfo.current.metricLabels)
+        metrics.gauge("herald_retry_queue_capacity", configuration.delivery.maximumQueuedPushes)
         let registrations = RegistrationService(
             store: store,
             policy: configuration.registrationPolicy,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HeraldAdmin
 import HeraldApp
+import HeraldBuildInfo
 import Logging
 import XMPPComponent
 
@@ -10,6 +11,7 @@ struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",
         abstract: "An XMPP push app server: XEP-0357 publishes in, APNs / FCM / Web Push out.",
+        version: BuildInfo.current.versionText,
         subcommands: [Serve.self, Check.self, Registrations.self, Store.self, PushTest.self, Health.self, MockVendor.self, Keys.self],
         defaultSubcommand: Serve.self
     )

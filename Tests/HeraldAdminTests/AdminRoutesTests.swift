@@ -26,7 +26,7 @@ import Testing
 
         init(checks: [ReadinessCheck] = [ReadinessCheck(name: "store", ready: true, detail: "ok")], policy: RegistrationPolicy = .init()) {
             registrations = RegistrationService(
-                store: store, policy: policy, metrics: HeraldMetrics(factory: PrometheusMetricsFactory(registry: registry))
+                store: store, policy: policy, metrics: HeraldMetrics(factory: PrometheusMetricsFactory(registry: registry), apps: ["chat"])
             )
             dispatcher = PushDispatcher(
                 store: store,
@@ -34,7 +34,7 @@ import Testing
                 clock: ManualClock(),
                 activityFlushInterval: nil,
                 logger: Logger(label: "test"),
-                metrics: HeraldMetrics(factory: PrometheusMetricsFactory(registry: registry))
+                metrics: HeraldMetrics(factory: PrometheusMetricsFactory(registry: registry), apps: ["chat"])
             )
             self.checks = checks
         }
@@ -243,13 +243,14 @@ import Testing
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
                 let text = String(buffer: response.body)
-                #expect(text.contains(#"herald_publishes_total{outcome="retrying"} 1"#))
-                #expect(text.contains(#"herald_publishes_total{outcome="unknown_node"} 1"#))
-                #expect(text.contains(#"herald_publishes_total{outcome="forbidden"} 1"#))
-                #expect(text.contains(#"herald_publishes_total{outcome="delivered"} 0"#))
-                #expect(text.contains(#"herald_vendor_requests_total{vendor="apns",status="retry",reason="ServiceUnavailable"} 1"#))
-                #expect(text.contains("herald_publish_duration_seconds_count 3"))
-                #expect(text.contains(#"herald_vendor_request_duration_seconds_count{vendor="apns"} 1"#))
+                #expect(text.contains(#"herald_publishes_total{app="chat",outcome="retrying"} 1"#))
+                #expect(text.contains(#"herald_publishes_total{app="none",outcome="unknown_node"} 1"#))
+                #expect(text.contains(#"herald_publishes_total{app="chat",outcome="forbidden"} 1"#))
+                #expect(text.contains(#"herald_publishes_total{app="chat",outcome="delivered"} 0"#))
+                #expect(text.contains(#"herald_vendor_requests_total{app="chat",vendor="apns",status="retry",reason="ServiceUnavailable"} 1"#))
+                #expect(text.contains(#"herald_publish_duration_seconds_count{app="chat"} 2"#))
+                #expect(text.contains(#"herald_publish_duration_seconds_count{app="none"} 1"#))
+                #expect(text.contains(#"herald_vendor_request_duration_seconds_count{app="chat",vendor="apns"} 1"#))
             }
         }
     }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import HeraldBuildInfo
 import HeraldCore
 import HeraldHarness
 import HeraldSQLite
@@ -182,8 +183,11 @@ import XMLStream
 
         #expect(workspace.server.acceptedConnections == 1, "the component connection stays up across reloads")
         let metrics = try await workspace.get("/metrics")
-        #expect(metrics.body.contains(#"herald_vendor_requests_total{vendor="apns",status="credentials",reason="InvalidProviderToken"} 1"#), "\(metrics.body)")
-        #expect(metrics.body.contains(#"herald_vendor_requests_total{vendor="apns",status="delivered",reason="delivered"} 1"#))
+        #expect(metrics.body.contains(#"herald_vendor_requests_total{app="chat",vendor="apns",status="credentials",reason="InvalidProviderToken"} 1"#), "\(metrics.body)")
+        #expect(metrics.body.contains(#"herald_vendor_requests_total{app="chat",vendor="apns",status="delivered",reason="delivered"} 1"#))
+        #expect(metrics.body.contains("# HELP herald_vendor_requests_total "))
+        #expect(metrics.body.contains(#"herald_build_info{version="\#(BuildInfo.releaseVersion)",commit="\#(BuildInfo.current.commit)""#))
+        #expect(metrics.body.contains("herald_retry_queue_capacity 10000"))
         #expect(metrics.body.contains(#"herald_component_connected{domain="push.localhost"} 1"#))
         #expect(metrics.body.contains("herald_registrations 1"))
 

@@ -5,12 +5,39 @@ import Testing
 @testable import HeraldCore
 
 @Suite struct HeraldMetricsTests {
-    @Test func everyPublishOutcomeIsCountedFromTheStart() {
+    @Test func everyPublishOutcomeOfEveryAppIsCountedFromTheStart() {
         let factory = RecordingMetricsFactory()
-        _ = HeraldMetrics(factory: factory)
-        let prepared = factory.counters.filter { $0.label == "herald_publishes_total" }.compactMap { $0.dimensions.first?.1 }
-        #expect(Set(prepared) == Set(PublishOutcome.Kind.allCases.map(\.rawValue)))
-        #expect(prepared.count == PublishOutcome.Kind.allCases.count)
+        _ = HeraldMetrics(factory: factory, apps: ["chat", "mail"])
+        let prepared = factory.counters.filter { $0.label == "herald_publishes_total" }.map { made in
+            made.dimensions.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+        }
+        let expected = ["chat", "mail", MetricCatalog.noApp].flatMap { app in
+            PublishOutcome.Kind.allCases.map { "app=\(app),outcome=\($0.rawValue)" }
+        }
+        #expect(Set(prepared) == Set(expected))
+        #expect(prepared.count == expected.count)
+    }
+
+    @Test func aPublishCountsUnderItsAppOrUnderNoneWhenNoRegistrationWasFound() {
+        let factory = RecordingMetricsFactory()
+        let metrics = HeraldMetrics(factory: factory, apps: ["chat"])
+        let before = factory.counters.count
+        metrics.publishAnswered(.delivered, app: "chat", duration: .milliseconds(1))
+        metrics.publishAnswered(.unknownNode, app: nil, duration: .milliseconds(1))
+        #expect(factory.counters.count == before, "both counters were made up front")
+        // An app that was not configured at start (none is, but a stored registration may name one).
+        metrics.publishAnswered(.delivered, app: "removed-app", duration: .milliseconds(1))
+        #expect(factory.counters.last?.dimensions.map(\.1) == ["removed-app", "delivered"])
+    }
+
+    @Test func everyMetricInTheCatalogHasHelpAndLabelsInSnakeCase() {
+        #expect(Set(MetricCatalog.all.map(\.name)).count == MetricCatalog.all.count)
+        for entry in MetricCatalog.all {
+            #expect(entry.name.hasPrefix("herald_"), "\(entry.name)")
+            #expect(entry.help.count > 10 && !entry.help.contains("\n"), "\(entry.name)")
+            for label in entry.labels { #expect(label.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "_" }, "\(entry.name) \(label)") }
+            #expect(entry.kind != .counter || entry.name.hasSuffix("_total"), "\(entry.name)")
+        }
     }
 
     @Test func aCounterIsMadeOncePerLabelSet() {
@@ -18,8 +45,8 @@ import Testing
         let metrics = HeraldMetrics(factory: factory)
         let before = factory.counters.count
         for _ in 0..<1000 {
-            metrics.vendorRequest(.apns, outcome: .delivered(id: nil), duration: .milliseconds(1))
-            metrics.vendorRequest(.fcm, outcome: .retry(reason: "UNAVAILABLE", retryAfter: nil), duration: .milliseconds(1))
+            metrics.vendorRequest(.apns, app: "chat", outcome: .delivered(id: nil), duration: .milliseconds(1))
+            metrics.vendorRequest(.fcm, app: "chat", outcome: .retry(reason: "UNAVAILABLE", retryAfter: nil), duration: .milliseconds(1))
         }
         #expect(factory.counters.count == before + 2)
     }

@@ -8,35 +8,43 @@ import HeraldSupport
 /// Names follow Prometheus conventions; README.md ("Metrics") lists them for operators.
 public struct HeraldMetrics: Sendable {
     private let handles: MetricHandles
-    private let publishCounters: [PublishOutcome.Kind: Counter]
-    private let publishDuration: CoreMetrics.Timer
+    /// Made up front for every configured app, so each outcome reads 0 from the first scrape.
+    private let publishCounters: [String: [PublishOutcome.Kind: Counter]]
 
-    public init(factory: any MetricsFactory) {
+    /// `apps`: the configured app names; a publish of another app (or of none) still counts, under its name.
+    public init(factory: any MetricsFactory, apps: [String] = []) {
         handles = MetricHandles(factory: factory)
-        var counters: [PublishOutcome.Kind: Counter] = [:]
-        for kind in PublishOutcome.Kind.allCases {
-            counters[kind] = handles.counter("herald_publishes_total", [("outcome", kind.rawValue)])
+        var counters: [String: [PublishOutcome.Kind: Counter]] = [:]
+        for app in apps + [MetricCatalog.noApp] {
+            for kind in PublishOutcome.Kind.allCases {
+                counters[app, default: [:]][kind] = handles.counter("herald_publishes_total", [("app", app), ("outcome", kind.rawValue)])
+            }
         }
         publishCounters = counters
-        publishDuration = handles.timer("herald_publish_duration_seconds", [])
     }
 
     /// Metrics that go nowhere (tests and tools that do not scrape).
     public static let disabled = HeraldMetrics(factory: NOOPMetricsHandler.instance)
 
-    /// One publish answered, and how long Herald took to answer it.
-    public func publishAnswered(_ outcome: PublishOutcome, duration: Duration) {
-        publishCounters[outcome.kind]?.increment()
-        publishDuration.recordNanoseconds(duration.nanoseconds)
+    /// One publish answered, and how long Herald took to answer it; `app` is nil when no registration was found.
+    public func publishAnswered(_ outcome: PublishOutcome, app: String?, duration: Duration) {
+        let app = app ?? MetricCatalog.noApp
+        if let counter = publishCounters[app]?[outcome.kind] {
+            counter.increment()
+        } else {
+            handles.counter("herald_publishes_total", [("app", app), ("outcome", outcome.kind.rawValue)]).increment()
+        }
+        handles.timer("herald_publish_duration_seconds", [("app", app)]).recordNanoseconds(duration.nanoseconds)
     }
 
     /// One request to a vendor: its result class, the vendor's reason, and the time to its answer.
-    public func vendorRequest(_ service: PushVendor, outcome: PushOutcome, duration: Duration) {
+    public func vendorRequest(_ service: PushVendor, app: String, outcome: PushOutcome, duration: Duration) {
         handles.counter(
             "herald_vendor_requests_total",
-            [("vendor", service.rawValue), ("status", outcome.label), ("reason", outcome.reason.metricLabel)]
+            [("app", app), ("vendor", service.rawValue), ("status", outcome.label), ("reason", outcome.reason.metricLabel)]
         ).increment()
-        handles.timer("herald_vendor_request_duration_seconds", [("vendor", service.rawValue)]).recordNanoseconds(duration.nanoseconds)
+        handles.timer("herald_vendor_request_duration_seconds", [("app", app), ("vendor", service.rawValue)])
+            .recordNanoseconds(duration.nanoseconds)
     }
 
     /// A vendor connection opened, failed to connect, retired (with its reason), timed out a PING, or

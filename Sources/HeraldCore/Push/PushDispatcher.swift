@@ -89,8 +89,8 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
 
     public func publish(_ publish: Publish) async -> PublishOutcome {
         let start = clock.now
-        let outcome = await handle(publish)
-        metrics.publishAnswered(outcome, duration: start.duration(to: clock.now))
+        let (outcome, app) = await handle(publish)
+        metrics.publishAnswered(outcome, app: app, duration: start.duration(to: clock.now))
         return outcome
     }
 
@@ -122,32 +122,32 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     private func send(_ push: PushRequest, through provider: any PushProvider) async -> PushOutcome {
         let start = clock.now
         let outcome = await provider.send(push)
-        metrics.vendorRequest(push.registration.service, outcome: outcome, duration: start.duration(to: clock.now))
+        metrics.vendorRequest(push.registration.service, app: push.registration.app, outcome: outcome, duration: start.duration(to: clock.now))
         return outcome
     }
 
-    private func handle(_ publish: Publish) async -> PublishOutcome {
+    private func handle(_ publish: Publish) async -> (PublishOutcome, app: String?) {
         var registration: Registration
         do {
             // A miss is never cached, so `unknownNode` always comes from the store itself.
-            guard let found = try await store.registrationForDelivery(node: publish.node) else { return .unknownNode }
+            guard let found = try await store.registrationForDelivery(node: publish.node) else { return (.unknownNode, nil) }
             registration = found
             if !authorize(publish, registration) {
                 // Refusing tells the server to drop the registration: decide it on the store's own
                 // copy, in case a re-registration's new secret has not reached a cache yet.
-                guard let current = try await store.registration(node: publish.node) else { return .unknownNode }
+                guard let current = try await store.registration(node: publish.node) else { return (.unknownNode, nil) }
                 registration = current
             }
         } catch {
             logger.error("registration lookup failed", metadata: [LogKey.reason: "\(error)"])
-            return .failed(reason: "store unavailable")
+            return (.failed(reason: "store unavailable"), nil)
         }
-        guard authorize(publish, registration) else { return .forbidden }
+        guard authorize(publish, registration) else { return (.forbidden, registration.app) }
         guard provider(for: registration) != nil else {
             logger.error("no provider for a registration's app and vendor", metadata: [
                 LogKey.app: "\(registration.app)", LogKey.vendor: "\(registration.service.rawValue)",
             ])
-            return .failed(reason: "\(registration.service.rawValue) is not configured for \(registration.app)")
+            return (.failed(reason: "\(registration.service.rawValue) is not configured for \(registration.app)"), registration.app)
         }
         let pushClass = PushClass.of(publish, registration: registration)
         let (reply, actions) = state.withLock { state in
@@ -157,7 +157,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
             return (state.nextReply, actions)
         }
         await perform(actions)
-        return await outcome(of: reply)
+        return (await outcome(of: reply), registration.app)
     }
 
     /// The secret, where the registration has one, and the publishing domain, where it recorded one.
