@@ -94,10 +94,10 @@ let package = Package(
             dependencies: ["HeraldCore", external("PostgresNIO", "postgres-nio"), nioSSL, logging],
             swiftSettings: swiftSettings
         ),
-        // HTTP/2 over TLS for the vendor clients.
+        // HTTP/2 over TLS for the vendor clients, directly or through a CONNECT proxy.
         .target(
             name: "HeraldHTTP2",
-            dependencies: [nioCore, nioPosix, nioHTTP2, nioHPACK, nioSSL, logging],
+            dependencies: ["HeraldSupport", nioCore, nioPosix, nioHTTP2, nioHPACK, nioSSL, logging],
             swiftSettings: swiftSettings
         ),
         // What the vendor clients share: JWT signing, a small JSON writer, Retry-After.
@@ -226,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "HeraldHTTP2Tests",
             dependencies: [
-                "HeraldHTTP2", "HeraldTesting", "MockVendors",
+                "HeraldHTTP2", "HeraldSupport", "HeraldTesting", "MockVendors",
                 nioCore, external("NIOEmbedded", "swift-nio"), nioHTTP2, nioHPACK, nioPosix, nioSSL,
             ],
             swiftSettings: swiftSettings
@@ -270,6 +270,7 @@ let package = Package(
                 "HeraldApp", "HeraldAdmin", "HeraldBuildInfo", "HeraldTesting", "HeraldHarness", "MockVendors", "HeraldSQLite", "HeraldPostgres", "HeraldCore",
                 "HeraldSupport", "XMPPComponent", "XMLStream", "APNs", "FCM", "HeraldHTTP2", "VendorSupport",
                 external("AsyncHTTPClient", "async-http-client"), crypto, cryptoExtras, nioCore, external("NIOHTTP1", "swift-nio"), logging, serviceLifecycle, external("InMemoryLogging", "swift-log"), external("Yams", "Yams"),
+                external("Prometheus", "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),

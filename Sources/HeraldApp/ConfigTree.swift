@@ -82,6 +82,18 @@ public struct ConfigTree: Sendable, Hashable {
     }
 
     /// Lays `HERALD_*` variables over the tree.
+    /// `HTTPS_PROXY` and `NO_PROXY` (or their lowercase forms), as every HTTP tool reads them: they set
+    /// `vendors.proxy` and `vendors.no_proxy` where the file does not, below `HERALD_VENDORS__PROXY`.
+    public mutating func applyProxyVariables(_ environment: [String: String]) throws(ConfigurationError) {
+        let vendors = try? section.section("vendors")
+        if let proxy = environment["HTTPS_PROXY"] ?? environment["https_proxy"], !proxy.isEmpty, vendors?.contains("proxy") != true {
+            try applyOverrides([("vendors.proxy", proxy)])
+        }
+        if let noProxy = environment["NO_PROXY"] ?? environment["no_proxy"], !noProxy.isEmpty, vendors?.contains("no_proxy") != true {
+            try applyOverrides([("vendors.no_proxy", noProxy)])
+        }
+    }
+
     public mutating func applyEnvironment(_ environment: [String: String]) throws(ConfigurationError) {
         for (name, value) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix(Self.environmentPrefix) {
             let path = name.dropFirst(Self.environmentPrefix.count)

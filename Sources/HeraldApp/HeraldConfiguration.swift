@@ -6,6 +6,7 @@ import HeraldCore
 import HeraldHTTP2
 import HeraldSupport
 import Logging
+import WebPush
 import XMLStream
 import XMPPComponent
 
@@ -46,9 +47,21 @@ public struct HeraldConfiguration: Sendable {
             }
             tree = try ConfigTree(yaml: String(decoding: data, as: UTF8.self))
         }
+        try tree.applyProxyVariables(environment)
         try tree.applyEnvironment(environment)
         try tree.applyOverrides(overrides)
         return try HeraldConfiguration(tree: tree)
+    }
+
+    /// `vendors.proxy` and `vendors.no_proxy`. The URL may carry a password, so no error repeats it.
+    private static func proxy(_ vendors: ConfigSection) throws(ConfigurationError) -> EgressProxy? {
+        guard let url = try vendors.string("proxy"), !url.isEmpty else { return nil }
+        let noProxy = try vendors.string("no_proxy") ?? ""
+        do {
+            return try EgressProxy(url: url, noProxy: noProxy)
+        } catch {
+            throw ConfigurationError(key: "vendors.proxy", problem: error.problem, fix: "http://[user:password@]host:port, or unset it")
+        }
     }
 
     public init(tree: ConfigTree) throws(ConfigurationError) {
@@ -88,11 +101,13 @@ public struct HeraldConfiguration: Sendable {
             connectTimeout: try vendors.positiveDuration("connect_timeout", default: .seconds(10)),
             idlePingInterval: try vendors.positiveDuration("ping_interval", default: .seconds(60)),
             pingTimeout: try vendors.positiveDuration("ping_timeout", default: .seconds(5)),
-            retireAfterTimeouts: try vendors.int("retire_after_timeouts", default: 3, range: 1...1000)
+            retireAfterTimeouts: try vendors.int("retire_after_timeouts", default: 3, range: 1...1000),
+            proxy: try Self.proxy(vendors)
         )
         for index in apps.indices {
             apps[index].apns?.provider.connection = vendorConnections
             apps[index].fcm?.provider.connection = vendorConnections
+            apps[index].webPush?.provider.proxy = vendorConnections.proxy
         }
         self.apps = apps
         var defaultApps: [String: String] = [:]

@@ -1,3 +1,4 @@
+import HeraldSupport
 import Logging
 import NIOSSL
 
@@ -21,6 +22,8 @@ extension HTTP2Client {
         public var lastStreamID: Int32
         /// The largest response body kept (vendor error bodies are small JSON).
         public var maximumResponseBytes: Int
+        /// An HTTP proxy to tunnel through with CONNECT, or nil to connect directly.
+        public var proxy: EgressProxy.Server?
         public var logger: Logger
         /// Connection lifecycle events, for metrics; called on event-loop threads, so keep it cheap.
         public var onEvent: (@Sendable (HTTP2ConnectionEvent) -> Void)?
@@ -37,6 +40,7 @@ extension HTTP2Client {
             retireAfterTimeouts: Int = 3,
             lastStreamID: Int32 = Int32.max - 1024,
             maximumResponseBytes: Int = 64 * 1024,
+            proxy: EgressProxy.Server? = nil,
             logger: Logger = Logger(label: "herald.http2"),
             onEvent: (@Sendable (HTTP2ConnectionEvent) -> Void)? = nil
         ) {
@@ -51,6 +55,7 @@ extension HTTP2Client {
             self.retireAfterTimeouts = max(1, retireAfterTimeouts)
             self.lastStreamID = max(1, lastStreamID)
             self.maximumResponseBytes = maximumResponseBytes
+            self.proxy = proxy
             self.logger = logger
             self.onEvent = onEvent
         }

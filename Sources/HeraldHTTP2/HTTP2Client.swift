@@ -41,7 +41,9 @@ public final class HTTP2Client: Sendable {
                 maximumResponseBytes: configuration.maximumResponseBytes,
                 retireAfterTimeouts: configuration.retireAfterTimeouts
             ),
-            liveness: .init(idlePingInterval: TimeAmount(configuration.idlePingInterval), pingTimeout: TimeAmount(configuration.pingTimeout))
+            liveness: .init(idlePingInterval: TimeAmount(configuration.idlePingInterval), pingTimeout: TimeAmount(configuration.pingTimeout)),
+            proxy: configuration.proxy,
+            logger: configuration.logger
         )
         self.eventLoopGroup = eventLoopGroup
         self.shutdownSignal = eventLoopGroup.any().makePromise(of: Void.self)

@@ -1,3 +1,5 @@
+import HeraldSupport
+import Logging
 import NIOCore
 import NIOHTTP2
 import NIOPosix
@@ -27,6 +29,9 @@ struct HTTP2Connection: Sendable {
         var connectTimeout: TimeAmount
         var stateMachine: ClientConnectionStateMachine<ClientConnectionHandler.Pending>.Configuration
         var liveness: ClientConnectionHandler.Liveness
+        /// Connect to this proxy and tunnel to `host` through it.
+        var proxy: EgressProxy.Server?
+        var logger: Logger
     }
 
     /// Connects on `eventLoop`; `onRetire` runs on that loop once, when the connection stops taking requests.
@@ -63,13 +68,18 @@ struct HTTP2Connection: Sendable {
                         onPingTimeout: onPingTimeout
                     )
                     let sync = channel.pipeline.syncOperations
+                    if let proxy = settings.proxy {
+                        try sync.addHandler(ProxyTunnelHandler(
+                            targetHost: host, targetPort: settings.port, authorization: proxy.authorization, logger: settings.logger
+                        ))
+                    }
                     try sync.addHandler(NIOSSLClientHandler(context: settings.sslContext, serverHostname: serverName))
                     try sync.addHandler(FlushCoalescingHandler())
                     try sync.addHandler(NIOHTTP2Handler(mode: .client, initialSettings: ClientConnectionHandler.initialSettings(settings.stateMachine)))
                     try sync.addHandler(handler)
                 }
             }
-            .connect(host: host, port: settings.port)
+            .connect(host: settings.proxy?.host ?? host, port: settings.proxy?.port ?? settings.port)
         // A TLS handshake or HTTP/2 preface that stalls must not hold the slot: the deadline covers all.
         let deadline = eventLoop.scheduleTask(in: settings.connectTimeout) {
             ready.fail(HTTP2ClientError.unavailable)

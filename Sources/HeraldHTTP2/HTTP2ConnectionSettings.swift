@@ -1,3 +1,4 @@
+import HeraldSupport
 import Logging
 import NIOSSL
 
@@ -9,6 +10,8 @@ public struct HTTP2ConnectionSettings: Sendable {
     public var pingTimeout: Duration
     public var retireAfterTimeouts: Int
     public var lastStreamID: Int32
+    /// Where connections go out: through this proxy, unless its `NO_PROXY` list names the host.
+    public var proxy: EgressProxy?
     public var onEvent: (@Sendable (HTTP2ConnectionEvent) -> Void)?
 
     public init(
@@ -17,6 +20,7 @@ public struct HTTP2ConnectionSettings: Sendable {
         pingTimeout: Duration = .seconds(5),
         retireAfterTimeouts: Int = 3,
         lastStreamID: Int32 = Int32.max - 1024,
+        proxy: EgressProxy? = nil,
         onEvent: (@Sendable (HTTP2ConnectionEvent) -> Void)? = nil
     ) {
         self.connectTimeout = connectTimeout
@@ -24,6 +28,7 @@ public struct HTTP2ConnectionSettings: Sendable {
         self.pingTimeout = pingTimeout
         self.retireAfterTimeouts = retireAfterTimeouts
         self.lastStreamID = lastStreamID
+        self.proxy = proxy
         self.onEvent = onEvent
     }
 
@@ -46,6 +51,7 @@ public struct HTTP2ConnectionSettings: Sendable {
             pingTimeout: pingTimeout,
             retireAfterTimeouts: retireAfterTimeouts,
             lastStreamID: lastStreamID,
+            proxy: proxy?.server(for: host),
             logger: logger,
             onEvent: onEvent
         )

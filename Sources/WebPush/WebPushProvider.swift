@@ -20,16 +20,21 @@ public final class WebPushProvider: PushProvider {
         public var trustRootsFile: String?
         /// Post to endpoints on loopback and private addresses too (tests, closed networks).
         public var allowPrivateEndpoints: Bool
+        /// Endpoints not excluded by its `NO_PROXY` list are reached through this proxy's CONNECT.
+        public var proxy: EgressProxy?
 
-        public init(requestTimeout: Duration = .seconds(10), trustRootsFile: String? = nil, allowPrivateEndpoints: Bool = false) {
+        public init(requestTimeout: Duration = .seconds(10), trustRootsFile: String? = nil, allowPrivateEndpoints: Bool = false, proxy: EgressProxy? = nil) {
             self.requestTimeout = requestTimeout
             self.trustRootsFile = trustRootsFile
             self.allowPrivateEndpoints = allowPrivateEndpoints
+            self.proxy = proxy
         }
     }
 
     private let vapid: VAPID
     private let client: HTTPClient
+    /// The same client through the proxy, for endpoints `NO_PROXY` does not name.
+    private let proxiedClient: HTTPClient?
     private let configuration: Configuration
     private let logger: Logger
     private let clock: any ServerClock
@@ -44,6 +49,14 @@ public final class WebPushProvider: PushProvider {
         // A redirect would take the request to a URL no check has seen.
         clientConfiguration.redirectConfiguration = .disallow
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        if let proxy = configuration.proxy?.server {
+            clientConfiguration.proxy = .server(
+                host: proxy.host, port: proxy.port, authorization: proxy.basicCredentials.map { .basic(credentials: $0) }
+            )
+            proxiedClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        } else {
+            proxiedClient = nil
+        }
         self.vapid = vapid
         self.configuration = configuration
         self.logger = logger
@@ -101,6 +114,8 @@ public final class WebPushProvider: PushProvider {
         request.headers.add(name: "Authorization", value: authorization)
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
+            let proxied = endpoint.host.map { configuration.proxy?.server(for: $0) != nil } ?? false
+            let client = proxied ? proxiedClient ?? self.client : self.client
             let response = try await client.execute(request, timeout: TimeAmount(configuration.requestTimeout), logger: logger)
             _ = try? await response.body.collect(upTo: 16 * 1024)
             let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime)
@@ -165,5 +180,6 @@ public final class WebPushProvider: PushProvider {
 
     public func shutdown() async {
         try? await client.shutdown()
+        try? await proxiedClient?.shutdown()
     }
 }

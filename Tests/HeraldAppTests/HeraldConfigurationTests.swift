@@ -5,6 +5,7 @@ import HeraldAdmin
 import HeraldCore
 import HeraldHTTP2
 import HeraldPostgres
+import HeraldSupport
 import HeraldTesting
 import Logging
 import MockVendors
@@ -38,6 +39,12 @@ private func load(_ yaml: String, environment: [String: String] = [:]) throws ->
     var tree = try ConfigTree(yaml: yaml)
     try tree.applyEnvironment(environment)
     return try HeraldConfiguration(tree: tree)
+}
+
+private func writeTemporary(_ yaml: String) throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("herald-config-\(UUID().uuidString).yaml").path
+    try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
 }
 
 private func configurationError(_ yaml: String, environment: [String: String] = [:]) -> ConfigurationError? {
@@ -117,6 +124,30 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         #expect(configuration.components[0].port == 6000)
         #expect(configuration.components[0].keepaliveInterval == .seconds(30))
         #expect(configuration.logLevel == .debug)
+    }
+
+    /// `HTTPS_PROXY` and `NO_PROXY` as every tool reads them, under the file's `vendors.proxy`, which is
+    /// under `HERALD_VENDORS__PROXY`; the proxy reaches every vendor client, Web Push's included.
+    @Test func theProxyComesFromTheStandardVariablesUnderTheFileUnderHeraldsOwn() throws {
+        let file = try writeTemporary(minimal + "\nvendors:\n  proxy: http://from-file:3128\n" + chatWithAPNsAndFCM)
+        let none = try HeraldConfiguration.load(path: try writeTemporary(minimal), environment: [:])
+        #expect(none.vendorConnections.proxy == nil)
+        let standard = try HeraldConfiguration.load(path: try writeTemporary(minimal), environment: ["https_proxy": "http://corp:8080", "NO_PROXY": "internal.example"])
+        #expect(standard.vendorConnections.proxy?.server.host == "corp")
+        #expect(standard.vendorConnections.proxy?.exclusions == ["internal.example"])
+        let fromFile = try HeraldConfiguration.load(path: file, environment: ["HTTPS_PROXY": "http://corp:8080"])
+        #expect(fromFile.vendorConnections.proxy?.server == .init(host: "from-file", port: 3128))
+        let app = try #require(fromFile.apps.first)
+        #expect(app.apns?.provider.connection.proxy == fromFile.vendorConnections.proxy)
+        #expect(app.fcm?.provider.connection.proxy == fromFile.vendorConnections.proxy)
+        let herald = try HeraldConfiguration.load(path: file, environment: ["HTTPS_PROXY": "http://corp:8080", "HERALD_VENDORS__PROXY": "http://own:1"])
+        #expect(herald.vendorConnections.proxy?.server.host == "own")
+    }
+
+    @Test func aBadProxyURLNamesTheKeyWithoutRepeatingThePassword() throws {
+        let error = try #require(configurationError(minimal + "\nvendors:\n  proxy: https://user:hunter2@corp:3128\n"))
+        #expect(error.key == "vendors.proxy")
+        #expect(!error.description.contains("hunter2"), "\(error)")
     }
 
     @Test func environmentAloneCanConfigureEverything() throws {

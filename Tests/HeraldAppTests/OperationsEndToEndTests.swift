@@ -86,10 +86,10 @@ import XMLStream
 
         /// Starts `herald serve`. A port free a moment ago can be taken by another process of the parallel
         /// suite before Herald binds it; then Herald says so and exits, and it is started again on another.
-        func startHerald() throws -> ChildProcess {
+        func startHerald(environment: [String: String] = [:]) throws -> ChildProcess {
             for _ in 0..<3 {
                 let before = log.count
-                let child = try ChildProcess(path: HeraldBinary.path, arguments: ["serve", "--config", configPath], logPath: logPath)
+                let child = try ChildProcess(path: HeraldBinary.path, arguments: ["serve", "--config", configPath], environment: environment, logPath: logPath)
                 let deadline = ContinuousClock.now + .seconds(5)
                 while ContinuousClock.now < deadline {
                     let started = String(log.dropFirst(before))
@@ -105,7 +105,7 @@ import XMLStream
                 let yaml = try String(contentsOfFile: configPath, encoding: .utf8)
                 try yaml.replacingOccurrences(of: "  port: \(old)\n", with: "  port: \(new)\n").write(toFile: configPath, atomically: true, encoding: .utf8)
             }
-            return try ChildProcess(path: HeraldBinary.path, arguments: ["serve", "--config", configPath], logPath: logPath)
+            return try ChildProcess(path: HeraldBinary.path, arguments: ["serve", "--config", configPath], environment: environment, logPath: logPath)
         }
 
         /// Runs a `herald` command against this workspace's configuration; its exit status and output.
@@ -219,6 +219,37 @@ import XMLStream
         #expect(delivered[attribute: "type"] == "result", "a publish already being delivered is answered with its result")
         #expect(herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
         #expect(workspace.apns.requestCount == 1, "the late publish never reached the vendor")
+    }
+
+    /// A network whose only way out is an HTTP proxy: `HTTPS_PROXY` sends the APNs connection through its
+    /// CONNECT tunnel, and `NO_PROXY` naming the host sends it direct again.
+    @Test(arguments: [false, true])
+    func pushesGoOutThroughTheProxyThatHTTPSProxyNames(excluded: Bool) async throws {
+        let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
+        defer { Task { await workspace.stop() } }
+        let credentials = "Basic " + Data("ops:pa ss@1".utf8).base64EncodedString()
+        let proxy = try await ConnectProxy.start(requiredAuthorization: credentials)
+        defer { Task { await proxy.stop() } }
+        try workspace.writeConfiguration()
+        var environment = ["HTTPS_PROXY": "http://ops:pa%20ss%401@127.0.0.1:\(proxy.port)"]
+        if excluded { environment["NO_PROXY"] = "localhost,127.0.0.0/8" }
+        let herald = try workspace.startHerald(environment: environment)
+        defer { herald.stop() }
+        #expect(await eventually(timeout: .seconds(20)) { workspace.server.successfulHandshakes == 1 }, "\(workspace.log)")
+
+        try await workspace.server.sendRaw(workspace.publish(id: "through-proxy"))
+        let reply = try await workspace.server.inbox.next("the publish's answer") { $0[attribute: "id"] == "through-proxy" }
+        #expect(reply[attribute: "type"] == "result", "\(reply) \(workspace.log)")
+        #expect(workspace.apns.requests.last?.deviceToken == Self.deviceToken)
+        let apnsPort = try #require(URL(string: workspace.apns.url)?.port)
+        if excluded {
+            #expect(proxy.tunnels.isEmpty)
+        } else {
+            #expect(proxy.tunnels == [.init(target: "127.0.0.1:\(apnsPort)", authorization: credentials, status: 200)])
+        }
+        #expect(!workspace.log.contains("pa ss") && !workspace.log.contains("pa%20ss"), "the proxy password is never logged")
+        herald.send(SIGTERM)
+        #expect(herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
     }
 
     /// Publishes while the vendor answers 503 until the reply says "retrying"; the time of that answer.
