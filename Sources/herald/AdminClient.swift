@@ -21,13 +21,21 @@ struct AdminClient {
         token = admin.token
     }
 
-    func send(_ method: HTTPMethod, _ path: String) async throws -> (status: UInt, body: String) {
+    func send(_ method: HTTPMethod, _ path: String, timeout: TimeAmount = .seconds(30)) async throws -> (status: UInt, body: String) {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let body = try await response.body.collect(upTo: 1 << 20)
         return (response.status.code, String(buffer: body))
+    }
+}
+
+extension AdminClient {
+    /// Whether a Herald answers at the admin address: its /health says alive (for `check`).
+    func heraldAnswers() async -> Bool {
+        guard let answer = try? await send(.GET, "/health", timeout: .seconds(5)) else { return false }
+        return answer.status == 200 && answer.body.contains(#""status":"alive""#)
     }
 }
 

@@ -100,18 +100,27 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-struct Check: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Validate the configuration and exit non-zero with the key to fix.")
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate the configuration and exit non-zero with the key to fix.",
+        discussion: """
+            Run it before a reload or restart: an admin port held by the Herald running now (its /health \
+            answers) is fine, since that Herald gives it up when it stops.
+            """
+    )
 
     @OptionGroup var options: ConfigOptions
+    @Flag(help: "Do not check that the admin port is free.")
+    var skipPortCheck = false
 
-    func run() throws {
+    func run() async throws {
         let configuration = try options.load()
-        if let admin = configuration.admin, admin.port != 0 {
-            guard PortProbe.isFree(host: admin.host, port: admin.port) else {
-                FileHandle.standardError.write(Data("herald: configuration error: admin.port: \(admin.host):\(admin.port) is in use (stop what listens there, or set admin.port / HERALD_ADMIN__PORT to a free port)\n".utf8))
+        if let admin = configuration.admin, admin.port != 0, !skipPortCheck, !PortProbe.isFree(host: admin.host, port: admin.port) {
+            guard await (try? AdminClient(configuration: configuration))?.heraldAnswers() == true else {
+                FileHandle.standardError.write(Data("herald: configuration error: admin.port: \(admin.host):\(admin.port) is in use by something other than Herald (stop what listens there, set admin.port / HERALD_ADMIN__PORT to a free port, or pass --skip-port-check)\n".utf8))
                 throw ExitCode(78)
             }
+            print("admin.port: \(admin.host):\(admin.port) is held by the running Herald (its /health answers)")
         }
         let storageDirectory = URL(fileURLWithPath: configuration.databasePath).deletingLastPathComponent()
         guard StorageProbe.canCreateFiles(in: storageDirectory) else {

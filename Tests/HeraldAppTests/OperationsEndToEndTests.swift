@@ -364,6 +364,29 @@ import XMLStream
         #expect(taken.status == 78, "\(taken.output)")
         #expect(taken.output.contains("admin.port"))
         #expect(taken.output.contains("is in use"))
+        let skipped = try workspace.herald(["check", "--admin-port", "\(workspace.server.port)", "--skip-port-check"])
+        #expect(skipped.status == 0, "\(skipped.output)")
+    }
+
+    /// The README's "check, then reload": `check` against the configuration of the Herald running now.
+    @Test func checkPassesWhileTheHeraldItChecksForRuns() async throws {
+        let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
+        defer { Task { await workspace.stop() } }
+        try workspace.writeConfiguration()
+        let herald = try workspace.startHerald()
+        defer { herald.stop() }
+        #expect(await eventually { (try? await workspace.get("/health"))?.status == 200 }, "\(workspace.log)")
+        let running = try workspace.herald(["check"])
+        #expect(running.status == 0, "\(running.output)")
+        #expect(running.output.contains("held by the running Herald"))
+        #expect(running.output.contains("configuration OK"))
+        // A broken key still fails the check while Herald runs.
+        try workspace.writeConfiguration(keyFile: "/nonexistent/AuthKey.p8")
+        let broken = try workspace.herald(["check"])
+        #expect(broken.status == 78, "\(broken.output)")
+        #expect(broken.output.contains("apps[0].apns.key_file"), "\(broken.output)")
+        herald.send(SIGTERM)
+        #expect(herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
     }
 
     @Test func serveStopsWithAClearMessageWhenTheAdminPortIsTaken() async throws {
