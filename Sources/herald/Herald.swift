@@ -3,6 +3,7 @@ import Foundation
 import HeraldAdmin
 import HeraldApp
 import HeraldBuildInfo
+import HeraldCore
 import Logging
 import XMPPComponent
 
@@ -94,7 +95,8 @@ struct Serve: AsyncParsableCommand {
         do {
             try await application.run()
         } catch {
-            FileHandle.standardError.write(Data("herald: \(error)\n".utf8))
+            // Through the log handler, so a JSON log stays JSON to its last line.
+            Logger(label: "herald").critical("herald stopped on an error", metadata: [LogKey.reason: "\(error)"])
             throw ExitCode.failure
         }
     }
