@@ -63,10 +63,11 @@ private func request(
         #expect(RegistrationService.sortableDigits == RegistrationService.sortableDigits.sorted())
         #expect(Set(RegistrationService.sortableDigits).count == 64)
         // Milliseconds apart, and across a change of every digit position's carry.
-        let times: [Double] = [0, 0.001, 0.064, 4.095, 1_790_000_000, 1_790_000_000.001, 1_790_000_001, 4_102_444_800]
+        let times: [Double] = [0, 0.001, 0.064, 4.095, 1_790_000_000, 1_790_000_000.001, 1_790_000_001, 4_102_444_800, 4_398_046_512]
         let nodes = times.map { RegistrationService.node(at: Date(timeIntervalSince1970: $0)) }
         #expect(nodes == nodes.sorted())
         #expect(nodes.allSatisfy { $0.utf8.count == 24 })
+        #expect(nodes.allSatisfy { !$0.hasPrefix("-") }, "a node pasted into a command line is not an option")
         #expect(Set(nodes.map { $0.prefix(8) }).count == times.count)
         let sameMillisecond = (0..<1000).map { _ in RegistrationService.node(at: Date(timeIntervalSince1970: 1_790_000_000)) }
         #expect(Set(sameMillisecond).count == 1000, "the random part tells nodes of one millisecond apart")

@@ -169,11 +169,15 @@ public final class RegistrationService: Sendable {
     /// node index (as UUIDv7 does) instead of on a random page: with a million registrations, a random
     /// index page per registration was read back and rewritten at every commit. The random part keeps
     /// nodes unguessable; a publish needs the secret as well wherever the dialect has one.
+    ///
+    /// The leading digit counts from `0`, not `-`: its value stays 0 until 2109, and a node that began
+    /// with `-` would be taken for an option by every command line it was pasted into (`push-test NODE`).
     static func node(at time: Date) -> String {
         let milliseconds = UInt64(max(0, time.timeIntervalSince1970 * 1000))
         var text: [UInt8] = []
         text.reserveCapacity(24)
-        for shift in stride(from: 42, through: 0, by: -6) {
+        text.append(sortableDigits[min(63, Int(milliseconds >> 42) + 1)])
+        for shift in stride(from: 36, through: 0, by: -6) {
             text.append(sortableDigits[Int(milliseconds >> UInt64(shift) & 0x3F)])
         }
         return String(decoding: text, as: UTF8.self) + randomString(bytes: 12)
