@@ -41,7 +41,7 @@ public struct JSONLogHandler: LogHandler {
                 object[Self.fixedFields.contains(key) ? "metadata.\(key)" : key] = value
             }
         }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         write(String(decoding: data, as: UTF8.self))
     }
 

@@ -403,4 +403,24 @@ import XMLStream
         #expect(herald.waitForExit(timeout: .seconds(20)) == 1, "\(workspace.log)")
         #expect(workspace.log.contains("admin server cannot listen on 127.0.0.1:\(workspace.server.port): address in use"), "\(workspace.log)")
     }
+
+    @Test func aJSONLogStaysJSONToTheFatalErrorThatEndsIt() async throws {
+        let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
+        defer { Task { await workspace.stop() } }
+        try workspace.writeConfiguration()
+        let herald = try ChildProcess(
+            path: HeraldBinary.path,
+            arguments: ["serve", "--config", workspace.configPath, "--admin-port", "\(workspace.server.port)", "--set", "log.format=json"],
+            logPath: workspace.logPath
+        )
+        defer { herald.stop() }
+        #expect(herald.waitForExit(timeout: .seconds(20)) == 1, "\(workspace.log)")
+        let lines = workspace.log.split(separator: "\n").filter { !$0.isEmpty }
+        let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(!lines.isEmpty && objects.count == lines.count, "every line is a JSON object: \(workspace.log)")
+        let last = try #require(objects.last)
+        #expect(last["level"] as? String == "critical")
+        #expect(last["message"] as? String == "herald stopped on an error")
+        #expect((last["reason"] as? String)?.contains("address in use") == true, "\(last)")
+    }
 }
