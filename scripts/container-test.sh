@@ -7,23 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-for tool in podman runc debootstrap; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if [ ${#need[@]} -gt 0 ]; then
-    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q "${need[@]}"
-fi
+base="$(bash scripts/base-image.sh)"
 # runc and cgroupfs: crun fails on these machines' cgroup layout.
 podman=(podman --runtime runc --cgroup-manager cgroupfs)
-
-base=localhost/herald-base:bookworm
-if ! "${podman[@]}" image exists "$base"; then
-    rootfs="$(mktemp -d /var/tmp/herald-rootfs.XXXXXX)"
-    debootstrap --variant=minbase --include=libxml2,libsqlite3-0,ca-certificates bookworm "$rootfs" http://deb.debian.org/debian >/dev/null
-    tar -C "$rootfs" -c . | "${podman[@]}" import - "$base" >/dev/null
-    rm -rf "$rootfs"
-fi
 
 bin="$(swift build --show-bin-path)"
 context="$(mktemp -d /var/tmp/herald-image.XXXXXX)"
@@ -34,7 +20,7 @@ cp "$bin/herald" "$context/herald"
 ldd "$bin/herald" | awk '$3 ~ /^\// && $3 !~ /^\/(usr\/)?lib/ {print $3}' | xargs -r -I{} cp {} "$context/swift-runtime/"
 image=localhost/herald:test
 # Docker format keeps the HEALTHCHECK (OCI images have no field for it).
-"${podman[@]}" build --quiet --format docker -f deploy/Containerfile.prebuilt -t "$image" "$context" >/dev/null
+"${podman[@]}" build --quiet --format docker --build-arg BASE_IMAGE="$base" -f deploy/Containerfile.prebuilt -t "$image" "$context" >/dev/null
 echo "built $image: $("${podman[@]}" image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
 
 HERALD_CONTAINER_IMAGE="$image" swift test --skip-build --filter ContainerEndToEndTests

@@ -60,7 +60,7 @@ import VendorSupport
         try jwt.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         try key.publicKey.pemRepresentation.write(toFile: keyFile, atomically: true, encoding: .utf8)
         let log = directory.appendingPathComponent("log").path
-        let status = try ChildProcess.run(path: "/usr/bin/env", arguments: ["python3", script, tokenFile, keyFile], logPath: log)
+        let status = try PythonCheck.run(scriptAt: script, arguments: [tokenFile, keyFile], logPath: log)
         #expect(status == 0, "PyJWT: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 }
