@@ -116,7 +116,8 @@ public final class APNsProvider: PushProvider {
         guard notification.body.utf8.count <= notification.maximumBodyBytes else {
             return .rejected(reason: "PayloadTooLarge")
         }
-        let environment = push.registration.environment ?? .production
+        // A publish may choose (Openfire's clients send `sandbox=true` from development builds).
+        let environment = push.publish.environment ?? push.registration.environment ?? .production
         let apnsID = UUID().uuidString.lowercased()
         do {
             var outcome = try await post(notification, apnsID: apnsID, environment: environment)

@@ -11,6 +11,8 @@ public struct AppConfiguration: Sendable {
     public var fcm: FCMAppConfiguration?
     public var webPush: WebPushAppConfiguration?
     public var content: ContentPolicy
+    /// `stateless`: publishes to nodes never registered, whose node is the APNs token (Monal's fpush dialect).
+    public var stateless: StatelessConfiguration?
 
     init(section: ConfigSection, componentDomains: [String]) throws(ConfigurationError) {
         let name = try section.requiredString("name", fix: "give each app a short name, e.g. chat")
@@ -42,11 +44,44 @@ public struct AppConfiguration: Sendable {
             allowsPrivateWebPushEndpoints: webPush?.provider.allowPrivateEndpoints ?? false
         )
         content = try ContentPolicy(section: try section.section("content"))
+        if section.contains("stateless") {
+            let statelessSection = try section.section("stateless")
+            guard services.contains(.apns) else {
+                throw ConfigurationError(
+                    key: statelessSection.path, problem: "needs the app's apns section: stateless nodes are APNs tokens",
+                    fix: "add apns to this app, or remove stateless"
+                )
+            }
+            stateless = try StatelessConfiguration(section: statelessSection)
+        }
         for domain in components where !componentDomains.contains(domain) {
             throw ConfigurationError(
                 key: section.path + ".components",
                 problem: "names \(domain), which is not a configured component",
                 fix: "list it under components, or remove it here"
+            )
+        }
+    }
+}
+
+/// `apps[].stateless`: which fpush `pushModule` names select the app, and each node's rate limit.
+public struct StatelessConfiguration: Sendable {
+    public var pushModules: [String]
+    /// Takes stateless publishes that name no `pushModule` (fpush's default module).
+    public var isDefault: Bool
+    public var minimumInterval: Duration
+    /// Where it is in the configuration, for errors found across apps.
+    let path: String
+
+    init(section: ConfigSection) throws(ConfigurationError) {
+        path = section.path
+        pushModules = section.stringList("push_modules")
+        isDefault = try section.bool("default", default: false)
+        minimumInterval = try section.positiveDuration("min_interval", default: .seconds(10))
+        guard !pushModules.isEmpty || isDefault else {
+            throw ConfigurationError(
+                key: section.path + ".push_modules", problem: "names no pushModule, and the app is not the default",
+                fix: "list the pushModule values the app's clients send (e.g. [monalProdiOS]), or set default: true"
             )
         }
     }

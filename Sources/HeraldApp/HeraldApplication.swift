@@ -89,6 +89,7 @@ public struct HeraldApplication: Sendable {
             store: store,
             providers: vendors.providers,
             contentPolicies: Dictionary(uniqueKeysWithValues: configuration.apps.map { ($0.app.name, $0.content) }),
+            stateless: configuration.stateless,
             policy: configuration.delivery,
             clock: SystemClock(),
             instance: instance,

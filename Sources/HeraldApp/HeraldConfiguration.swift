@@ -19,6 +19,8 @@ public struct HeraldConfiguration: Sendable {
     /// The default app of each component domain, by domain (`components[].default_app`).
     public var defaultApps: [String: String]
     public var apps: [AppConfiguration]
+    /// The apps that take publishes to unregistered nodes (`apps[].stateless`), by `pushModule`.
+    public var stateless: StatelessApps
     /// The SQLite database file (`storage.path`).
     public var databasePath: String
     /// The store: SQLite at `databasePath`, or PostgreSQL (`storage.engine`).
@@ -110,6 +112,7 @@ public struct HeraldConfiguration: Sendable {
             apps[index].webPush?.provider.proxy = vendorConnections.proxy
         }
         self.apps = apps
+        stateless = try Self.statelessApps(apps)
         var defaultApps: [String: String] = [:]
         for (domain, section) in defaultAppSections {
             guard let name = try section.string("default_app") else { continue }
@@ -221,6 +224,32 @@ private struct ComponentDefaults {
 }
 
 extension HeraldConfiguration {
+    private static func statelessApps(_ apps: [AppConfiguration]) throws(ConfigurationError) -> StatelessApps {
+        var modules: [String: StatelessApps.Route] = [:]
+        var fallback: StatelessApps.Route?
+        for configuration in apps {
+            guard let stateless = configuration.stateless else { continue }
+            let route = StatelessApps.Route(
+                app: configuration.app.name, environment: configuration.app.defaultEnvironment,
+                minimumInterval: stateless.minimumInterval, components: Set(configuration.components)
+            )
+            let key = stateless.path
+            for module in stateless.pushModules {
+                if let other = modules[module] {
+                    throw ConfigurationError(key: key + ".push_modules", problem: "repeats \(module), which selects \(other.app)", fix: "give each pushModule to one app")
+                }
+                modules[module] = route
+            }
+            if stateless.isDefault {
+                if let other = fallback {
+                    throw ConfigurationError(key: key + ".default", problem: "is set for \(other.app) as well", fix: "make one app the default")
+                }
+                fallback = route
+            }
+        }
+        return StatelessApps(modules: modules, fallback: fallback)
+    }
+
     /// The apps a component domain serves, with its default first.
     public func appDirectory(for domain: String) -> AppDirectory {
         let served = apps.filter { $0.components.isEmpty || $0.components.contains(domain) }.map(\.app)

@@ -110,6 +110,21 @@ private struct Fixture {
         await fixture.stop()
     }
 
+    /// Openfire's clients choose per publish (`sandbox` publish-option), whatever the registration says.
+    @Test(arguments: [(APNsEnvironment.sandbox, APNsEnvironment.production), (.production, .sandbox)])
+    func aPublishThatNamesAnEnvironmentGoesThere(asked: APNsEnvironment, registered: APNsEnvironment) async throws {
+        let fixture = try await Fixture.make()
+        let publish = Publish(node: "n", publisherDomain: "example.org", environment: asked)
+        let outcome = await fixture.provider.send(push(registration: registration(environment: registered), publish: publish))
+        guard case .delivered(_, nil) = outcome else {
+            Issue.record("not delivered where asked: \(outcome)")
+            return
+        }
+        #expect(fixture.sandbox.requestCount == (asked == .sandbox ? 1 : 0))
+        #expect(fixture.production.requestCount == (asked == .production ? 1 : 0))
+        await fixture.stop()
+    }
+
     @Test func sandboxRegistrationsGoToTheSandbox() async throws {
         let fixture = try await Fixture.make()
         _ = await fixture.provider.send(push(registration: registration(environment: .sandbox)))

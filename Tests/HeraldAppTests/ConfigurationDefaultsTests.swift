@@ -7,11 +7,13 @@ import Testing
 /// README.md's table of configuration keys, held to the defaults the code defines.
 @Suite struct ConfigurationDefaultsTests {
     /// Every app vendor on, so that every key with a default is read: the configuration tests' app,
-    /// with Web Push and the admin API added.
+    /// with Web Push, stateless nodes and the admin API added.
     private static let everything = minimal + "\n" + chatWithAPNsAndFCM + """
             webpush:
               vapid_private_key_file: \(ExampleKeys.vapidKeyPath)
               subject: mailto:ops@example.org
+            stateless:
+              push_modules: [monalProdiOS]
         admin:
           token: a-token-of-at-least-16-characters
         storage:

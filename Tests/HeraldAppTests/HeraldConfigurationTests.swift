@@ -84,6 +84,59 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         #expect(none.apps.first?.app.tigaseProviders == [:])
     }
 
+    @Test func statelessAppsAreOptInAndRouteByPushModule() throws {
+        let apps = minimal + "\n" + chatWithAPNsAndFCM
+        #expect(try load(apps).stateless.isEmpty)
+        let stateless = try load(apps + "    stateless:\n      push_modules: [monalProdiOS, monalBeta]\n      min_interval: 20s\n")
+        #expect(stateless.stateless.modules.keys.sorted() == ["monalBeta", "monalProdiOS"])
+        #expect(stateless.stateless.modules["monalProdiOS"] == .init(app: "chat", environment: .production, minimumInterval: .seconds(20)))
+        #expect(stateless.stateless.fallback == nil)
+        let fallback = try load(apps, environment: ["HERALD_APPS__0__STATELESS__DEFAULT": "true"])
+        #expect(fallback.stateless.fallback?.app == "chat")
+        #expect(fallback.stateless.fallback?.minimumInterval == .seconds(10))
+    }
+
+    @Test(arguments: [
+        ("    stateless:\n      min_interval: 5s\n", "apps[0].stateless.push_modules"),
+        ("    stateless:\n      push_modules: [m]\n      min_interval: 0s\n", "apps[0].stateless.min_interval"),
+    ])
+    func aStatelessSectionThatSelectsNothingNamesItsKey(section: String, key: String) {
+        #expect(configurationError(minimal + "\n" + chatWithAPNsAndFCM + section)?.key == key)
+    }
+
+    @Test func aStatelessAppNeedsAPNsAndEachPushModuleOneApp() {
+        let webPushOnly = minimal + """
+
+            apps:
+              - name: web
+                webpush:
+                  vapid_private_key_file: \(ExampleKeys.vapidKeyPath)
+                  subject: mailto:ops@example.org
+                stateless:
+                  push_modules: [m]
+            """
+        #expect(configurationError(webPushOnly)?.key == "apps[0].stateless")
+        let sharedModule = minimal + "\n" + chatWithAPNsAndFCM + "    stateless:\n      push_modules: [m]\n      default: true\n"
+            + secondApp(name: "other") + "    stateless:\n      push_modules: [m]\n"
+        #expect(configurationError(sharedModule)?.key == "apps[1].stateless.push_modules")
+        let twoDefaults = minimal + "\n" + chatWithAPNsAndFCM + "    stateless:\n      default: true\n"
+            + secondApp(name: "other") + "    stateless:\n      default: true\n"
+        #expect(configurationError(twoDefaults)?.key == "apps[1].stateless.default")
+    }
+
+    /// A second APNs app, as a list item that continues `chatWithAPNsAndFCM`.
+    private func secondApp(name: String) -> String {
+        """
+          - name: \(name)
+            apns:
+              topic: org.example.\(name)
+              key_file: \(ExampleKeys.apnsKeyPath)
+              key_id: \(ExampleKeys.apnsKeyID)
+              team_id: \(ExampleKeys.apnsTeamID)
+
+        """
+    }
+
     @Test func vendorConnectionSettingsReachEveryVendorClient() throws {
         let defaults = try load(minimal)
         #expect(defaults.vendorConnections.idlePingInterval == .seconds(60))

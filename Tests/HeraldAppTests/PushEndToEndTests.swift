@@ -31,16 +31,19 @@ import XMPPComponent
     private func withPushPath(
         users: [String],
         coalescingWindow: String = "100ms",
+        settings: [String: String] = [:],
         _ body: (ProsodyServer, MockAPNsServer, HeraldApplication, InMemoryLogHandler) async throws -> Void
     ) async throws {
-        try await withAllVendors(users: users, coalescingWindow: coalescingWindow) { prosody, vendors, application, logs in
+        try await withAllVendors(users: users, coalescingWindow: coalescingWindow, settings: settings) { prosody, vendors, application, logs in
             try await body(prosody, vendors.apns, application, logs)
         }
     }
 
+    /// `settings`: more configuration, as environment variables.
     private func withAllVendors(
         users: [String],
         coalescingWindow: String = "100ms",
+        settings: [String: String] = [:],
         _ body: (ProsodyServer, Vendors, HeraldApplication, InMemoryLogHandler) async throws -> Void
     ) async throws {
         let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
@@ -72,7 +75,7 @@ import XMPPComponent
             "HERALD_DELIVERY__RETRY_INITIAL_DELAY": "200ms",
             "HERALD_DELIVERY__RETRY_MAX_DELAY": "400ms",
             "HERALD_DELIVERY__COALESCING_WINDOW": coalescingWindow,
-        ]) { a, _ in a })
+        ].merging(settings) { _, setting in setting }) { a, _ in a })
         var logs = InMemoryLogHandler()
         logs.logLevel = .debug
         let handler = logs
@@ -197,6 +200,36 @@ import XMPPComponent
             // The push came from the hibernated session's queue, not from offline storage.
             #expect(prosody.log.contains("Invoking cloud handle_notify_request() for newly smacks queued stanza"))
             #expect(!prosody.log.contains("for offline stanza"))
+        }
+    }
+
+    /// Monal's fpush dialect: no registration, the token as the node and `pushModule` naming the app.
+    @Test func monalEnablingWithItsTokenAsTheNodeGetsPushesUntilTheTokenDies() async throws {
+        let settings = ["HERALD_APPS__0__STATELESS__PUSH_MODULES": "monalProdiOS", "HERALD_APPS__0__STATELESS__MIN_INTERVAL": "1s"]
+        try await withPushPath(users: ["benvolio"], settings: settings) { prosody, apns, application, _ in
+            let token = "dd04" + String(repeating: "0", count: 60)
+            let client = try await TestXMPPClient.connect(port: prosody.clientPort, username: "benvolio", domain: "localhost", password: "pass", resource: "phone")
+            let enable = StreamElement("enable", namespace: "urn:xmpp:push:0", ["jid": "push.localhost", "node": token])
+                .appending(DataForm(type: "submit", fields: [
+                    .init("FORM_TYPE", value: "http://jabber.org/protocol/pubsub#publish-options"),
+                    .init("pushModule", value: "monalProdiOS"),
+                ]).element)
+            let enabled = try await client.request(type: "set", to: nil, payload: enable)
+            #expect(enabled.stanzaType == "result")
+            await client.close()
+            try await sendMessage(to: "benvolio", prosody: prosody)
+
+            #expect(await eventually { requests(apns, token: token).count == 1 }, "prosody: \(prosody.log.suffix(2000))")
+            #expect(requests(apns, token: token).first?.status == 200)
+            #expect(requests(apns, token: token).first?.headers["apns-topic"] == "org.example.chat")
+            #expect(try await application.store.registration(node: token) == nil, "nothing was registered")
+            #expect(!prosody.log.contains("Got error"))
+
+            // The token dies: the push a second message brings tells Prosody to drop the node.
+            apns.script(token, .unregistered)
+            try await sendMessage(to: "benvolio", prosody: prosody)
+            #expect(await eventually { requests(apns, token: token).count == 2 })
+            #expect(await eventually { prosody.log.contains("Got error <cancel:item-not-found") }, "prosody: \(prosody.log.suffix(2000))")
         }
     }
 

@@ -64,6 +64,24 @@ private func sent(_ actions: [Machine.Action], sourceLocation: SourceLocation = 
         #expect(machine.queuedPushes == 0)
     }
 
+    /// A stateless node's spacing (longer than the coalescing window) holds its next push back, and
+    /// outlives the pruning of idle nodes that thousands of others set off.
+    @Test func aNodesSpacingHoldsItsNextPushBackThroughPruning() throws {
+        var machine = Machine(policy: policy, random: { .max })
+        let first = try #require(sent(machine.publish(publish(), pushClass: .alert, registration: registration, reply: 1, now: at(0), spacing: .seconds(20))))
+        _ = machine.verdict(.delivered, send: first.id, node: "n", now: at(0.1))
+        for index in 0..<5000 {
+            let node = "other-\(index)"
+            let send = try #require(sent(machine.publish(publish(node: node), pushClass: .alert, registration: registration, reply: 10 + index, now: at(3))))
+            _ = machine.verdict(.delivered, send: send.id, node: node, now: at(3))
+        }
+        #expect(machine.prunes > 0)
+        #expect(machine.publish(publish("later"), pushClass: .alert, registration: registration, reply: 2, now: at(4), spacing: .seconds(20))
+            == [.wake(node: "n", at: at(20))])
+        #expect(machine.wake(node: "n", now: at(19)) == [.wake(node: "n", at: at(20))], "not before the spacing ends")
+        #expect(sent(machine.wake(node: "n", now: at(20)))?.publish.summary?.lastMessageBody == "later")
+    }
+
     @Test func aPushDueWhileAnotherIsOutGoesWhenThatOneIsAnswered() throws {
         var machine = Machine(policy: policy, random: { .max })
         let first = try #require(sent(machine.publish(publish(), pushClass: .alert, registration: registration, reply: 1, now: at(0))))

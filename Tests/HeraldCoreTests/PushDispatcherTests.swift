@@ -36,11 +36,11 @@ private struct Fixture {
         maximumAttempts: 4,
         retryDeadline: .seconds(30),
         maximumQueuedPushes: 100
-    )) {
+    ), stateless: StatelessApps = .none) {
         let clock = clock
         dispatcher = PushDispatcher(
-            store: store, providers: .shared(provider, apps: ["chat"], services: [.apns]), policy: policy, clock: clock,
-            activityFlushInterval: nil, logger: Logger(label: "test")
+            store: store, providers: .shared(provider, apps: ["chat", "monal"], services: [.apns]), stateless: stateless, policy: policy,
+            clock: clock, activityFlushInterval: nil, logger: Logger(label: "test")
         )
     }
 
@@ -375,6 +375,86 @@ private struct Fixture {
             #expect(await fixture.dispatcher.publish(publish("node-2")) == .overloaded)
             fixture.clock.advance(by: .seconds(2))
             #expect(await held.value == .delivered)
+        }
+    }
+
+    // MARK: Stateless nodes (Monal's fpush dialect)
+
+    static let statelessToken = String(repeating: "c0ffee00", count: 8)
+    static let monal = StatelessApps(modules: ["monalProdiOS": .init(app: "monal", minimumInterval: .seconds(20))])
+
+    private func statelessPublish(body: String? = nil, module: String? = "monalProdiOS", byServer: Bool = true) -> Publish {
+        Publish(
+            node: Self.statelessToken, publisherDomain: "example.org", publisherIsServer: byServer,
+            summary: Publish.Summary(messageCount: 1, lastMessageBody: body), component: "push.example.com", pushModule: module
+        )
+    }
+
+    @Test func aStatelessPublishGoesToTheTokenItsNodeIs() async throws {
+        let fixture = Fixture(stateless: Self.monal)
+        #expect(await fixture.dispatcher.publish(statelessPublish(body: "hi")) == .delivered)
+        let push = try #require(fixture.provider.pushes.first)
+        #expect(push.registration.token == Self.statelessToken)
+        #expect(push.registration.app == "monal")
+        #expect(push.pushClass == .alert)
+        #expect(try await fixture.store.registration(node: Self.statelessToken) == nil, "nothing is registered")
+    }
+
+    @Test func statelessNodesAreOnlyForAppsThatOptIn() async {
+        let fixture = Fixture()
+        #expect(await fixture.dispatcher.publish(statelessPublish()) == .unknownNode)
+        let other = Fixture(stateless: Self.monal)
+        #expect(await other.dispatcher.publish(statelessPublish(module: "notOurs")) == .unknownNode)
+        #expect(other.provider.pushes.isEmpty)
+    }
+
+    @Test func aStatelessNodeTakesPublishesFromServersOnly() async {
+        let fixture = Fixture(stateless: Self.monal)
+        #expect(await fixture.dispatcher.publish(statelessPublish(byServer: false)) == .forbidden)
+        #expect(fixture.provider.pushes.isEmpty)
+    }
+
+    @Test func aDeadStatelessTokenTellsTheServerToDropTheNode() async {
+        let fixture = Fixture(stateless: Self.monal)
+        fixture.provider.answer(.deadToken(reason: "Unregistered"))
+        #expect(await fixture.dispatcher.publish(statelessPublish()) == .tokenRemoved(reason: "Unregistered"))
+    }
+
+    @Test func aStatelessNodeGetsAPushPerIntervalAtMostAndEveryPublishHearsTheVerdict() async throws {
+        let fixture = Fixture(stateless: Self.monal)
+        try await fixture.running {
+            #expect(await fixture.dispatcher.publish(statelessPublish()) == .delivered)
+            let burst = (0..<50).map { _ in Task { await fixture.dispatcher.publish(statelessPublish(body: "more")) } }
+            #expect(await eventually { fixture.dispatcher.heldReplies == 50 && fixture.clock.sleeperCount > 0 })
+            // Past the 2 s coalescing window, short of the app's 20 s: still one push.
+            fixture.clock.advance(by: .seconds(19))
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(fixture.provider.pushes.count == 1)
+            fixture.clock.advance(by: .seconds(1))
+            for publish in burst { #expect(await publish.value == .delivered) }
+            #expect(fixture.provider.pushes.count == 2)
+            // A registered node keeps the coalescing window of its own.
+            #expect(await fixture.dispatcher.publish(publish()) == .delivered)
+            fixture.clock.advance(by: .seconds(3))
+            #expect(await fixture.dispatcher.publish(publish()) == .delivered)
+            #expect(fixture.provider.pushes.count == 4)
+        }
+    }
+
+    @Test func aStoredRetryForAStatelessNodeResumesAfterARestart() async throws {
+        let fixture = Fixture(stateless: Self.monal)
+        let wallNow = fixture.wallNow
+        let waiting = PendingPush(
+            node: Self.statelessToken, publish: statelessPublish(body: "kept"), pushClass: .alert, attempt: 1,
+            notBefore: wallNow.addingTimeInterval(1), deadline: wallNow.addingTimeInterval(60)
+        )
+        try await fixture.store.savePending(waiting, owner: "an instance that died", leaseUntil: wallNow.addingTimeInterval(-1))
+        try await fixture.running {
+            #expect(await eventually { fixture.dispatcher.queuedPushes == 1 && fixture.clock.sleeperCount > 0 })
+            fixture.clock.advance(by: .seconds(2))
+            #expect(await eventually { fixture.provider.pushes.count == 1 })
+            #expect(fixture.provider.pushes.first?.registration.token == Self.statelessToken)
+            #expect(fixture.provider.pushes.first?.publish.summary?.lastMessageBody == "kept")
         }
     }
 

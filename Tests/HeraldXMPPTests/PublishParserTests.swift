@@ -47,6 +47,33 @@ import XMPPComponent
         #expect(publish.secret == nil)
     }
 
+    @Test func theComponentAddressedIsKept() throws {
+        let publish = try PublishParser.parse(try stanza(prosodyPublish))
+        #expect(publish.component == "push.example.com")
+        #expect(publish.pushModule == nil)
+        #expect(publish.environment == nil)
+    }
+
+    /// Openfire's clients add `sandbox` to the publish-options; fpush's (Monal) add `pushModule`.
+    @Test(arguments: [
+        ("<field var='sandbox'><value>true</value></field>", nil, APNsEnvironment.sandbox),
+        ("<field var='sandbox'><value>1</value></field>", nil, .sandbox),
+        ("<field var='sandbox'><value>false</value></field>", nil, .production),
+        ("<field var='sandbox'><value>perhaps</value></field>", nil, nil),
+        ("<field var='pushModule'><value>monalProdiOS</value></field>", "monalProdiOS", nil),
+        ("<field var='pushModule'><value></value></field>", nil, nil),
+    ] as [(String, String?, APNsEnvironment?)])
+    func publishOptionsOfOpenfireAndFpushClients(field: String, pushModule: String?, environment: APNsEnvironment?) throws {
+        let xml = prosodyPublish.replacingOccurrences(
+            of: "<field var='secret'><value>KK4+H5WMfpRG/2zCbuKq6wpX</value></field>",
+            with: "<field var='secret'><value>KK4+H5WMfpRG/2zCbuKq6wpX</value></field>\(field)"
+        )
+        let publish = try PublishParser.parse(try stanza(xml))
+        #expect(publish.pushModule == pushModule)
+        #expect(publish.environment == environment)
+        #expect(publish.secret == "KK4+H5WMfpRG/2zCbuKq6wpX")
+    }
+
     @Test(arguments: [
         "<iq type='set' from='example.org' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'/></iq>",
         "<iq type='set' from='example.org' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish/></pubsub></iq>",

@@ -60,6 +60,9 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
 
     struct NodeState: Sendable {
         var lastSent: Instant?
+        /// A longer least time between the node's pushes than the coalescing window: a stateless app's
+        /// rate limit, which guards a token anyone may publish to.
+        var spacing: Duration = .zero
         /// Pushes on their way, by send id: one at a time while coalescing, any number without.
         var inFlight: [Int: Waiting] = [:]
         var next: Waiting?
@@ -91,10 +94,12 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
 
     /// A publish that passed its checks, for `registration`, to be answered through `reply`.
     public mutating func publish(
-        _ publish: Publish, pushClass: PushClass, registration: Registration, reply: ReplyID, now: Instant
+        _ publish: Publish, pushClass: PushClass, registration: Registration, reply: ReplyID, now: Instant,
+        spacing: Duration = .zero
     ) -> [Action] {
         let node = publish.node
         var state = nodes[node] ?? NodeState()
+        state.spacing = spacing
         defer { nodes[node] = state }
 
         if var next = state.next {
@@ -111,10 +116,11 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
             state.next = next
             return []
         }
-        let windowEnd = state.lastSent.map { $0.advanced(by: policy.coalescingWindow) }
+        let nodeWindow = window(of: state)
+        let windowEnd = state.lastSent.map { $0.advanced(by: nodeWindow) }
         // With a window, a publish while its node's push is out waits to go after it; without one
         // (`coalescing_window: 0s`), every publish is a push of its own.
-        let joinsNext = windowEnd.map { now < $0 } == true || (!state.inFlight.isEmpty && policy.coalescingWindow > .zero)
+        let joinsNext = windowEnd.map { now < $0 } == true || (!state.inFlight.isEmpty && nodeWindow > .zero)
         if joinsNext {
             guard queuedPushes < policy.maximumQueuedPushes, heldReplies < policy.maximumHeldReplies else {
                 return [.reply([reply], .overloaded)]
@@ -253,6 +259,11 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
     /// What one push carries for two publishes: the newer news at the more urgent class, except that a
     /// call is never replaced by a message. A VoIP push must carry a call (iOS ends an app that reports
     /// none), and the call's push wakes the app, which then fetches the message too.
+    /// The least time between two pushes for a node.
+    private func window(of state: NodeState) -> Duration {
+        max(policy.coalescingWindow, state.spacing)
+    }
+
     static func merge(older: (Publish, PushClass), newer: (Publish, PushClass)) -> (Publish, PushClass) {
         if older.1 == .voip, newer.1 != .voip { return older }
         return (newer.0, max(older.1, newer.1))
@@ -299,9 +310,10 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
     /// publish: the walks cost O(1) per publish, amortized.
     private mutating func pruneIdleNodes(now: Instant) {
         guard nodes.count > pruneAbove else { return }
-        let horizon = now.advanced(by: .zero - policy.coalescingWindow)
+        let coalescingWindow = policy.coalescingWindow
         nodes = nodes.filter { _, state in
-            !state.inFlight.isEmpty || state.next != nil || (state.lastSent.map { $0 > horizon } ?? false)
+            let window = max(coalescingWindow, state.spacing)
+            return !state.inFlight.isEmpty || state.next != nil || (state.lastSent.map { $0.advanced(by: window) > now } ?? false)
         }
         prunes += 1
         pruneAbove = max(minimumPruneAbove, 2 * nodes.count)

@@ -40,6 +40,12 @@ public struct Publish: Sendable, Hashable, Codable {
     public var encrypted: Encrypted?
     /// Tigase's `<priority xmlns='tigase:push:priority:0'>high</priority>`.
     public var highPriority: Bool
+    /// The component domain the publish was addressed to.
+    public var component: String?
+    /// fpush's `pushModule` publish-option: which app a registration-less (stateless) node belongs to.
+    public var pushModule: String?
+    /// The APNs environment the publish asks for: the Openfire plugin's `sandbox` publish-option.
+    public var environment: APNsEnvironment?
 
     public init(
         node: String,
@@ -48,7 +54,10 @@ public struct Publish: Sendable, Hashable, Codable {
         secret: String? = nil,
         summary: Summary? = nil,
         encrypted: Encrypted? = nil,
-        highPriority: Bool = false
+        highPriority: Bool = false,
+        component: String? = nil,
+        pushModule: String? = nil,
+        environment: APNsEnvironment? = nil
     ) {
         self.node = node
         self.publisherDomain = publisherDomain
@@ -57,6 +66,9 @@ public struct Publish: Sendable, Hashable, Codable {
         self.summary = summary
         self.encrypted = encrypted
         self.highPriority = highPriority
+        self.component = component
+        self.pushModule = pushModule
+        self.environment = environment
     }
 }
 

@@ -31,6 +31,8 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     /// Swapped whole when credentials are reloaded; a push in flight keeps the provider it started with.
     private let providers: Mutex<PushProviders>
     private let contentPolicies: [String: ContentPolicy]
+    /// Apps that take publishes to nodes never registered (Monal's fpush-style enable).
+    private let stateless: StatelessApps
     public let policy: DeliveryPolicy
     private let clock: C
     private let logger: Logger
@@ -50,6 +52,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         store: any RegistrationStore,
         providers: PushProviders,
         contentPolicies: [String: ContentPolicy] = [:],
+        stateless: StatelessApps = .none,
         policy: DeliveryPolicy = .init(),
         clock: C,
         activityFlushInterval: Duration? = .seconds(5),
@@ -64,6 +67,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         self.providers = Mutex(providers)
         self.metrics = metrics
         self.contentPolicies = contentPolicies
+        self.stateless = stateless
         self.policy = policy
         self.clock = clock
         self.logger = logger
@@ -128,11 +132,18 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
 
     private func handle(_ publish: Publish) async -> (PublishOutcome, app: String?) {
         var registration: Registration
+        var spacing = Duration.zero
         do {
             // A miss is never cached, so `unknownNode` always comes from the store itself.
-            guard let found = try await store.registrationForDelivery(node: publish.node) else { return (.unknownNode, nil) }
-            registration = found
-            if !authorize(publish, registration) {
+            if let found = try await store.registrationForDelivery(node: publish.node) {
+                registration = found
+            } else if let resolved = stateless.registration(for: publish, now: clock.wallTime) {
+                registration = resolved.registration
+                spacing = resolved.minimumInterval
+            } else {
+                return (.unknownNode, nil)
+            }
+            if !authorize(publish, registration), registration.dialect != .stateless {
                 // Refusing tells the server to drop the registration: decide it on the store's own
                 // copy, in case a re-registration's new secret has not reached a cache yet.
                 guard let current = try await store.registration(node: publish.node) else { return (.unknownNode, nil) }
@@ -153,7 +164,9 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         let (reply, actions) = state.withLock { state in
             state.nextReply &+= 1
             state.replies[state.nextReply] = .open
-            let actions = state.machine.publish(publish, pushClass: pushClass, registration: registration, reply: state.nextReply, now: clock.now)
+            let actions = state.machine.publish(
+                publish, pushClass: pushClass, registration: registration, reply: state.nextReply, now: clock.now, spacing: spacing
+            )
             return (state.nextReply, actions)
         }
         await perform(actions)
@@ -300,6 +313,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
             // The push waited: the device may have re-registered or gone meanwhile.
             do {
                 registration = try await store.registration(node: send.node)
+                    ?? stateless.registration(for: send.publish, now: clock.wallTime)?.registration
             } catch {
                 return .retry(reason: "store unavailable", retryAfter: nil)
             }

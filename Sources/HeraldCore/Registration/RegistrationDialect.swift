@@ -10,4 +10,6 @@ public enum RegistrationDialect: String, Sendable, Hashable, CaseIterable, Codab
     case webpush
     /// Registered over Herald's HTTP API.
     case http
+    /// Never registered: Monal's fpush-style enable, whose node is the APNs token (`StatelessApps`).
+    case stateless
 }

@@ -143,7 +143,7 @@ public final class RegistrationService: Sendable {
         switch request.dialect {
         case .tigase: request.account
         case .p2: Self.sha1Hex(request.account + "\u{0}" + request.deviceID)
-        case .v1, .webpush, .http: nil
+        case .v1, .webpush, .http, .stateless: nil
         }
     }
 

@@ -4,7 +4,8 @@ import XMPPComponent
 
 /// Reads a XEP-0357 publish in every shape servers send: Prosody's `type='form'` summary with empty
 /// fields, ejabberd's `type='submit'` summary without a message count, a bare `<notification/>`, and
-/// Tigase's `<encrypted/>` and `<priority/>` extensions.
+/// Tigase's `<encrypted/>` and `<priority/>` extensions, and the publish-options Openfire's (`sandbox`) and
+/// fpush's (`pushModule`) clients add.
 public enum PublishParser {
     public static let summaryFormType = "urn:xmpp:push:summary"
     public static let encryptNamespace = "tigase:push:encrypt:0"
@@ -43,6 +44,13 @@ public enum PublishParser {
         let priority = notification?.child("priority", namespace: priorityNamespace)?.text
         let options = pubsub.child("publish-options", namespace: Namespace.pubsub).flatMap { DataForm.first(in: $0) }
 
+        // Openfire's clients say `sandbox=true` for development builds; anything unreadable is no choice.
+        let environment: APNsEnvironment? = switch options?["sandbox"]?.lowercased() {
+        case "true", "1": .sandbox
+        case "false", "0": .production
+        default: nil
+        }
+
         return Publish(
             node: node,
             publisherDomain: publisher.domainpart,
@@ -50,7 +58,10 @@ public enum PublishParser {
             secret: options?["secret"],
             summary: summary,
             encrypted: encrypted,
-            highPriority: priority == "high"
+            highPriority: priority == "high",
+            component: iq.to?.domainpart,
+            pushModule: options?["pushModule"].flatMap { $0.isEmpty ? nil : $0 },
+            environment: environment
         )
     }
 }
