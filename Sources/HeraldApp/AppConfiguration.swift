@@ -46,13 +46,15 @@ public struct AppConfiguration: Sendable {
         content = try ContentPolicy(section: try section.section("content"))
         if section.contains("stateless") {
             let statelessSection = try section.section("stateless")
-            guard services.contains(.apns) else {
+            let configuration = try StatelessConfiguration(section: statelessSection)
+            // fpush's nodes are APNs tokens; MongooseIM's devices may be FCM's too.
+            guard services.contains(.apns) || (configuration.pushModules.isEmpty && !configuration.isDefault && services.contains(.fcm)) else {
                 throw ConfigurationError(
-                    key: statelessSection.path, problem: "needs the app's apns section: stateless nodes are APNs tokens",
+                    key: statelessSection.path, problem: "needs the app's apns section (or fcm, for mongooseim alone)",
                     fix: "add apns to this app, or remove stateless"
                 )
             }
-            stateless = try StatelessConfiguration(section: statelessSection)
+            stateless = configuration
         }
         for domain in components where !componentDomains.contains(domain) {
             throw ConfigurationError(
@@ -64,11 +66,14 @@ public struct AppConfiguration: Sendable {
     }
 }
 
-/// `apps[].stateless`: which fpush `pushModule` names select the app, and each node's rate limit.
+/// `apps[].stateless`: which fpush `pushModule` names select the app, whether it takes MongooseIM's
+/// publishes, and each node's rate limit.
 public struct StatelessConfiguration: Sendable {
     public var pushModules: [String]
     /// Takes stateless publishes that name no `pushModule` (fpush's default module).
     public var isDefault: Bool
+    /// Takes publishes whose publish-options carry the device (`device_id`, `service`), as MongooseIM's do.
+    public var mongooseIM: Bool
     public var minimumInterval: Duration
     /// Where it is in the configuration, for errors found across apps.
     let path: String
@@ -77,11 +82,12 @@ public struct StatelessConfiguration: Sendable {
         path = section.path
         pushModules = section.stringList("push_modules")
         isDefault = try section.bool("default", default: false)
+        mongooseIM = try section.bool("mongooseim", default: false)
         minimumInterval = try section.positiveDuration("min_interval", default: .seconds(10))
-        guard !pushModules.isEmpty || isDefault else {
+        guard !pushModules.isEmpty || isDefault || mongooseIM else {
             throw ConfigurationError(
-                key: section.path + ".push_modules", problem: "names no pushModule, and the app is not the default",
-                fix: "list the pushModule values the app's clients send (e.g. [monalProdiOS]), or set default: true"
+                key: section.path + ".push_modules", problem: "names no pushModule, and the app takes neither the default nor MongooseIM's publishes",
+                fix: "list the pushModule values the app's clients send (e.g. [monalProdiOS]), or set default: true or mongooseim: true"
             )
         }
     }

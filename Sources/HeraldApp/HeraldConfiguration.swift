@@ -227,11 +227,13 @@ extension HeraldConfiguration {
     private static func statelessApps(_ apps: [AppConfiguration]) throws(ConfigurationError) -> StatelessApps {
         var modules: [String: StatelessApps.Route] = [:]
         var fallback: StatelessApps.Route?
+        var mongooseIM: [StatelessApps.Route] = []
         for configuration in apps {
             guard let stateless = configuration.stateless else { continue }
             let route = StatelessApps.Route(
                 app: configuration.app.name, environment: configuration.app.defaultEnvironment,
-                minimumInterval: stateless.minimumInterval, components: Set(configuration.components)
+                minimumInterval: stateless.minimumInterval, components: Set(configuration.components),
+                services: configuration.app.services, apnsTopic: configuration.apns?.provider.topic
             )
             let key = stateless.path
             for module in stateless.pushModules {
@@ -246,8 +248,9 @@ extension HeraldConfiguration {
                 }
                 fallback = route
             }
+            if stateless.mongooseIM { mongooseIM.append(route) }
         }
-        return StatelessApps(modules: modules, fallback: fallback)
+        return StatelessApps(modules: modules, fallback: fallback, mongooseIM: mongooseIM)
     }
 
     /// The apps a component domain serves, with its default first.

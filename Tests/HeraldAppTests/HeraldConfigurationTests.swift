@@ -89,8 +89,14 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         #expect(try load(apps).stateless.isEmpty)
         let stateless = try load(apps + "    stateless:\n      push_modules: [monalProdiOS, monalBeta]\n      min_interval: 20s\n")
         #expect(stateless.stateless.modules.keys.sorted() == ["monalBeta", "monalProdiOS"])
-        #expect(stateless.stateless.modules["monalProdiOS"] == .init(app: "chat", environment: .production, minimumInterval: .seconds(20)))
+        #expect(stateless.stateless.modules["monalProdiOS"] == .init(
+            app: "chat", environment: .production, minimumInterval: .seconds(20), services: [.apns, .fcm], apnsTopic: "org.example.chat"
+        ))
         #expect(stateless.stateless.fallback == nil)
+        #expect(stateless.stateless.mongooseIM.isEmpty)
+        let mongooseIM = try load(apps + "    stateless:\n      mongooseim: true\n")
+        #expect(mongooseIM.stateless.mongooseIM.map(\.app) == ["chat"])
+        #expect(mongooseIM.stateless.modules.isEmpty)
         let fallback = try load(apps, environment: ["HERALD_APPS__0__STATELESS__DEFAULT": "true"])
         #expect(fallback.stateless.fallback?.app == "chat")
         #expect(fallback.stateless.fallback?.minimumInterval == .seconds(10))

@@ -441,6 +441,21 @@ private struct Fixture {
         }
     }
 
+    @Test func aMongooseIMPublishGoesToTheDeviceItCarriesAndSilentMeansBackground() async throws {
+        let mongooseIM = StatelessApps(mongooseIM: [.init(app: "monal", services: [.apns])])
+        let fixture = Fixture(stateless: mongooseIM)
+        var publish = statelessPublish(body: "hi", module: nil)
+        publish.node = "client-node"
+        publish.device = Publish.Device(token: Self.statelessToken, service: "apns", silent: true)
+        #expect(await fixture.dispatcher.publish(publish) == .delivered)
+        let push = try #require(fixture.provider.pushes.first)
+        #expect(push.registration.token == Self.statelessToken)
+        #expect(push.pushClass == .background, "silent, although it has a body")
+        publish.device?.service = "fcm"
+        publish.node = "another-node"
+        #expect(await fixture.dispatcher.publish(publish) == .unknownNode, "the app has no FCM")
+    }
+
     @Test func aStoredRetryForAStatelessNodeResumesAfterARestart() async throws {
         let fixture = Fixture(stateless: Self.monal)
         let wallNow = fixture.wallNow

@@ -66,6 +66,56 @@ import Testing
         #expect(Self.apps.registration(for: publish(node: node, module: "monalProdiOS"), now: Date()) == nil)
     }
 
+    // MARK: MongooseIM
+
+    static let mongooseIM = StatelessApps(mongooseIM: [
+        .init(app: "chat", services: [.apns, .fcm], apnsTopic: "org.example.chat"),
+        .init(app: "work", minimumInterval: .seconds(30), services: [.apns], apnsTopic: "org.example.work"),
+    ])
+
+    private func mongooseIMPublish(_ device: Publish.Device, node: String = "client-node") -> Publish {
+        Publish(node: node, publisherDomain: "mim.example", component: "push.example.com", device: device)
+    }
+
+    @Test func theTopicPicksTheAppAndTheDeviceIDIsTheToken() throws {
+        let device = Publish.Device(token: Self.token.uppercased(), service: "apns", topic: "org.example.work")
+        let (registration, interval) = try #require(Self.mongooseIM.registration(for: mongooseIMPublish(device), now: Date()))
+        #expect(registration.app == "work")
+        #expect(registration.token == Self.token)
+        #expect(registration.node == "client-node", "the node is the client's own")
+        #expect(registration.accountDomain == "mim.example")
+        #expect(interval == .seconds(30))
+    }
+
+    @Test func anFCMDeviceGoesToTheAppWithFCM() throws {
+        let device = Publish.Device(token: "fcm:token-with_all-sorts.of:characters", service: "fcm", topic: "org.example.chat")
+        let (registration, _) = try #require(Self.mongooseIM.registration(for: mongooseIMPublish(device), now: Date()))
+        #expect(registration.service == .fcm)
+        #expect(registration.token == "fcm:token-with_all-sorts.of:characters")
+        #expect(registration.environment == nil)
+    }
+
+    @Test(arguments: [
+        Publish.Device(token: "t", service: "fcm", topic: "org.example.work"),  // no FCM in that app
+        Publish.Device(token: String(repeating: "ab", count: 32), service: "apns"),  // two apps, no topic
+        Publish.Device(token: String(repeating: "ab", count: 32), service: "apns", topic: "org.example.other"),
+        Publish.Device(token: "not hex", service: "apns", topic: "org.example.chat"),
+        Publish.Device(token: "with space", service: "fcm", topic: "org.example.chat"),
+        Publish.Device(token: String(repeating: "a", count: 4097), service: "fcm", topic: "org.example.chat"),
+        Publish.Device(token: "t", service: "webpush", topic: "org.example.chat"),
+        Publish.Device(token: "t", service: "hms", topic: "org.example.chat"),
+    ])
+    func aDeviceNoAppCanServeIsNoNode(device: Publish.Device) {
+        #expect(Self.mongooseIM.registration(for: mongooseIMPublish(device), now: Date()) == nil)
+    }
+
+    @Test func withOneMongooseIMAppNoTopicIsNeeded() throws {
+        let one = StatelessApps(mongooseIM: [.init(app: "chat", services: [.fcm])])
+        let (registration, _) = try #require(one.registration(for: mongooseIMPublish(.init(token: "t", service: "fcm")), now: Date()))
+        #expect(registration.app == "chat")
+        #expect(Self.apps.registration(for: mongooseIMPublish(.init(token: Self.token, service: "apns")), now: Date()) == nil, "fpush apps take no MongooseIM publish")
+    }
+
     @Test(arguments: [64, 100, 512])
     func tokensOfEveryLengthFpushAcceptsAreTaken(length: Int) {
         let node = String(String(repeating: "0123456789abcdef", count: 33).prefix(length))

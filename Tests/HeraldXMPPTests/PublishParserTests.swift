@@ -74,6 +74,49 @@ import XMPPComponent
         #expect(publish.secret == "KK4+H5WMfpRG/2zCbuKq6wpX")
     }
 
+    /// MongooseIM's publish as its push plugin builds it: a `submit` summary, and the client's enable
+    /// form (its PubSub-less fields) as publish-options, from the server's own JID.
+    static let mongooseIMPublish = """
+        <iq type='set' from='mim.example' to='push.example.com' id='mim1'>
+          <pubsub xmlns='http://jabber.org/protocol/pubsub'>
+            <publish node='client-chosen-node'><item><notification xmlns='urn:xmpp:push:0'>
+              <x xmlns='jabber:x:data' type='submit'>
+                <field var='FORM_TYPE'><value>urn:xmpp:push:summary</value></field>
+                <field var='message-count'><value>3</value></field>
+                <field var='last-message-sender'><value>juliet@mim.example</value></field>
+                <field var='last-message-body'><value>Hi</value></field>
+              </x></notification></item></publish>
+            <publish-options><x xmlns='jabber:x:data' type='submit'>
+              <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>
+              <field var='service'><value>apns</value></field>
+              <field var='device_id'><value>DEVICE</value></field>
+              <field var='mode'><value>MODE</value></field>
+              <field var='silent'><value>SILENT</value></field>
+              <field var='priority'><value>PRIORITY</value></field>
+              <field var='topic'><value>org.example.chat</value></field>
+            </x></publish-options>
+          </pubsub></iq>
+        """
+
+    @Test(arguments: [("dev", "true", "high", APNsEnvironment.sandbox, true, true), ("prod", "false", "normal", .production, false, false)])
+    func mongooseIMsPublishOptionsCarryTheDevice(mode: String, silent: String, priority: String, environment: APNsEnvironment, isSilent: Bool, high: Bool) throws {
+        let xml = Self.mongooseIMPublish.replacingOccurrences(of: "DEVICE", with: "abc123")
+            .replacingOccurrences(of: "MODE", with: mode).replacingOccurrences(of: "SILENT", with: silent).replacingOccurrences(of: "PRIORITY", with: priority)
+        let publish = try PublishParser.parse(try stanza(xml))
+        #expect(publish.device == Publish.Device(token: "abc123", service: "apns", silent: isSilent, topic: "org.example.chat"))
+        #expect(publish.environment == environment)
+        #expect(publish.highPriority == high)
+        #expect(publish.publisherIsServer)
+        #expect(publish.node == "client-chosen-node")
+        #expect(publish.summary == Publish.Summary(messageCount: 3, lastMessageSender: "juliet@mim.example", lastMessageBody: "Hi"))
+    }
+
+    @Test func withoutADeviceIDTheOptionsCarryNoDevice() throws {
+        let xml = Self.mongooseIMPublish.replacingOccurrences(of: "<field var='device_id'><value>DEVICE</value></field>", with: "")
+        #expect(try PublishParser.parse(try stanza(xml)).device == nil)
+        #expect(try PublishParser.parse(try stanza(prosodyPublish)).device == nil)
+    }
+
     @Test(arguments: [
         "<iq type='set' from='example.org' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'/></iq>",
         "<iq type='set' from='example.org' id='x'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish/></pubsub></iq>",

@@ -44,8 +44,27 @@ public struct Publish: Sendable, Hashable, Codable {
     public var component: String?
     /// fpush's `pushModule` publish-option: which app a registration-less (stateless) node belongs to.
     public var pushModule: String?
-    /// The APNs environment the publish asks for: the Openfire plugin's `sandbox` publish-option.
+    /// The APNs environment the publish asks for: the Openfire plugin's `sandbox` publish-option, or
+    /// MongooseIM's `mode` (`dev`, `prod`).
     public var environment: APNsEnvironment?
+    /// MongooseIM's publish-options, which carry the device itself (no registration).
+    public var device: Device?
+
+    /// What a MongooseIM client put in its `<enable/>` form and its server publishes with: the token
+    /// (`device_id`), the vendor (`service`), `silent` and `topic` (the APNs topic, which picks the app).
+    public struct Device: Sendable, Hashable, Codable {
+        public var token: String
+        public var service: String
+        public var silent: Bool
+        public var topic: String?
+
+        public init(token: String, service: String, silent: Bool = false, topic: String? = nil) {
+            self.token = token
+            self.service = service
+            self.silent = silent
+            self.topic = topic
+        }
+    }
 
     public init(
         node: String,
@@ -57,7 +76,8 @@ public struct Publish: Sendable, Hashable, Codable {
         highPriority: Bool = false,
         component: String? = nil,
         pushModule: String? = nil,
-        environment: APNsEnvironment? = nil
+        environment: APNsEnvironment? = nil,
+        device: Device? = nil
     ) {
         self.node = node
         self.publisherDomain = publisherDomain
@@ -69,6 +89,7 @@ public struct Publish: Sendable, Hashable, Codable {
         self.component = component
         self.pushModule = pushModule
         self.environment = environment
+        self.device = device
     }
 }
 
@@ -98,6 +119,8 @@ public enum PushClass: String, Sendable, Hashable, Comparable, Codable {
         if let encrypted = publish.encrypted, ["voip", "call"].contains(encrypted.type ?? ""), registration.voipToken != nil {
             return .voip
         }
+        // MongooseIM's `silent=true`: wake the app, show nothing.
+        if publish.device?.silent == true { return .background }
         if publish.highPriority { return .alert }
         if let body = publish.summary?.lastMessageBody, !body.isEmpty { return .alert }
         return .background

@@ -4,8 +4,9 @@ import XMPPComponent
 
 /// Reads a XEP-0357 publish in every shape servers send: Prosody's `type='form'` summary with empty
 /// fields, ejabberd's `type='submit'` summary without a message count, a bare `<notification/>`, and
-/// Tigase's `<encrypted/>` and `<priority/>` extensions, and the publish-options Openfire's (`sandbox`) and
-/// fpush's (`pushModule`) clients add.
+/// Tigase's `<encrypted/>` and `<priority/>` extensions, and the publish-options Openfire's (`sandbox`),
+/// fpush's (`pushModule`) and MongooseIM's (`device_id`, `service`, `mode`, `silent`, `priority`, `topic`)
+/// clients add.
 public enum PublishParser {
     public static let summaryFormType = "urn:xmpp:push:summary"
     public static let encryptNamespace = "tigase:push:encrypt:0"
@@ -44,11 +45,22 @@ public enum PublishParser {
         let priority = notification?.child("priority", namespace: priorityNamespace)?.text
         let options = pubsub.child("publish-options", namespace: Namespace.pubsub).flatMap { DataForm.first(in: $0) }
 
-        // Openfire's clients say `sandbox=true` for development builds; anything unreadable is no choice.
-        let environment: APNsEnvironment? = switch options?["sandbox"]?.lowercased() {
-        case "true", "1": .sandbox
-        case "false", "0": .production
+        // Openfire's clients say `sandbox=true` for development builds, MongooseIM's `mode=dev`; anything
+        // unreadable is no choice.
+        let environment: APNsEnvironment? = switch (options?["sandbox"] ?? options?["mode"])?.lowercased() {
+        case "true", "1", "dev": .sandbox
+        case "false", "0", "prod": .production
         default: nil
+        }
+        // MongooseIM's clients put the device in the publish-options (its PubSub-less fields, which it
+        // also forwards to a XEP-0357 app server): `device_id` and `service` both, or it is no device.
+        var device: Publish.Device?
+        if let token = options?["device_id"], !token.isEmpty, let service = options?["service"]?.lowercased(), !service.isEmpty {
+            device = Publish.Device(
+                token: token, service: service,
+                silent: ["true", "1"].contains(options?["silent"]?.lowercased() ?? ""),
+                topic: options?["topic"].flatMap { $0.isEmpty ? nil : $0 }
+            )
         }
 
         return Publish(
@@ -58,10 +70,11 @@ public enum PublishParser {
             secret: options?["secret"],
             summary: summary,
             encrypted: encrypted,
-            highPriority: priority == "high",
+            highPriority: priority == "high" || options?["priority"]?.lowercased() == "high",
             component: iq.to?.domainpart,
             pushModule: options?["pushModule"].flatMap { $0.isEmpty ? nil : $0 },
-            environment: environment
+            environment: environment,
+            device: device
         )
     }
 }
