@@ -16,6 +16,8 @@ public struct AdminDependencies: Sendable {
     /// domain), so a device counts against the same account whichever way it registers; nil unless it
     /// is a user's JID.
     public var parseAccount: @Sendable (_ text: String) -> (account: String, domain: String)?
+    /// The apps a component domain serves; nil for a domain that is not one of Herald's components.
+    public var componentApps: @Sendable (_ domain: String) -> AppDirectory?
 
     public init(
         readiness: @escaping @Sendable () async -> [ReadinessCheck],
@@ -25,7 +27,8 @@ public struct AdminDependencies: Sendable {
         apps: AppDirectory,
         pubsubService: @escaping @Sendable (_ app: String) -> String?,
         sendTestPush: @escaping @Sendable (_ node: String) async throws -> PushOutcome?,
-        parseAccount: @escaping @Sendable (_ text: String) -> (account: String, domain: String)?
+        parseAccount: @escaping @Sendable (_ text: String) -> (account: String, domain: String)?,
+        componentApps: @escaping @Sendable (_ domain: String) -> AppDirectory? = { _ in nil }
     ) {
         self.readiness = readiness
         self.metricsRegistry = metricsRegistry
@@ -35,5 +38,6 @@ public struct AdminDependencies: Sendable {
         self.pubsubService = pubsubService
         self.sendTestPush = sendTestPush
         self.parseAccount = parseAccount
+        self.componentApps = componentApps
     }
 }

@@ -5,7 +5,8 @@ import Logging
 import Prometheus
 
 /// The admin HTTP routes: `/health`, `/ready` and `/metrics` open (bind to loopback or a private
-/// network), and the registration API under `/v1` behind the bearer token. Without a token `/v1` is off.
+/// network), the registration API under `/v1` behind the bearer token (without a token `/v1` is off),
+/// and Tigase's client-facing REST unregister under `/rest/push`, the one path to expose publicly.
 public enum AdminRoutes {
     public static func router(_ dependencies: AdminDependencies, token: String?) -> Router<BasicRequestContext> {
         let router = Router()
@@ -36,6 +37,9 @@ public enum AdminRoutes {
         api.get("registrations/:node", use: registrations.show)
         api.delete("registrations/:node", use: registrations.delete)
         api.post("registrations/:node/test-push", use: registrations.testPush)
+
+        let tigase = TigaseRESTRoutes(dependencies: dependencies)
+        router.post("rest/push/unregister-device/:component", use: tigase.unregisterDevice)
         return router
     }
 

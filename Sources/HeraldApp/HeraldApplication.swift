@@ -177,7 +177,10 @@ public struct HeraldApplication: Sendable {
                 return app.components.first ?? configuration.components.first?.domain
             },
             sendTestPush: { node in try await dispatcher.sendTestPush(node: node) },
-            parseAccount: AccountAddress.parse
+            parseAccount: AccountAddress.parse,
+            componentApps: { domain in
+                configuration.components.contains { $0.domain == domain } ? configuration.appDirectory(for: domain) : nil
+            }
         )
     }
 
