@@ -268,7 +268,7 @@ let package = Package(
             name: "HeraldAppTests",
             dependencies: [
                 "HeraldApp", "HeraldAdmin", "HeraldBuildInfo", "HeraldTesting", "HeraldHarness", "MockVendors", "HeraldSQLite", "HeraldPostgres", "HeraldCore",
-                "HeraldSupport", "XMPPComponent", "XMLStream", "APNs", "FCM", "HeraldHTTP2", "VendorSupport",
+                "HeraldSupport", "HeraldXMPP", "XMPPComponent", "XMLStream", "APNs", "FCM", "HeraldHTTP2", "VendorSupport",
                 external("AsyncHTTPClient", "async-http-client"), crypto, cryptoExtras, nioCore, external("NIOHTTP1", "swift-nio"), logging, serviceLifecycle, external("InMemoryLogging", "swift-log"), external("Yams", "Yams"),
                 external("Prometheus", "swift-prometheus"),
             ],

@@ -15,6 +15,7 @@ import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import WebPush
+import XMLStream
 import XMPPComponent
 
 /// Every long-running part of Herald, built from one configuration. The executable runs it under
@@ -22,6 +23,7 @@ import XMPPComponent
 public struct HeraldApplication: Sendable {
     public let configuration: HeraldConfiguration
     public let components: [ComponentService]
+    private let unifiedPushTokens: UnifiedPushEndpointTokens?
     public let store: any RegistrationStore
     public let registrations: RegistrationService
     public let dispatcher: PushDispatcher<SystemClock>
@@ -99,6 +101,8 @@ public struct HeraldApplication: Sendable {
         self.dispatcher = dispatcher
         self.metrics = metrics
 
+        let unifiedPushTokens = configuration.unifiedPush.map { UnifiedPushEndpointTokens(secret: $0.secret) }
+        self.unifiedPushTokens = unifiedPushTokens
         components = configuration.components.map { component in
             var router = ComponentRouter.pushService()
             let context = RegistrationContext(
@@ -108,6 +112,12 @@ public struct HeraldApplication: Sendable {
             )
             router.registerRegistrationCommands(context)
             router.registerPublishHandler(PublishHandler(dispatcher: dispatcher))
+            if let unifiedPush = configuration.unifiedPush, let unifiedPushTokens {
+                router.registerUnifiedPush(UnifiedPushRegisterHandler(settings: UnifiedPushRegistrationSettings(
+                    tokens: unifiedPushTokens, publicURL: unifiedPush.publicURL, registrationLifetime: unifiedPush.registrationLifetime,
+                    allowedDomains: unifiedPush.allowedDomains(forComponent: component.domain)
+                )))
+            }
             return ComponentService(
                 configuration: component, router: router, logger: logger,
                 stanzaSkipped: { metrics.stanzaSkipped(kind: $0, reason: $1) }
@@ -214,13 +224,26 @@ public struct HeraldApplication: Sendable {
     /// The service group: vendor clients first, then the dispatcher, then the XMPP components, so
     /// shutdown runs in reverse and components stop taking publishes before anything they depend on
     /// goes away. The admin server comes first of all so `/health` answers until the very end.
-    public func serviceGroup(signals: Bool = true, onAdminListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
+    public func serviceGroup(
+        signals: Bool = true,
+        onAdminListening: @escaping @Sendable (Int) async -> Void = { _ in },
+        onUnifiedPushListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> ServiceGroup {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let storeClient { services.append(.init(service: storeClient)) }
         if let store = store as? PostgresRegistrationStore { services.append(.init(service: RegistrationCacheListener(store: store))) }
         if let admin = configuration.admin {
             services.append(.init(service: AdminServer(
                 dependencies: adminDependencies, configuration: admin, logger: logger, onListening: onAdminListening
+            )))
+        }
+        if let unifiedPush = configuration.unifiedPush, let unifiedPushTokens {
+            let components = components
+            let routes = UnifiedPushRoutes(tokens: unifiedPushTokens, rateLimit: unifiedPush.rateLimit, rateWindow: unifiedPush.rateWindow) { token, payload in
+                await Self.deliver(token, payload, through: components)
+            }
+            services.append(.init(service: UnifiedPushServer(
+                routes: routes, configuration: unifiedPush.server, logger: logger, onListening: onUnifiedPushListening
             )))
         }
         services += [.init(service: vendorClients), .init(service: dispatcher)]
@@ -236,6 +259,29 @@ public struct HeraldApplication: Sendable {
         let drain = self.configuration.components.map(\.drainTimeout).max() ?? .seconds(25)
         configuration.maximumGracefulShutdownDuration = drain + .seconds(10)
         return ServiceGroup(configuration: configuration)
+    }
+
+    /// Hands a UnifiedPush message to its distributor as Prosody's `mod_unified_push` does: an iq
+    /// `<push/>` from the component the endpoint was registered at, answered by the client itself.
+    static func deliver(_ token: UnifiedPushEndpointToken, _ payload: [UInt8], through components: [ComponentService]) async -> UnifiedPushDelivery {
+        guard let component = components.first(where: { $0.configuration.domain == token.component }) else { return .rejected }
+        var push = StreamElement.text("push", namespace: UnifiedPushNamespace.unifiedPush, Data(payload).base64EncodedString())
+        push[attribute: "instance"] = token.instance
+        push[attribute: "application"] = token.application
+        let iq = StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "to": token.jid, "from": token.component, "id": "up-\(UUID().uuidString)"]).appending(push)
+        do {
+            _ = try await component.request(iq, timeout: .seconds(10))
+            return .delivered
+        } catch ComponentRequestError.stanzaError(let error) {
+            switch error.condition {
+            case "item-not-found", "feature-not-implemented": return .rejected
+            case "service-unavailable", "recipient-unavailable": return .unavailable
+            default: return .failed
+            }
+        } catch {
+            // Not connected, the link dropped, or no answer in time.
+            return .unavailable
+        }
     }
 
     public func run() async throws {

@@ -34,6 +34,8 @@ public struct HeraldConfiguration: Sendable {
     public var logFormat: LogFormat
     /// The admin HTTP server (`admin`); nil when `admin.enabled` is false.
     public var admin: AdminConfiguration?
+    /// `unified_push`: Herald as a UnifiedPush provider; nil when the section is absent.
+    public var unifiedPush: UnifiedPushConfiguration?
 
     /// Reads the file at `path` (if any), lays the environment over it, then the command line's
     /// settings: file < environment < flags.
@@ -149,6 +151,7 @@ public struct HeraldConfiguration: Sendable {
         } else {
             self.admin = nil
         }
+        unifiedPush = root.contains("unified_push") ? try UnifiedPushConfiguration(section: try root.section("unified_push")) : nil
     }
 }
 

@@ -15,6 +15,10 @@ public enum LogKey {
     public static let components = "components"
     public static let adminHost = "admin.host"
     public static let adminPort = "admin.port"
+    public static let unifiedPushHost = "unified_push.host"
+    public static let unifiedPushPort = "unified_push.port"
+    /// A UnifiedPush delivery's HTTP answer to the application server.
+    public static let unifiedPushStatus = "unified_push.status"
     public static let storeMigration = "store.migration"
     public static let storeAddress = "store.address"
 }

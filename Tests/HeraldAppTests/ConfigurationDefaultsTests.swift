@@ -7,7 +7,7 @@ import Testing
 /// README.md's table of configuration keys, held to the defaults the code defines.
 @Suite struct ConfigurationDefaultsTests {
     /// Every app vendor on, so that every key with a default is read: the configuration tests' app,
-    /// with Web Push, stateless nodes and the admin API added.
+    /// with Web Push, stateless nodes, the admin API and UnifiedPush added.
     private static let everything = minimal + "\n" + chatWithAPNsAndFCM + """
             webpush:
               vapid_private_key_file: \(ExampleKeys.vapidKeyPath)
@@ -16,6 +16,9 @@ import Testing
               push_modules: [monalProdiOS]
         admin:
           token: a-token-of-at-least-16-characters
+        unified_push:
+          public_url: https://up.example.com
+          secret: a-secret-of-at-least-16-characters
         storage:
           engine: postgres
         """
