@@ -130,8 +130,8 @@ let package = Package(
         .target(
             name: "HeraldAdmin",
             dependencies: [
-                "HeraldCore", external("Hummingbird", "hummingbird"), external("Prometheus", "swift-prometheus"),
-                logging, nioCore, serviceLifecycle,
+                "HeraldCore", external("Hummingbird", "hummingbird"), external("HummingbirdCore", "hummingbird"), external("HummingbirdTLS", "hummingbird"), external("Prometheus", "swift-prometheus"),
+                logging, nioCore, nioSSL, serviceLifecycle,
             ],
             swiftSettings: swiftSettings
         ),
@@ -270,7 +270,7 @@ let package = Package(
                 "HeraldApp", "HeraldAdmin", "HeraldBuildInfo", "HeraldTesting", "HeraldHarness", "MockVendors", "HeraldSQLite", "HeraldPostgres", "HeraldCore",
                 "HeraldSupport", "HeraldXMPP", "XMPPComponent", "XMLStream", "APNs", "FCM", "HeraldHTTP2", "VendorSupport",
                 external("AsyncHTTPClient", "async-http-client"), crypto, cryptoExtras, nioCore, external("NIOHTTP1", "swift-nio"), logging, serviceLifecycle, external("InMemoryLogging", "swift-log"), external("Yams", "Yams"),
-                external("Prometheus", "swift-prometheus"),
+                external("Prometheus", "swift-prometheus"), nioSSL,
             ],
             swiftSettings: swiftSettings
         ),

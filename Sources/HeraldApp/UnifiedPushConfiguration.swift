@@ -1,5 +1,6 @@
 import Foundation
 import HeraldAdmin
+import NIOSSL
 
 /// `unified_push`: Herald as a UnifiedPush provider for XMPP distributors (Conversations). Off unless the
 /// section is there.
@@ -27,13 +28,43 @@ public struct UnifiedPushConfiguration: Sendable {
         }
         server = UnifiedPushServerConfiguration(
             host: try section.string("host", default: "127.0.0.1"),
-            port: try section.int("port", default: 8481, range: 0...65535)
+            port: try section.int("port", default: 8481, range: 0...65535),
+            tls: try Self.tls(section)
         )
         registrationLifetime = try section.positiveDuration("registration_ttl", default: .seconds(86400))
         let domains = section.stringList("allowed_domains").map { $0.lowercased() }
         allowedDomains = domains.isEmpty ? nil : Set(domains)
         rateLimit = try section.int("rate_limit", default: 60, range: 1...1_000_000)
         rateWindow = try section.positiveDuration("rate_window", default: .seconds(60))
+    }
+
+    /// `tls_certificate_file` (PEM, the chain) and `tls_key_file`: both or neither.
+    private static func tls(_ section: ConfigSection) throws(ConfigurationError) -> TLSConfiguration? {
+        let certificatePath = try section.string("tls_certificate_file")
+        let keyPath = try section.string("tls_key_file")
+        switch (certificatePath, keyPath) {
+        case (nil, nil):
+            return nil
+        case (let certificatePath?, let keyPath?):
+            let chain: [NIOSSLCertificate]
+            do {
+                chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
+            } catch {
+                throw ConfigurationError(key: section.path + ".tls_certificate_file", problem: "cannot read a PEM certificate from \(certificatePath)", fix: "check the path and that it holds the certificate chain")
+            }
+            let key: NIOSSLPrivateKey
+            do {
+                key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+            } catch {
+                throw ConfigurationError(key: section.path + ".tls_key_file", problem: "cannot read a PEM private key from \(keyPath)", fix: "check the path and its permissions")
+            }
+            guard !chain.isEmpty else {
+                throw ConfigurationError(key: section.path + ".tls_certificate_file", problem: "holds no certificate", fix: "put the certificate chain there, leaf first")
+            }
+            return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        default:
+            throw ConfigurationError(key: section.path + (certificatePath == nil ? ".tls_certificate_file" : ".tls_key_file"), problem: "is missing", fix: "give both tls_certificate_file and tls_key_file, or neither")
+        }
     }
 
     /// The account domains a component's users register from.

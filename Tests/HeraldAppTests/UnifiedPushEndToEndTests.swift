@@ -8,6 +8,8 @@ import HeraldXMPP
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
+import MockVendors
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -26,7 +28,8 @@ import XMPPComponent
         try await prosody.start()
         defer { prosody.stop() }
         let port = try LoopbackPort.free()
-        let publicURL = "http://127.0.0.1:\(port)"
+        // The endpoint serves TLS itself here, with the test certificate for 127.0.0.1.
+        let publicURL = "https://127.0.0.1:\(port)"
         let configuration = try HeraldConfiguration.load(path: nil, environment: [
             "HERALD_XMPP__PORT": "\(prosody.componentPort)",
             "HERALD_COMPONENTS__0__DOMAIN": "push.localhost",
@@ -35,6 +38,8 @@ import XMPPComponent
             "HERALD_UNIFIED_PUSH__PUBLIC_URL": publicURL,
             "HERALD_UNIFIED_PUSH__SECRET": "unified-push-secret-0123456789",
             "HERALD_UNIFIED_PUSH__PORT": "\(port)",
+            "HERALD_UNIFIED_PUSH__TLS_CERTIFICATE_FILE": ExampleKeys.tlsCertificatePath,
+            "HERALD_UNIFIED_PUSH__TLS_KEY_FILE": ExampleKeys.tlsKeyPath,
         ])
         let application = try HeraldApplication(configuration: configuration, logger: Logger(label: "test"), store: InMemoryRegistrationStore())
         let listening = Atomic<Bool>(false)
@@ -53,12 +58,19 @@ import XMPPComponent
         }
     }
 
+    /// An application server that trusts the test certificate.
+    private static let applicationServer: HTTPClient = {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(ExampleKeys.tlsCertificatePath)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+    }()
+
     private func post(_ endpoint: String, _ body: [UInt8]) async throws -> UInt {
         var request = HTTPClientRequest(url: endpoint)
         request.method = .POST
         request.headers.add(name: "TTL", value: "60")
         request.body = .bytes(ByteBuffer(bytes: body))
-        return try await HTTPClient.shared.execute(request, timeout: .seconds(20)).status.code
+        return try await Self.applicationServer.execute(request, timeout: .seconds(20)).status.code
     }
 
     @Test func aDistributorRegistersAndTheApplicationServersPushReachesIt() async throws {
