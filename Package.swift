@@ -259,7 +259,7 @@ let package = Package(
             dependencies: [
                 "HeraldAdmin", "HeraldCore", "HeraldXMPP", "HeraldTesting", external("Hummingbird", "hummingbird"),
                 external("HummingbirdTesting", "hummingbird"), external("Prometheus", "swift-prometheus"), logging,
-                external("NIOFoundationEssentialsCompat", "swift-nio"),
+                external("NIOFoundationEssentialsCompat", "swift-nio"), nioCore, nioPosix,
             ],
             swiftSettings: swiftSettings
         ),

@@ -19,12 +19,29 @@ public struct AdminConfiguration: Sendable, Hashable {
     }
 }
 
-/// The admin server could not start; says where and what to change.
-public struct AdminServerError: Error, CustomStringConvertible {
+/// A listener of Herald's (the admin server, the UnifiedPush endpoint) could not start; says which,
+/// where, and what to change.
+public struct ListenerError: Error, CustomStringConvertible {
+    public var listener: String
     public var address: String
     public var reason: String
-    public var description: String {
-        "admin server cannot listen on \(address): \(reason) (stop what listens there, or set admin.port / HERALD_ADMIN__PORT, or admin.enabled: false)"
+    public var fix: String
+    public var description: String { "\(listener) cannot listen on \(address): \(reason) (\(fix))" }
+
+    static func admin(_ address: String, _ reason: String) -> ListenerError {
+        ListenerError(
+            listener: "admin server", address: address, reason: reason,
+            fix: "stop what listens there, or set admin.port / HERALD_ADMIN__PORT, or admin.enabled: false"
+        )
+    }
+
+    static func unifiedPush(_ address: String, _ reason: String) -> ListenerError {
+        ListenerError(listener: "unified push endpoint", address: address, reason: reason, fix: "stop what listens there, or set unified_push.port / HERALD_UNIFIED_PUSH__PORT")
+    }
+
+    /// What a failed bind says, in words.
+    static func reason(_ error: IOError) -> String {
+        error.errnoCode == EADDRINUSE ? "address in use" : "\(error)"
     }
 }
 
@@ -56,7 +73,7 @@ public struct AdminServer: Service {
         do {
             try await application.run()
         } catch let error as IOError {
-            throw AdminServerError(address: address, reason: error.errnoCode == EADDRINUSE ? "address in use" : "\(error)")
+            throw ListenerError.admin(address, ListenerError.reason(error))
         }
     }
 }

@@ -22,15 +22,6 @@ public struct UnifiedPushServerConfiguration: Sendable {
     }
 }
 
-/// The UnifiedPush endpoint could not start; says where and what to change.
-public struct UnifiedPushServerError: Error, CustomStringConvertible {
-    public var address: String
-    public var reason: String
-    public var description: String {
-        "unified push endpoint cannot listen on \(address): \(reason) (stop what listens there, or set unified_push.port / HERALD_UNIFIED_PUSH__PORT)"
-    }
-}
-
 /// The public UnifiedPush endpoint as a service for Herald's service group: a listener of its own,
 /// apart from the admin server, public: it serves TLS itself when given a certificate, or sits behind
 /// a proxy that does.
@@ -59,7 +50,7 @@ public struct UnifiedPushServer: Service {
             server = try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         } catch {
             // The files were read with the configuration; this is BoringSSL refusing the pair.
-            throw UnifiedPushServerError(address: address, reason: "the TLS certificate and key do not make a TLS server: \(error)")
+            throw ListenerError.unifiedPush(address, "the TLS certificate and key do not make a TLS server: \(error)")
         }
         let configuration = configuration
         let logger = logger
@@ -78,7 +69,7 @@ public struct UnifiedPushServer: Service {
         do {
             try await application.run()
         } catch let error as IOError {
-            throw UnifiedPushServerError(address: address, reason: error.errnoCode == EADDRINUSE ? "address in use" : "\(error)")
+            throw ListenerError.unifiedPush(address, ListenerError.reason(error))
         }
     }
 }
