@@ -26,17 +26,20 @@ public final class UnifiedPushRoutes: Sendable {
     let deliver: @Sendable (UnifiedPushEndpointToken, [UInt8]) async -> UnifiedPushDelivery
     let limiter: Mutex<RateLimiter<Int>>
     let now: @Sendable () -> Date
+    let metrics: HeraldMetrics
 
     public init(
         tokens: UnifiedPushEndpointTokens,
         rateLimit: Int,
         rateWindow: Duration,
+        metrics: HeraldMetrics = .disabled,
         now: @escaping @Sendable () -> Date = Date.init,
         deliver: @escaping @Sendable (UnifiedPushEndpointToken, [UInt8]) async -> UnifiedPushDelivery
     ) {
         self.tokens = tokens
         self.deliver = deliver
         self.now = now
+        self.metrics = metrics
         limiter = Mutex(RateLimiter(limit: rateLimit, window: Double(rateWindow.components.seconds)))
     }
 
@@ -53,33 +56,40 @@ public final class UnifiedPushRoutes: Sendable {
     }
 
     @Sendable func push(request: Request, context: BasicRequestContext) async throws -> Response {
+        let status = try await answer(request, context: context)
+        metrics.unifiedPushRequest(status: Int(status.code))
+        if status == .tooManyRequests {
+            return Response(status: status, headers: [.retryAfter: "\(limiter.withLock { Int($0.window) })"])
+        }
+        return Response(status: status)
+    }
+
+    private func answer(_ request: Request, context: BasicRequestContext) async throws -> HTTPResponse.Status {
         let text = try context.parameters.require("token")
         let token: UnifiedPushEndpointToken
         switch tokens.verify(text, now: now()) {
         case .success(let verified): token = verified
-        case .failure(.expired): return Response(status: .gone)
-        case .failure(.invalid): return Response(status: .notFound)
+        case .failure(.expired): return .gone
+        case .failure(.invalid): return .notFound
         }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: Self.maximumBodyBytes)
         } catch {
-            return Response(status: .contentTooLarge)
+            return .contentTooLarge
         }
-        guard body.readableBytes > 0 else { return Response(status: .badRequest) }
+        guard body.readableBytes > 0 else { return .badRequest }
         // A 64-bit hash of the token keeps the limiter's memory small however many endpoints are busy.
         var hasher = Hasher()
         hasher.combine(text)
         let key = hasher.finalize()
         let now = now()
-        guard limiter.withLock({ $0.admit(key, at: now) }) else {
-            return Response(status: .tooManyRequests, headers: [.retryAfter: "\(limiter.withLock { Int($0.window) })"])
-        }
+        guard limiter.withLock({ $0.admit(key, at: now) }) else { return .tooManyRequests }
         switch await deliver(token, Array(body.readableBytesView)) {
-        case .delivered: return Response(status: .created)
-        case .rejected: return Response(status: .notFound)
-        case .unavailable: return Response(status: .serviceUnavailable)
-        case .failed: return Response(status: .internalServerError)
+        case .delivered: return .created
+        case .rejected: return .notFound
+        case .unavailable: return .serviceUnavailable
+        case .failed: return .internalServerError
         }
     }
 }

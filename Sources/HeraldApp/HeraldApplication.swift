@@ -239,7 +239,9 @@ public struct HeraldApplication: Sendable {
         }
         if let unifiedPush = configuration.unifiedPush, let unifiedPushTokens {
             let components = components
-            let routes = UnifiedPushRoutes(tokens: unifiedPushTokens, rateLimit: unifiedPush.rateLimit, rateWindow: unifiedPush.rateWindow) { token, payload in
+            let routes = UnifiedPushRoutes(
+                tokens: unifiedPushTokens, rateLimit: unifiedPush.rateLimit, rateWindow: unifiedPush.rateWindow, metrics: metrics
+            ) { token, payload in
                 await Self.deliver(token, payload, through: components)
             }
             services.append(.init(service: UnifiedPushServer(

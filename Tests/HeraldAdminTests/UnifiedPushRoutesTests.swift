@@ -2,6 +2,7 @@ import Foundation
 import HeraldCore
 import Hummingbird
 import HummingbirdTesting
+import Prometheus
 import Synchronization
 import Testing
 
@@ -19,6 +20,14 @@ import Testing
         let delivered = Mutex<[(UnifiedPushEndpointToken, [UInt8])]>([])
         let answer: UnifiedPushDelivery
         let rateLimit: Int
+        let registry = PrometheusCollectorRegistry()
+
+        /// The Prometheus text of what was counted.
+        var exposition: String {
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return String(decoding: buffer, as: UTF8.self)
+        }
 
         init(answer: UnifiedPushDelivery = .delivered, rateLimit: Int = 100) {
             self.answer = answer
@@ -26,7 +35,10 @@ import Testing
         }
 
         func application() -> some ApplicationProtocol {
-            let routes = UnifiedPushRoutes(tokens: UnifiedPushRoutesTests.tokens, rateLimit: rateLimit, rateWindow: .seconds(60), now: { UnifiedPushRoutesTests.now }) { token, payload in
+            let metrics = HeraldMetrics(factory: PrometheusMetricsFactory(registry: registry))
+            let routes = UnifiedPushRoutes(
+                tokens: UnifiedPushRoutesTests.tokens, rateLimit: rateLimit, rateWindow: .seconds(60), metrics: metrics, now: { UnifiedPushRoutesTests.now }
+            ) { token, payload in
                 self.delivered.withLock { $0.append((token, payload)) }
                 return self.answer
             }
@@ -78,6 +90,10 @@ import Testing
             try await client.execute(uri: Self.endpoint, method: .post, body: ByteBuffer()) { #expect($0.status == .badRequest) }
         }
         #expect(fixture.delivered.withLock { $0.isEmpty })
+        let counted = fixture.exposition
+        for line in [#"{status="404"} 1"#, #"{status="410"} 1"#, #"{status="413"} 2"#, #"{status="400"} 1"#] {
+            #expect(counted.contains("herald_unified_push_requests_total" + line), "\(counted)")
+        }
     }
 
     @Test func anEndpointOverItsRateLimitHearsTooManyRequestsAndOthersGoOn() async throws {
@@ -98,5 +114,7 @@ import Testing
             try await client.execute(uri: other, method: .post, body: ByteBuffer(string: "x")) { #expect($0.status == .created) }
         }
         #expect(fixture.delivered.withLock { $0.count } == 6)
+        #expect(fixture.exposition.contains(#"herald_unified_push_requests_total{status="429"} 20"#))
+        #expect(fixture.exposition.contains(#"herald_unified_push_requests_total{status="201"} 6"#))
     }
 }

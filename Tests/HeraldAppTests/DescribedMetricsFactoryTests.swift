@@ -17,6 +17,7 @@ import Testing
         metrics.stanzaSkipped(kind: "message", reason: "too_large")
         metrics.registrationRefused(reason: "account_rate")
         metrics.tokenRemoved(.webpush)
+        metrics.unifiedPushRequest(status: 201)
         for entry in MetricCatalog.all where entry.kind == .gauge {
             metrics.gauge(entry.name, 1, dimensions: entry.labels.map { ($0, "x") })
         }

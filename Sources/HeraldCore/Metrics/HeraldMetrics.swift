@@ -82,6 +82,11 @@ public struct HeraldMetrics: Sendable {
     }
 
     /// A registration removed because its vendor declared the token dead.
+    /// A push to a UnifiedPush endpoint, by the status it was answered with (201, 404, 410, …).
+    public func unifiedPushRequest(status: Int) {
+        handles.counter("herald_unified_push_requests_total", [("status", String(status))]).increment()
+    }
+
     public func tokenRemoved(_ service: PushVendor) {
         handles.counter("herald_tokens_removed_total", [("vendor", service.rawValue)]).increment()
     }

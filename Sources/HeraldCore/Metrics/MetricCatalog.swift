@@ -30,6 +30,8 @@ public enum MetricCatalog {
               help: "Registrations removed because the vendor declared the token dead."),
         Entry(name: "herald_registrations_refused_total", kind: .counter, labels: ["reason"],
               help: "Registration requests refused by an abuse limit."),
+        Entry(name: "herald_unified_push_requests_total", kind: .counter, labels: ["status"],
+              help: "Pushes application servers sent to UnifiedPush endpoints, by the HTTP status they got."),
         Entry(name: "herald_stanzas_skipped_total", kind: .counter, labels: ["kind", "reason"],
               help: "Inbound stanzas over a size or depth limit, skipped without dropping the stream."),
         Entry(name: "herald_vendor_connections_opened_total", kind: .counter, labels: ["vendor"],
