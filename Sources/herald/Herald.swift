@@ -106,23 +106,31 @@ struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate the configuration and exit non-zero with the key to fix.",
         discussion: """
-            Run it before a reload or restart: an admin port held by the Herald running now (its /health \
-            answers) is fine, since that Herald gives it up when it stops.
+            Run it before a reload or restart: an admin or UnifiedPush port held by the Herald running now \
+            (its /health answers) is fine, since that Herald gives it up when it stops.
             """
     )
 
     @OptionGroup var options: ConfigOptions
-    @Flag(help: "Do not check that the admin port is free.")
+    @Flag(help: "Do not check that the admin and UnifiedPush ports are free.")
     var skipPortCheck = false
 
     func run() async throws {
         let configuration = try options.load()
-        if let admin = configuration.admin, admin.port != 0, !skipPortCheck, !PortProbe.isFree(host: admin.host, port: admin.port) {
-            guard await (try? AdminClient(configuration: configuration))?.heraldAnswers() == true else {
-                FileHandle.standardError.write(Data("herald: configuration error: admin.port: \(admin.host):\(admin.port) is in use by something other than Herald (stop what listens there, set admin.port / HERALD_ADMIN__PORT to a free port, or pass --skip-port-check)\n".utf8))
-                throw ExitCode(78)
+        if !skipPortCheck {
+            var listeners: [(key: String, variable: String, host: String, port: Int)] = []
+            if let admin = configuration.admin { listeners.append(("admin.port", "HERALD_ADMIN__PORT", admin.host, admin.port)) }
+            if let unifiedPush = configuration.unifiedPush {
+                listeners.append(("unified_push.port", "HERALD_UNIFIED_PUSH__PORT", unifiedPush.server.host, unifiedPush.server.port))
             }
-            print("admin.port: \(admin.host):\(admin.port) is held by the running Herald (its /health answers)")
+            for listener in listeners where listener.port != 0 && !PortProbe.isFree(host: listener.host, port: listener.port) {
+                // A port the running Herald holds is given up when it stops: its /health tells it is Herald.
+                guard await (try? AdminClient(configuration: configuration))?.heraldAnswers() == true else {
+                    FileHandle.standardError.write(Data("herald: configuration error: \(listener.key): \(listener.host):\(listener.port) is in use by something other than Herald (stop what listens there, set \(listener.key) / \(listener.variable) to a free port, or pass --skip-port-check)\n".utf8))
+                    throw ExitCode(78)
+                }
+                print("\(listener.key): \(listener.host):\(listener.port) is held by the running Herald (its /health answers)")
+            }
         }
         let storageDirectory = URL(fileURLWithPath: configuration.databasePath).deletingLastPathComponent()
         guard StorageProbe.canCreateFiles(in: storageDirectory) else {

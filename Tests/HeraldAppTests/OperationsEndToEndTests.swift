@@ -366,6 +366,16 @@ import XMLStream
         #expect(taken.output.contains("is in use"))
         let skipped = try workspace.herald(["check", "--admin-port", "\(workspace.server.port)", "--skip-port-check"])
         #expect(skipped.status == 0, "\(skipped.output)")
+
+        // The UnifiedPush endpoint's port, the same way.
+        let unifiedPush = [
+            "--set", "unified_push.public_url=https://up.example.com", "--set", "unified_push.secret=a-secret-of-some-length",
+            "--set", "unified_push.port=\(workspace.server.port)",
+        ]
+        let unifiedPushTaken = try workspace.herald(["check"] + unifiedPush)
+        #expect(unifiedPushTaken.status == 78, "\(unifiedPushTaken.output)")
+        #expect(unifiedPushTaken.output.contains("unified_push.port: 127.0.0.1:\(workspace.server.port) is in use"), "\(unifiedPushTaken.output)")
+        #expect(try workspace.herald(["check", "--skip-port-check"] + unifiedPush).status == 0)
     }
 
     /// The README's "check, then reload": `check` against the configuration of the Herald running now.
