@@ -324,7 +324,7 @@ final class ArrivalFlag: Sendable {
         let server = try await Self.silencingServer()
         let events = EventLog()
         let client = try Self.client(port: server.port, connections: 1, timeout: .seconds(6)) {
-            $0.pingTimeout = .seconds(1)
+            $0.pingTimeout = .seconds(3)
             $0.onEvent = { events.append($0) }
         }
         let first = try await client.execute(HTTP2Request(path: "/before", timeout: Self.patient))
@@ -332,13 +332,16 @@ final class ArrivalFlag: Sendable {
             _ = try await client.execute(HTTP2Request(path: "/hang"))
         }
         // Sent while the PING that followed the timeout is unanswered: it waits unsent, then moves. Had
-        // it been written to the silent connection it would time out instead of being answered.
+        // it been written to the silent connection it would time out instead of being answered. A busy
+        // machine can stall this task past the PING's timeout; the request then finds the connection
+        // retired already and goes straight to a new one, with nothing to move.
+        let retiredBeforeNext = events.count(of: .retired(.pingTimeout)) == 1
         let next = try await client.execute(HTTP2Request(path: "/next", timeout: Self.patient))
         #expect(String(buffer: next.body) == "ok")
         #expect(next.headers.first(name: "x-mock-connection") != first.headers.first(name: "x-mock-connection"), "a new connection")
         #expect(events.count(of: .pingTimedOut) == 1)
         #expect(events.count(of: .retired(.pingTimeout)) == 1)
-        #expect(events.count(of: .requestRerouted) == 1)
+        #expect(events.count(of: .requestRerouted) == (retiredBeforeNext ? 0 : 1))
         await client.shutdown()
         await server.stop()
     }
