@@ -40,7 +40,9 @@ public final class UnifiedPushRoutes: Sendable {
         self.deliver = deliver
         self.now = now
         self.metrics = metrics
-        limiter = Mutex(RateLimiter(limit: rateLimit, window: Double(rateWindow.components.seconds)))
+        // The whole window, fractions included: a `500ms` window cut to whole seconds would be none.
+        let (seconds, attoseconds) = rateWindow.components
+        limiter = Mutex(RateLimiter(limit: rateLimit, window: Double(seconds) + Double(attoseconds) / 1e18))
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -59,7 +61,8 @@ public final class UnifiedPushRoutes: Sendable {
         let status = try await answer(request, context: context)
         metrics.unifiedPushRequest(status: Int(status.code))
         if status == .tooManyRequests {
-            return Response(status: status, headers: [.retryAfter: "\(limiter.withLock { Int($0.window) })"])
+            // Retry-After is whole seconds; never 0, which would invite an immediate retry.
+            return Response(status: status, headers: [.retryAfter: "\(limiter.withLock { max(1, Int($0.window.rounded(.up))) })"])
         }
         return Response(status: status)
     }

@@ -29,15 +29,18 @@ import Testing
             return String(decoding: buffer, as: UTF8.self)
         }
 
-        init(answer: UnifiedPushDelivery = .delivered, rateLimit: Int = 100) {
+        let rateWindow: Duration
+
+        init(answer: UnifiedPushDelivery = .delivered, rateLimit: Int = 100, rateWindow: Duration = .seconds(60)) {
             self.answer = answer
             self.rateLimit = rateLimit
+            self.rateWindow = rateWindow
         }
 
         func application() -> some ApplicationProtocol {
             let metrics = HeraldMetrics(factory: PrometheusMetricsFactory(registry: registry))
             let routes = UnifiedPushRoutes(
-                tokens: UnifiedPushRoutesTests.tokens, rateLimit: rateLimit, rateWindow: .seconds(60), metrics: metrics, now: { UnifiedPushRoutesTests.now }
+                tokens: UnifiedPushRoutesTests.tokens, rateLimit: rateLimit, rateWindow: rateWindow, metrics: metrics, now: { UnifiedPushRoutesTests.now }
             ) { token, payload in
                 self.delivered.withLock { $0.append((token, payload)) }
                 return self.answer
@@ -94,6 +97,20 @@ import Testing
         for line in [#"{status="404"} 1"#, #"{status="410"} 1"#, #"{status="413"} 2"#, #"{status="400"} 1"#] {
             #expect(counted.contains("herald_unified_push_requests_total" + line), "\(counted)")
         }
+    }
+
+    /// A window under a second is still a window (the clock stands still here, so it never ends).
+    @Test func aSubSecondRateWindowStillLimitsAndSaysRetryAfterOneSecond() async throws {
+        let fixture = Fixture(rateLimit: 2, rateWindow: .milliseconds(500))
+        try await fixture.application().test(.router) { client in
+            for expected in [HTTPResponse.Status.created, .created, .tooManyRequests] {
+                try await client.execute(uri: Self.endpoint, method: .post, body: ByteBuffer(string: "x")) { response in
+                    #expect(response.status == expected)
+                    if expected == .tooManyRequests { #expect(response.headers[.retryAfter] == "1") }
+                }
+            }
+        }
+        #expect(fixture.delivered.withLock { $0.count } == 2)
     }
 
     @Test func anEndpointOverItsRateLimitHearsTooManyRequestsAndOthersGoOn() async throws {

@@ -52,7 +52,8 @@ public struct UnifiedPushRegisterHandler: IQHandler {
         }
         let instance = try Self.identifier(register[attribute: "instance"], name: "instance")
         let application = try Self.identifier(register[attribute: "application"], name: "application")
-        let expires = settings.now().addingTimeInterval(Double(settings.registrationLifetime.components.seconds))
+        let (seconds, attoseconds) = settings.registrationLifetime.components
+        let expires = settings.now().addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
         let token = settings.tokens.sign(UnifiedPushEndpointToken(
             jid: from.description, instance: instance, application: application,
             component: context.domain.description, expires: Int64(expires.timeIntervalSince1970.rounded(.down))
