@@ -90,8 +90,8 @@ struct PathBenchmark: AsyncParsableCommand {
                 return copy
             }
         }
+        // Stopped at the end; on an error the server's deinit stops it.
         let postgres = engines.contains(.postgres) ? try await startPostgres() : nil
-        defer { postgres?.stop() }
 
         let workspace = FileManager.default.temporaryDirectory.appendingPathComponent("herald-path-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
@@ -118,6 +118,7 @@ struct PathBenchmark: AsyncParsableCommand {
             ])
             printTable(table)
         }
+        await postgres?.stop()
         let ceiling = try await mockCeiling(binary: binary, workspace: workspace)
         print("\nmock APNs ceiling (direct HTTP/2 load, 4 connections, 1000 in flight): \(format(ceiling)) requests/s")
         let report: [String: Any] = ["scenarios": rows, "mock_ceiling_requests_per_second": ceiling]
@@ -149,7 +150,7 @@ struct PathBenchmark: AsyncParsableCommand {
             storage = ["HERALD_STORAGE__PATH": database]
         case .postgres:
             guard let postgres else { throw BenchmarkError("no PostgreSQL server") }
-            let database = try postgres.makeDatabase()
+            let database = try await postgres.makeDatabase()
             try await fillPostgres(url: postgres.url(database: database), batch)
             postgresDatabase = database
             storage = ["HERALD_STORAGE__ENGINE": "postgres", "HERALD_STORAGE__POSTGRES__URL": postgres.url(database: database)]
@@ -164,7 +165,8 @@ struct PathBenchmark: AsyncParsableCommand {
         ]
         if scenario.delayMilliseconds > 0 { mockArguments += ["--delay-ms", String(scenario.delayMilliseconds)] }
         let mock = try ChildProcess(path: binary, arguments: mockArguments, logPath: workspace.appendingPathComponent("mock.log").path)
-        defer { mock.stop() }
+        // Stopped (and waited for) before the figures are read; the defer covers an error on the way.
+        defer { mock.terminate() }
         guard let mockPort = await waitForFile(mockPortFile).flatMap({ Int($0) }),
             let fcmPort = await waitForFile(fcmPortFile).flatMap({ Int($0) })
         else { throw BenchmarkError("mock vendor did not start") }
@@ -188,7 +190,7 @@ struct PathBenchmark: AsyncParsableCommand {
         }
         let launched = ContinuousClock.now
         let herald = try ChildProcess(path: binary, arguments: ["serve"], environment: environment, logPath: workspace.appendingPathComponent("herald.log").path)
-        defer { herald.stop() }
+        defer { herald.terminate() }
         guard let connected = await generator.waitForHandshake(timeout: .seconds(30)) else {
             throw BenchmarkError("herald did not connect; see \(workspace.path)/herald.log")
         }
@@ -198,7 +200,8 @@ struct PathBenchmark: AsyncParsableCommand {
 
         // Warm up connections, caches and the JIT-less code paths before measuring.
         let warmUp = try await generator.run(.init(publishes: min(scenario.burst ? 200 : 2000, scenario.publishes), window: 100, registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(60)))
-        let transactionsBefore = try postgresDatabase.map { try committedTransactions(postgres, database: $0) }
+        var transactionsBefore: Int?
+        if let postgresDatabase { transactionsBefore = try await committedTransactions(postgres, database: postgresDatabase) }
         let postgresBefore = postgres?.pid.map { ProcessStats(processTree: $0) }
         let before = ProcessStats(pid: herald.pid)
         let mockBefore = ProcessStats(pid: mock.pid)
@@ -223,7 +226,7 @@ struct PathBenchmark: AsyncParsableCommand {
             postgresFigures["postgres_cpu_us_per_publish"] = (postgresAfter.cpuSeconds - postgresBefore.cpuSeconds) / Double(max(1, replies)) * 1e6
             // The statistics collector publishes a backend's counts within a second of its last transaction.
             try await Task.sleep(for: .milliseconds(1500))
-            let transactions = try committedTransactions(postgres, database: postgresDatabase) - transactionsBefore
+            let transactions = try await committedTransactions(postgres, database: postgresDatabase) - transactionsBefore
             postgresFigures["postgres_transactions_per_publish"] = Double(transactions) / Double(max(1, replies))
         }
         var summary = "\(result.results) ok"
@@ -232,7 +235,8 @@ struct PathBenchmark: AsyncParsableCommand {
         // What the vendor saw, from the mock's own count (warm-up included): a push the vendor accepted
         // beyond the publishes answered `result` was sent twice. Timeouts and lost answers come back
         // as wait/internal-server-error, or not at all.
-        mock.stop()
+        await herald.stop()
+        await mock.stop()
         let stats = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: statsFile)))) as? [String: Int] ?? [:]
         let vendorRequests = scenario.vendor == .fcm ? (stats["fcm_accepted"] ?? 0) + (stats["fcm_refused"] ?? 0) : stats["apns_requests"] ?? 0
         let timeouts = (result.errors["internal-server-error"] ?? 0) + (result.sent - replies)
@@ -306,9 +310,9 @@ struct PathBenchmark: AsyncParsableCommand {
     }
 
     /// Transactions committed in `database` so far (each statement Herald sends outside a transaction is one).
-    private func committedTransactions(_ server: PostgresServer?, database: String) throws -> Int {
+    private func committedTransactions(_ server: PostgresServer?, database: String) async throws -> Int {
         guard let server else { return 0 }
-        return Int(try server.psql("SELECT xact_commit FROM pg_stat_database WHERE datname = '\(database)'", database: "postgres")) ?? 0
+        return Int(try await server.psql("SELECT xact_commit FROM pg_stat_database WHERE datname = '\(database)'", database: "postgres")) ?? 0
     }
 
     private func waitForFile(_ path: String) async -> String? {
@@ -324,7 +328,7 @@ struct PathBenchmark: AsyncParsableCommand {
     private func mockCeiling(binary: String, workspace: URL) async throws -> Double {
         let portFile = workspace.appendingPathComponent("ceiling.port").path
         let mock = try ChildProcess(path: binary, arguments: ["mock-vendor", "--quiet", "--port-file", portFile, "--apns-key", ExampleKeys.apnsKeyPath], logPath: "/dev/null")
-        defer { mock.stop() }
+        defer { mock.terminate() }
         guard let port = await waitForFile(portFile).flatMap({ Int($0) }) else { throw BenchmarkError("mock vendor did not start") }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file(ExampleKeys.tlsCertificatePath)
@@ -357,7 +361,9 @@ struct PathBenchmark: AsyncParsableCommand {
             }
             return try await group.reduce(0, +)
         }
-        return Double(completed) / (ContinuousClock.now - started).seconds
+        let rate = Double(completed) / (ContinuousClock.now - started).seconds
+        await mock.stop()
+        return rate
     }
 }
 

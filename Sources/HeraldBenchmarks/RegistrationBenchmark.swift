@@ -41,7 +41,7 @@ struct RegistrationBenchmark: AsyncParsableCommand {
         // Registering contacts no vendor; the FCM settings only give the app its service.
         environment.merge(MockVendorEnvironment.fcm(url: "https://127.0.0.1:9")) { a, _ in a }
         let herald = try ChildProcess(path: binary, arguments: ["serve"], environment: environment, logPath: workspace.appendingPathComponent("herald.log").path)
-        defer { herald.stop() }
+        defer { herald.terminate() }
         guard await generator.waitForHandshake(timeout: .seconds(30)) != nil else {
             throw BenchmarkError("herald did not connect; see \(workspace.path)/herald.log")
         }
@@ -86,6 +86,7 @@ struct RegistrationBenchmark: AsyncParsableCommand {
             guard replies == size, result.results == size else { break }
         }
         let seconds = (ContinuousClock.now - started).seconds
+        await herald.stop()
         print("\n\(done) registrations in \(format(seconds, decimals: 1)) s: \(format(Double(done) / seconds)) registrations/s overall")
         let report: [String: Any] = ["slices": rows, "registrations": done, "seconds": seconds, "window": window]
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A child process started with a clean signal mask and default dispositions.
 ///
@@ -46,10 +47,7 @@ public final class ChildProcess: Sendable {
     }
 
     /// Whether the process is still running; reaps it if it has exited.
-    public var isRunning: Bool {
-        var status: Int32 = 0
-        return waitpid(pid, &status, WNOHANG) == 0
-    }
+    public var isRunning: Bool { reap() == nil }
 
     /// Sends `signal` without waiting.
     public func send(_ signal: Int32) {
@@ -57,34 +55,81 @@ public final class ChildProcess: Sendable {
     }
 
     /// Waits for the process to exit (at most `timeout`) and returns its exit status, or nil.
-    public func waitForExit(timeout: Duration = .seconds(10)) -> Int32? {
+    ///
+    /// It polls with `Task.sleep`: a blocking `waitpid` would hold one of the few cooperative threads
+    /// (two on a two-core machine) that every other test in the process runs on.
+    public func waitForExit(timeout: Duration = .seconds(10)) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid { return (status >> 8) & 0xFF }
-            usleep(10_000)
-        }
-        return nil
+        repeat {
+            if let status = reap() { return status }
+            try? await Task.sleep(for: .milliseconds(10))
+        } while ContinuousClock.now < deadline
+        return reap()
     }
 
     /// Sends SIGTERM, waits up to `timeout` for the exit, then SIGKILL.
-    public func stop(timeout: Duration = .seconds(10)) {
+    public func stop(timeout: Duration = .seconds(10)) async {
         guard isRunning else { return }
         kill(pid, SIGTERM)
-        let deadline = ContinuousClock.now + timeout
-        while isRunning, ContinuousClock.now < deadline { usleep(10_000) }
-        if isRunning {
+        if await waitForExit(timeout: timeout) == nil {
             kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
+            _ = await waitForExit(timeout: .seconds(10))
         }
     }
 
-    /// Runs a command to completion and returns its exit status.
-    public static func run(path: String, arguments: [String], logPath: String? = nil) throws -> Int32 {
-        let child = try ChildProcess(path: path, arguments: arguments, logPath: logPath)
-        var status: Int32 = 0
-        waitpid(child.pid, &status, 0)
-        return (status >> 8) & 0xFF
+    /// Sends SIGTERM now and returns; a thread of its own reaps the process, with SIGKILL after
+    /// `timeout`. For cleanup where nothing can wait (`defer`, `deinit`) and nothing needs the exit.
+    /// `then` runs on that thread after the exit.
+    public func terminate(
+        signal: Int32 = SIGTERM,
+        timeout: Duration = .seconds(10),
+        then afterExit: @escaping @Sendable () -> Void = {}
+    ) {
+        guard isRunning else { return afterExit() }
+        kill(pid, signal)
+        Thread.detachNewThread {
+            let deadline = ContinuousClock.now + timeout
+            while self.reap() == nil {
+                if ContinuousClock.now >= deadline { kill(self.pid, SIGKILL) }
+                usleep(10_000)
+            }
+            afterExit()
+        }
     }
+
+    /// Runs a command to completion and returns its exit status, or -1 if it ran past `timeout`
+    /// (then it is killed).
+    public static func run(
+        path: String,
+        arguments: [String],
+        logPath: String? = nil,
+        timeout: Duration = .seconds(120)
+    ) async throws -> Int32 {
+        let child = try ChildProcess(path: path, arguments: arguments, logPath: logPath)
+        guard let status = await child.waitForExit(timeout: timeout) else {
+            child.terminate(signal: SIGKILL)
+            return -1
+        }
+        return status
+    }
+
+    /// The exit status (128 + the signal for a process a signal ended) once the process has exited (reaping it the first time), else nil. Kept, so
+    /// that whichever caller reaps it, every later one still learns the status; -1 if it was reaped
+    /// elsewhere.
+    private func reap() -> Int32? {
+        reaped.withLock { reaped in
+            if let reaped { return reaped }
+            var status: Int32 = 0
+            switch waitpid(pid, &status, WNOHANG) {
+            case 0: return nil
+            case pid:
+                let signal = status & 0x7F
+                reaped = signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+            default: reaped = -1
+            }
+            return reaped
+        }
+    }
+
+    private let reaped = Mutex<Int32?>(nil)
 }

@@ -28,8 +28,14 @@ public final class PostgresServer: Sendable {
     }
 
     deinit {
-        stop()
-        try? FileManager.default.removeItem(at: directory)
+        // SIGINT is PostgreSQL's fast shutdown. The folder goes once the server has gone: removing
+        // it first would have a still running server write its shutdown checkpoint into nothing.
+        let folder = directory
+        if let server = process.withLock({ $0 }), server.isRunning {
+            server.terminate(signal: SIGINT) { try? FileManager.default.removeItem(at: folder) }
+        } else {
+            try? FileManager.default.removeItem(at: folder)
+        }
     }
 
     /// The folder of Debian's PostgreSQL programs (the newest version installed).
@@ -89,11 +95,11 @@ public final class PostgresServer: Sendable {
         let data = directory.appendingPathComponent("data").path
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         if runAsPostgres {
-            guard ChildProcess.exitStatus(path: "/bin/chown", arguments: ["postgres:postgres", directory.path]) == 0 else {
+            guard await ChildProcess.exitStatus(path: "/bin/chown", arguments: ["postgres:postgres", directory.path]) == 0 else {
                 throw Failure(description: "cannot give \(directory.path) to the postgres user")
             }
         }
-        let initdb = try run(
+        let initdb = try await run(
             "\(binaries)/initdb", ["-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]
         )
         guard initdb == 0 else { throw Failure(description: "initdb failed (\(initdb)): \(log.suffix(2000))") }
@@ -107,28 +113,28 @@ public final class PostgresServer: Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             guard server.isRunning else { throw Failure(description: "postgres exited early: \(log.suffix(2000))") }
-            if try run("\(binaries)/pg_isready", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-q"]) == 0 { return }
+            if try await run("\(binaries)/pg_isready", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-q"]) == 0 { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        stop()
+        await stop()
         throw Failure(description: "postgres did not accept connections within \(timeout): \(log.suffix(2000))")
     }
 
     /// A new, empty database: each test gets its own on one server.
-    public func makeDatabase() throws -> String {
+    public func makeDatabase() async throws -> String {
         guard let binaries = Self.binaries else { throw Failure(description: "PostgreSQL is not installed") }
         let name = "herald_\(getpid())_\(databases.add(1, ordering: .relaxed).newValue)"
-        let status = try run("\(binaries)/psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-q", "-c", "CREATE DATABASE \(name)"])
+        let status = try await run("\(binaries)/psql", ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-q", "-c", "CREATE DATABASE \(name)"])
         guard status == 0 else { throw Failure(description: "CREATE DATABASE failed (\(status)): \(log.suffix(1000))") }
         return name
     }
 
     /// Runs one SQL statement with psql and returns what it printed (unaligned, tuples only).
-    public func psql(_ sql: String, database: String) throws -> String {
+    public func psql(_ sql: String, database: String) async throws -> String {
         guard let binaries = Self.binaries else { throw Failure(description: "PostgreSQL is not installed") }
         let output = directory.appendingPathComponent("psql-\(UUID().uuidString).out").path
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let status = try ChildProcess.run(
+        let status = try await ChildProcess.run(
             path: "\(binaries)/psql",
             arguments: ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database, "-At", "-c", sql],
             logPath: output
@@ -140,14 +146,14 @@ public final class PostgresServer: Sendable {
 
     /// Stops the server by its PID: SIGINT (a fast shutdown, which disconnects clients), then
     /// SIGKILL after ten seconds.
-    public func stop() {
+    public func stop() async {
         let server = process.withLock { process in
             defer { process = nil }
             return process
         }
         guard let server, server.isRunning else { return }
         server.send(SIGINT)
-        if server.waitForExit(timeout: .seconds(10)) == nil { server.stop(timeout: .zero) }
+        if await server.waitForExit(timeout: .seconds(10)) == nil { await server.stop(timeout: .zero) }
     }
 
     private func spawn(_ program: String, _ arguments: [String]) throws -> ChildProcess {
@@ -161,15 +167,19 @@ public final class PostgresServer: Sendable {
         return try ChildProcess(path: program, arguments: arguments, logPath: logPath)
     }
 
-    private func run(_ program: String, _ arguments: [String]) throws -> Int32 {
+    private func run(_ program: String, _ arguments: [String]) async throws -> Int32 {
         let child = try spawn(program, arguments)
-        return child.waitForExit(timeout: .seconds(60)) ?? -1
+        guard let status = await child.waitForExit(timeout: .seconds(60)) else {
+            child.terminate(signal: SIGKILL)
+            return -1
+        }
+        return status
     }
 }
 
 extension ChildProcess {
     /// Runs a command to completion; -1 if it could not start.
-    static func exitStatus(path: String, arguments: [String]) -> Int32 {
-        (try? ChildProcess.run(path: path, arguments: arguments, logPath: nil)) ?? -1
+    static func exitStatus(path: String, arguments: [String]) async -> Int32 {
+        (try? await ChildProcess.run(path: path, arguments: arguments, logPath: nil)) ?? -1
     }
 }

@@ -29,8 +29,12 @@ public final class EjabberdServer: @unchecked Sendable {
     }
 
     deinit {
-        stop()
-        try? FileManager.default.removeItem(at: directory)
+        let folder = directory
+        if let process {
+            process.terminate { try? FileManager.default.removeItem(at: folder) }
+        } else {
+            try? FileManager.default.removeItem(at: folder)
+        }
     }
 
     /// Whether Debian's ejabberd is installed (scripts/install-dependencies.sh installs it).
@@ -126,13 +130,20 @@ public final class EjabberdServer: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        stop()
+        await stop()
         throw Failure(description: "ejabberd did not open its ports within \(timeout): \(log.suffix(2000))")
     }
 
-    /// Stops ejabberd by its PID and waits for it to exit.
-    public func stop() {
-        process?.stop()
+    /// Stops ejabberd by its PID and waits for it to exit (for a restart on the same ports).
+    public func stop() async {
+        await process?.stop()
+        process = nil
+    }
+
+    /// Stops ejabberd by its PID without waiting: SIGTERM now, reaped (or killed) in the background.
+    /// For cleanup in a `defer`.
+    public func terminate() {
+        process?.terminate()
         process = nil
     }
 }

@@ -44,8 +44,12 @@ public final class ProsodyServer: @unchecked Sendable {
     }
 
     deinit {
-        stop()
-        try? FileManager.default.removeItem(at: directory)
+        let folder = directory
+        if let process {
+            process.terminate { try? FileManager.default.removeItem(at: folder) }
+        } else {
+            try? FileManager.default.removeItem(at: folder)
+        }
     }
 
     public var configurationPath: String { directory.appendingPathComponent("prosody.cfg.lua").path }
@@ -131,27 +135,34 @@ public final class ProsodyServer: @unchecked Sendable {
             }
             if await Self.accepts(port: clientPort), await Self.accepts(port: componentPort) { return }
             if let line = log.split(separator: "\n").first(where: { $0.contains("Failed to open server port") }) {
-                stop()
+                await stop()
                 throw Failure(description: "a port was taken before prosody could bind it: \(line)", portTaken: true)
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        stop()
+        await stop()
         throw Failure(description: "prosody did not open its ports within \(timeout)")
     }
 
-    /// Stops Prosody by its PID and waits for it to exit.
-    public func stop() {
-        process?.stop()
+    /// Stops Prosody by its PID and waits for it to exit (for a restart on the same ports).
+    public func stop() async {
+        await process?.stop()
+        process = nil
+    }
+
+    /// Stops Prosody by its PID without waiting: SIGTERM now, reaped (or killed) in the background.
+    /// For cleanup in a `defer`.
+    public func terminate() {
+        process?.terminate()
         process = nil
     }
 
     public var isRunning: Bool { process?.isRunning ?? false }
 
     /// Creates a user account with prosodyctl.
-    public func register(user: String, password: String) throws {
+    public func register(user: String, password: String) async throws {
         try writeConfiguration()
-        let status = try ChildProcess.run(
+        let status = try await ChildProcess.run(
             path: "/usr/bin/prosodyctl",
             arguments: ["--config", configurationPath, "register", user, host, password]
         )

@@ -16,13 +16,13 @@ public enum PythonCheck {
     }()
 
     /// Runs the script at `script` with `arguments`, writing what it prints to `logPath`; returns the exit status.
-    public static func run(scriptAt script: String, arguments: [String], logPath: String) throws -> Int32 {
-        try ChildProcess.run(path: interpreter[0], arguments: Array(interpreter.dropFirst()) + [script] + arguments, logPath: logPath)
+    public static func run(scriptAt script: String, arguments: [String], logPath: String) async throws -> Int32 {
+        try await ChildProcess.run(path: interpreter[0], arguments: Array(interpreter.dropFirst()) + [script] + arguments, logPath: logPath)
     }
 
     /// Writes `files` to a temporary folder, runs `script` with their paths as arguments, and returns
     /// the exit status and what it printed.
-    public static func run(_ script: String, files: [Data]) throws -> (status: Int32, output: String) {
+    public static func run(_ script: String, files: [Data]) async throws -> (status: Int32, output: String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-python-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -35,7 +35,7 @@ public enum PythonCheck {
             arguments.append(path)
         }
         let log = directory.appendingPathComponent("output").path
-        let status = try run(scriptAt: scriptPath, arguments: arguments, logPath: log)
+        let status = try await run(scriptAt: scriptPath, arguments: arguments, logPath: log)
         return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 }

@@ -58,7 +58,7 @@ public final class StanzaInbox: Sendable {
     /// The first stanza (already received or still to come) that matches, within `timeout`.
     public func next(
         _ description: String = "a stanza",
-        timeout: Duration = .seconds(10),
+        timeout: Duration = .seconds(30),
         where predicate: @escaping @Sendable (StreamElement) -> Bool = { _ in true }
     ) async throws -> StreamElement {
         try await withCheckedThrowingContinuation { continuation in

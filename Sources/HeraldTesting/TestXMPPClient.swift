@@ -112,7 +112,7 @@ public final class TestXMPPClient: Sendable {
         type: String,
         to: JID?,
         payload: StreamElement,
-        timeout: Duration = .seconds(10)
+        timeout: Duration = .seconds(30)
     ) async throws -> StreamElement {
         let id = makeID()
         let iq = StreamElement("iq", namespace: "jabber:client", ["type": type, "id": id, "to": to?.description])

@@ -41,7 +41,7 @@ import VendorSupport
         #expect(Base64URL.decode(parts[2])?.count == 64)
     }
 
-    @Test func jwtVerifiesWithPyJWT() throws {
+    @Test func jwtVerifiesWithPyJWT() async throws {
         let key = try ExampleKeys.apnsKey()
         let jwt = try APNsTokenManager.makeJWT(key: key, keyID: "ABC123DEFG", teamID: "DEF123GHIJ", issuedAt: Date())
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-jwt-\(UUID().uuidString)")
@@ -60,7 +60,7 @@ import VendorSupport
         try jwt.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         try key.publicKey.pemRepresentation.write(toFile: keyFile, atomically: true, encoding: .utf8)
         let log = directory.appendingPathComponent("log").path
-        let status = try PythonCheck.run(scriptAt: script, arguments: [tokenFile, keyFile], logPath: log)
+        let status = try await PythonCheck.run(scriptAt: script, arguments: [tokenFile, keyFile], logPath: log)
         #expect(status == 0, "PyJWT: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 }

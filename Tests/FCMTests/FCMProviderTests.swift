@@ -161,7 +161,7 @@ private struct Fixture {
         await fixture.stop()
     }
 
-    @Test func assertionVerifiesWithPyJWT() throws {
+    @Test func assertionVerifiesWithPyJWT() async throws {
         let account = try account()
         let tokens = FCMAccessTokens(
             account: account,
@@ -169,7 +169,7 @@ private struct Fixture {
             tokenPath: "/token"
         )
         let assertion = try tokens.makeAssertion(issuedAt: Date())
-        let (status, output) = try PythonCheck.run(
+        let (status, output) = try await PythonCheck.run(
             """
             import sys, json, jwt
             from cryptography.hazmat.primitives import serialization

@@ -37,11 +37,11 @@ import Testing
         #expect(BuildInfo.current.version(of: "no-such-package") == "unknown")
     }
 
-    @Test func theBinaryPrintsItsVersionCommitAndPackages() throws {
+    @Test func theBinaryPrintsItsVersionCommitAndPackages() async throws {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("herald-version-\(UUID().uuidString)").path
         let child = try ChildProcess(path: HeraldBinary.path, arguments: ["--version"], logPath: log)
-        defer { child.stop() }
-        #expect(child.waitForExit(timeout: .seconds(30)) == 0)
+        defer { child.terminate() }
+        #expect(await child.waitForExit(timeout: .seconds(30)) == 0)
         let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(lines.first == "herald \(BuildInfo.releaseVersion) (commit \(BuildInfo.current.commit))")
         #expect(lines.contains("  swift-nio-ssl \(BuildInfo.current.version(of: "swift-nio-ssl"))"))

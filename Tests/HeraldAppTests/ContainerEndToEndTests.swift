@@ -22,8 +22,8 @@ struct ContainerEndToEndTests {
     /// podman as it works on these machines: runc, cgroupfs, explicit limits.
     static let podman = ["--runtime", "runc", "--cgroup-manager", "cgroupfs"]
 
-    static func podman(_ arguments: [String], log: String) throws -> Int32 {
-        try ChildProcess.run(path: "/usr/bin/podman", arguments: podman + arguments, logPath: log)
+    static func podman(_ arguments: [String], log: String) async throws -> Int32 {
+        try await ChildProcess.run(path: "/usr/bin/podman", arguments: podman + arguments, logPath: log)
     }
 
     @Test func imageBecomesReadyAgainstTheHostProsodyAndCarriesAPushToTheMockVendor() async throws {
@@ -46,9 +46,9 @@ struct ContainerEndToEndTests {
         }
 
         let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
-        for user in ["romeo", "juliet"] { try prosody.register(user: user, password: "pass") }
+        for user in ["romeo", "juliet"] { try await prosody.register(user: user, password: "pass") }
         try await prosody.start()
-        defer { prosody.stop() }
+        defer { prosody.terminate() }
         let apns = try await MockAPNsServer.start(
             certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
             credentials: try ExampleKeys.mockAPNsCredentials()
@@ -84,7 +84,7 @@ struct ContainerEndToEndTests {
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: configPath)
 
         let name = "herald-test-\(UUID().uuidString.prefix(8).lowercased())"
-        let started = try Self.podman([
+        let started = try await Self.podman([
             "run", "--detach", "--name", name, "--network", "host",
             "--ulimit", "nofile=10000:10000", "--ulimit", "nproc=1000:1000",
             "--volume", "\(configPath):/etc/herald/herald.yaml:ro",
@@ -92,43 +92,54 @@ struct ContainerEndToEndTests {
             image,
         ], log: podmanLog)
         try #require(started == 0, "podman run: \((try? String(contentsOfFile: podmanLog, encoding: .utf8)) ?? "")")
-        defer {
-            _ = try? Self.podman(["rm", "--force", "--time", "20", name], log: podmanLog)
+        // The container goes however the test ends; `defer` cannot wait for podman.
+        func exercise() async throws {
+            func containerLog() async -> String {
+                let path = workspace.appendingPathComponent("container-\(UUID().uuidString).log").path
+                _ = try? await Self.podman(["logs", name], log: path)
+                return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            }
+
+            let ready = await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
+                guard let response = try? await HTTPClient.shared.execute(
+                    HTTPClientRequest(url: "http://127.0.0.1:\(adminPort)/ready"), timeout: .seconds(5)
+                ) else { return false }
+                return response.status == .ok
+            }
+            if !ready { Issue.record("not ready; container log: \(await containerLog())") }
+            try #require(ready)
+            let healthLog = workspace.appendingPathComponent("health.log").path
+            #expect(try await Self.podman(["healthcheck", "run", name], log: healthLog) == 0, "the image's HEALTHCHECK passes")
+
+            let token = "c0" + String(repeating: "1", count: 62)
+            let (client, _) = try await registerAndEnable("romeo", token: token, prosody: prosody)
+            await client.close()
+            try await sendMessage(to: "romeo", prosody: prosody)
+            let pushed = await eventually(timeout: .seconds(20)) { apns.requests.contains { $0.deviceToken == token } }
+            if !pushed { Issue.record("no push; container log: \(await containerLog())\nprosody: \(prosody.log.suffix(2000))") }
+            let push = try #require(apns.requests.first { $0.deviceToken == token })
+            #expect(push.status == 200)
+            #expect(push.issuer == ExampleKeys.apnsTeamID)
+            #expect(push.headers["apns-topic"] == "org.example.chat")
+
+            let stopLog = workspace.appendingPathComponent("stop.log").path
+            #expect(try await Self.podman(["stop", "--time", "20", name], log: stopLog) == 0)
+            let log = await containerLog()
+            #expect(log.contains("\"message\":\"herald stopped\""), "a clean stop on SIGTERM: \(log.suffix(2000))")
+            #expect(!log.contains(token), "no device token in the container's log")
+        }
+        do {
+            try await exercise()
+        } catch {
+            await removeContainer()
+            throw error
+        }
+        await removeContainer()
+        await apns.stop()
+
+        func removeContainer() async {
+            _ = try? await Self.podman(["rm", "--force", "--time", "20", name], log: podmanLog)
             try? FileManager.default.removeItem(at: workspace)
         }
-        func containerLog() -> String {
-            let path = workspace.appendingPathComponent("container-\(UUID().uuidString).log").path
-            _ = try? Self.podman(["logs", name], log: path)
-            return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        }
-
-        let ready = await eventually(timeout: .seconds(60), every: .milliseconds(250)) {
-            guard let response = try? await HTTPClient.shared.execute(
-                HTTPClientRequest(url: "http://127.0.0.1:\(adminPort)/ready"), timeout: .seconds(5)
-            ) else { return false }
-            return response.status == .ok
-        }
-        #expect(ready, "container log: \(containerLog())")
-        try #require(ready)
-        let healthLog = workspace.appendingPathComponent("health.log").path
-        #expect(try Self.podman(["healthcheck", "run", name], log: healthLog) == 0, "the image's HEALTHCHECK passes")
-
-        let token = "c0" + String(repeating: "1", count: 62)
-        let (client, _) = try await registerAndEnable("romeo", token: token, prosody: prosody)
-        await client.close()
-        try await sendMessage(to: "romeo", prosody: prosody)
-        let pushed = await eventually(timeout: .seconds(20)) { apns.requests.contains { $0.deviceToken == token } }
-        #expect(pushed, "container log: \(containerLog())\nprosody: \(prosody.log.suffix(2000))")
-        let push = try #require(apns.requests.first { $0.deviceToken == token })
-        #expect(push.status == 200)
-        #expect(push.issuer == ExampleKeys.apnsTeamID)
-        #expect(push.headers["apns-topic"] == "org.example.chat")
-
-        let stopLog = workspace.appendingPathComponent("stop.log").path
-        #expect(try Self.podman(["stop", "--time", "20", name], log: stopLog) == 0)
-        let log = containerLog()
-        #expect(log.contains("\"message\":\"herald stopped\""), "a clean stop on SIGTERM: \(log.suffix(2000))")
-        #expect(!log.contains(token), "no device token in the container's log")
-        await apns.stop()
     }
 }

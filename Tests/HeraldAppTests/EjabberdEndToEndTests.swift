@@ -23,7 +23,7 @@ struct EjabberdEndToEndTests {
     ) async throws {
         let ejabberd = try EjabberdServer(component: .init(domain: "push.localhost", secret: Self.secret))
         try await ejabberd.start(users: users + ["juliet"], password: "pass")
-        defer { ejabberd.stop() }
+        defer { ejabberd.terminate() }
         let apns = try await MockAPNsServer.start(
             certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
             credentials: try ExampleKeys.mockAPNsCredentials()

@@ -15,7 +15,7 @@ import XMPPComponent
             .init(domain: "push2.localhost", secret: "two"),
         ])
         try await prosody.start()
-        defer { prosody.stop() }
+        defer { prosody.terminate() }
         let configuration = try HeraldConfiguration.load(
             path: nil,
             environment: [

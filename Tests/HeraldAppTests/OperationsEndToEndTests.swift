@@ -86,7 +86,7 @@ import XMLStream
 
         /// Starts `herald serve`. A port free a moment ago can be taken by another process of the parallel
         /// suite before Herald binds it; then Herald says so and exits, and it is started again on another.
-        func startHerald(environment: [String: String] = [:]) throws -> ChildProcess {
+        func startHerald(environment: [String: String] = [:]) async throws -> ChildProcess {
             for _ in 0..<3 {
                 let before = log.count
                 let child = try ChildProcess(path: HeraldBinary.path, arguments: ["serve", "--config", configPath], environment: environment, logPath: logPath)
@@ -95,10 +95,10 @@ import XMLStream
                     let started = String(log.dropFirst(before))
                     if started.contains("admin server listening") { return child }
                     if started.contains("admin server cannot listen") { break }
-                    Thread.sleep(forTimeInterval: 0.02)
+                    try await Task.sleep(for: .milliseconds(20))
                 }
                 guard String(log.dropFirst(before)).contains("admin server cannot listen") else { return child }
-                child.stop()
+                await child.stop()
                 let old = adminPort
                 let new = try LoopbackPort.free()
                 chosenAdminPort.withLock { $0 = new }
@@ -109,11 +109,11 @@ import XMLStream
         }
 
         /// Runs a `herald` command against this workspace's configuration; its exit status and output.
-        func herald(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        func herald(_ arguments: [String]) async throws -> (status: Int32, output: String) {
             let output = directory.appendingPathComponent("command-\(UUID().uuidString).log").path
             let child = try ChildProcess(path: HeraldBinary.path, arguments: arguments + ["--config", configPath], logPath: output)
-            defer { child.stop() }
-            let status = child.waitForExit(timeout: .seconds(30)) ?? -1
+            defer { child.terminate() }
+            let status = await child.waitForExit(timeout: .seconds(30)) ?? -1
             return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
         }
 
@@ -150,15 +150,15 @@ import XMLStream
         try newKey.pemRepresentation.write(toFile: newKeyPath, atomically: true, encoding: .utf8)
         try workspace.writeConfiguration()
 
-        let herald = try workspace.startHerald()
-        defer { herald.stop() }
+        let herald = try await workspace.startHerald()
+        defer { herald.terminate() }
         #expect(await eventually(timeout: .seconds(20)) { workspace.server.successfulHandshakes == 1 }, "\(workspace.log)")
         #expect(await eventually { (try? await workspace.get("/ready"))?.status == 200 }, "\(workspace.log)")
-        let ready = try workspace.herald(["health", "--ready"])
+        let ready = try await workspace.herald(["health", "--ready"])
         #expect(ready.status == 0, "\(ready.output)")
         #expect(ready.output.contains("\"ready\":true"))
 
-        let refused = try workspace.herald(["push-test", workspace.registration.node])
+        let refused = try await workspace.herald(["push-test", workspace.registration.node])
         #expect(refused.status == 1)
         #expect(refused.output.contains("\"outcome\":\"credentials\""), "\(refused.output)")
         #expect(refused.output.contains("InvalidProviderToken"))
@@ -175,7 +175,7 @@ import XMLStream
         try workspace.writeConfiguration(keyFile: newKeyPath, keyID: newKeyID)
         herald.send(SIGHUP)
         #expect(await eventually { workspace.log.contains("credentials reloaded") }, "\(workspace.log)")
-        let delivered = try workspace.herald(["push-test", workspace.registration.node])
+        let delivered = try await workspace.herald(["push-test", workspace.registration.node])
         #expect(delivered.status == 0, "\(delivered.output)")
         #expect(delivered.output.contains("\"outcome\":\"delivered\""))
         #expect(workspace.apns.requests.map(\.status) == [403, 200])
@@ -192,7 +192,7 @@ import XMLStream
         #expect(metrics.body.contains("herald_registrations 1"))
 
         herald.send(SIGTERM)
-        #expect(herald.waitForExit(timeout: .seconds(20)) == 0)
+        #expect(await herald.waitForExit(timeout: .seconds(20)) == 0)
         #expect(!workspace.log.contains(Self.deviceToken), "no device token in the log")
         #expect(!workspace.log.contains(Self.adminToken), "no admin token in the log")
     }
@@ -202,8 +202,8 @@ import XMLStream
         defer { Task { await workspace.stop() } }
         workspace.apns.scriptDefault(.slow(milliseconds: 1500))
         try workspace.writeConfiguration()
-        let herald = try workspace.startHerald()
-        defer { herald.stop() }
+        let herald = try await workspace.startHerald()
+        defer { herald.terminate() }
         #expect(await eventually(timeout: .seconds(20)) { workspace.server.successfulHandshakes == 1 }, "\(workspace.log)")
 
         try await workspace.server.sendRaw(workspace.publish(id: "in-flight"))
@@ -217,7 +217,7 @@ import XMLStream
         #expect(late.child("error")?[attribute: "type"] == "wait")
         let delivered = try await workspace.server.inbox.next("the in-flight publish's answer") { $0[attribute: "id"] == "in-flight" }
         #expect(delivered[attribute: "type"] == "result", "a publish already being delivered is answered with its result")
-        #expect(herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
+        #expect(await herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
         #expect(workspace.apns.requestCount == 1, "the late publish never reached the vendor")
     }
 
@@ -233,8 +233,8 @@ import XMLStream
         try workspace.writeConfiguration()
         var environment = ["HTTPS_PROXY": "http://ops:pa%20ss%401@127.0.0.1:\(proxy.port)"]
         if excluded { environment["NO_PROXY"] = "localhost,127.0.0.0/8" }
-        let herald = try workspace.startHerald(environment: environment)
-        defer { herald.stop() }
+        let herald = try await workspace.startHerald(environment: environment)
+        defer { herald.terminate() }
         #expect(await eventually(timeout: .seconds(20)) { workspace.server.successfulHandshakes == 1 }, "\(workspace.log)")
 
         try await workspace.server.sendRaw(workspace.publish(id: "through-proxy"))
@@ -249,7 +249,7 @@ import XMLStream
         }
         #expect(!workspace.log.contains("pa ss") && !workspace.log.contains("pa%20ss"), "the proxy password is never logged")
         herald.send(SIGTERM)
-        #expect(herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
+        #expect(await herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
     }
 
     /// Publishes while the vendor answers 503 until the reply says "retrying"; the time of that answer.
@@ -267,17 +267,17 @@ import XMLStream
         workspace.apns.scriptDefault(.unavailable)
         // The first retry comes 2–4 s after the 503, so a busy test process kills Herald before it.
         try workspace.writeConfiguration(retryInitialDelay: "4s")
-        let herald = try workspace.startHerald()
-        defer { herald.stop() }
+        let herald = try await workspace.startHerald()
+        defer { herald.terminate() }
         #expect(await eventually(timeout: .seconds(20)) { workspace.server.successfulHandshakes == 1 }, "\(workspace.log)")
         _ = try await publishUntilQueued(workspace, id: "queued")
         herald.send(SIGKILL)
-        #expect(herald.waitForExit(timeout: .seconds(10)) != nil)
+        #expect(await herald.waitForExit(timeout: .seconds(10)) != nil)
         #expect(workspace.apns.requestCount == 1)
 
         workspace.apns.scriptDefault(.success)
-        let restarted = try workspace.startHerald()
-        defer { restarted.stop() }
+        let restarted = try await workspace.startHerald()
+        defer { restarted.terminate() }
         #expect(
             await eventually(timeout: .seconds(20)) { workspace.apns.requests.contains { $0.status == 200 } },
             "the queued push reached the vendor after the restart: \(workspace.log)"
@@ -290,17 +290,17 @@ import XMLStream
         defer { Task { await workspace.stop() } }
         workspace.apns.scriptDefault(.failure(status: 503, reason: "ServiceUnavailable", retryAfter: 5))
         try workspace.writeConfiguration()
-        let herald = try workspace.startHerald()
-        defer { herald.stop() }
+        let herald = try await workspace.startHerald()
+        defer { herald.terminate() }
         #expect(await eventually(timeout: .seconds(20)) { workspace.server.successfulHandshakes == 1 }, "\(workspace.log)")
         _ = try await publishUntilQueued(workspace, id: "queued")
         herald.send(SIGTERM)
-        #expect(herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
+        #expect(await herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
         #expect(workspace.apns.requestCount == 1, "not fired early at shutdown")
 
         workspace.apns.scriptDefault(.success)
-        let restarted = try workspace.startHerald()
-        defer { restarted.stop() }
+        let restarted = try await workspace.startHerald()
+        defer { restarted.terminate() }
         #expect(await eventually(timeout: .seconds(20)) { workspace.apns.requests.contains { $0.status == 200 } }, "\(workspace.log)")
         // Both times are the mock's, taken as it answered: the 503's is no later than Herald heard it,
         // the 200's no earlier than Herald sent it, so a busy test process cannot shorten the gap.
@@ -329,7 +329,7 @@ import XMLStream
         }.joined(separator: "\n")
         try yaml.write(toFile: workspace.configPath, atomically: true, encoding: .utf8)
 
-        let result = try workspace.herald(["check"])
+        let result = try await workspace.herald(["check"])
         #expect(result.status == 78, "\(result.output)")
         #expect(result.output.contains(expectedKey), "\(result.output)")
         #expect(result.output.contains(problem), "\(result.output)")
@@ -341,11 +341,11 @@ import XMLStream
         defer { Task { await workspace.stop() } }
         try workspace.writeConfiguration()
         let creatable = workspace.directory.appendingPathComponent("not/yet/there/herald.sqlite").path
-        let fine = try workspace.herald(["check", "--database", creatable])
+        let fine = try await workspace.herald(["check", "--database", creatable])
         #expect(fine.status == 0, "\(fine.output)")
         #expect(!FileManager.default.fileExists(atPath: workspace.directory.appendingPathComponent("not").path), "check leaves nothing behind")
         // Nothing, not even root, can create folders in /proc.
-        let impossible = try workspace.herald(["check", "--database", "/proc/herald-check/herald.sqlite"])
+        let impossible = try await workspace.herald(["check", "--database", "/proc/herald-check/herald.sqlite"])
         #expect(impossible.status == 78, "\(impossible.output)")
         #expect(impossible.output.contains("storage.path"))
         #expect(impossible.output.contains("cannot create the database in /proc/herald-check"))
@@ -355,16 +355,16 @@ import XMLStream
         let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
         defer { Task { await workspace.stop() } }
         try workspace.writeConfiguration()
-        let good = try workspace.herald(["check"])
+        let good = try await workspace.herald(["check"])
         #expect(good.status == 0, "\(good.output)")
         #expect(good.output.contains("configuration OK"))
 
         // The fake XMPP server's port is taken: point the admin server at it.
-        let taken = try workspace.herald(["check", "--admin-port", "\(workspace.server.port)"])
+        let taken = try await workspace.herald(["check", "--admin-port", "\(workspace.server.port)"])
         #expect(taken.status == 78, "\(taken.output)")
         #expect(taken.output.contains("admin.port"))
         #expect(taken.output.contains("is in use"))
-        let skipped = try workspace.herald(["check", "--admin-port", "\(workspace.server.port)", "--skip-port-check"])
+        let skipped = try await workspace.herald(["check", "--admin-port", "\(workspace.server.port)", "--skip-port-check"])
         #expect(skipped.status == 0, "\(skipped.output)")
 
         // The UnifiedPush endpoint's port, the same way.
@@ -372,10 +372,10 @@ import XMLStream
             "--set", "unified_push.public_url=https://up.example.com", "--set", "unified_push.secret=a-secret-of-some-length",
             "--set", "unified_push.port=\(workspace.server.port)",
         ]
-        let unifiedPushTaken = try workspace.herald(["check"] + unifiedPush)
+        let unifiedPushTaken = try await workspace.herald(["check"] + unifiedPush)
         #expect(unifiedPushTaken.status == 78, "\(unifiedPushTaken.output)")
         #expect(unifiedPushTaken.output.contains("unified_push.port: 127.0.0.1:\(workspace.server.port) is in use"), "\(unifiedPushTaken.output)")
-        #expect(try workspace.herald(["check", "--skip-port-check"] + unifiedPush).status == 0)
+        #expect(try await workspace.herald(["check", "--skip-port-check"] + unifiedPush).status == 0)
     }
 
     /// The README's "check, then reload": `check` against the configuration of the Herald running now.
@@ -383,20 +383,20 @@ import XMLStream
         let workspace = try await Workspace(apnsCredentials: try ExampleKeys.mockAPNsCredentials())
         defer { Task { await workspace.stop() } }
         try workspace.writeConfiguration()
-        let herald = try workspace.startHerald()
-        defer { herald.stop() }
+        let herald = try await workspace.startHerald()
+        defer { herald.terminate() }
         #expect(await eventually { (try? await workspace.get("/health"))?.status == 200 }, "\(workspace.log)")
-        let running = try workspace.herald(["check"])
+        let running = try await workspace.herald(["check"])
         #expect(running.status == 0, "\(running.output)")
         #expect(running.output.contains("held by the running Herald"))
         #expect(running.output.contains("configuration OK"))
         // A broken key still fails the check while Herald runs.
         try workspace.writeConfiguration(keyFile: "/nonexistent/AuthKey.p8")
-        let broken = try workspace.herald(["check"])
+        let broken = try await workspace.herald(["check"])
         #expect(broken.status == 78, "\(broken.output)")
         #expect(broken.output.contains("apps[0].apns.key_file"), "\(broken.output)")
         herald.send(SIGTERM)
-        #expect(herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
+        #expect(await herald.waitForExit(timeout: .seconds(20)) == 0, "\(workspace.log)")
     }
 
     @Test func serveStopsWithAClearMessageWhenTheAdminPortIsTaken() async throws {
@@ -409,8 +409,8 @@ import XMLStream
             arguments: ["serve", "--config", workspace.configPath, "--admin-port", "\(workspace.server.port)"],
             logPath: workspace.logPath
         )
-        defer { herald.stop() }
-        #expect(herald.waitForExit(timeout: .seconds(20)) == 1, "\(workspace.log)")
+        defer { herald.terminate() }
+        #expect(await herald.waitForExit(timeout: .seconds(20)) == 1, "\(workspace.log)")
         #expect(workspace.log.contains("admin server cannot listen on 127.0.0.1:\(workspace.server.port): address in use"), "\(workspace.log)")
     }
 
@@ -423,8 +423,8 @@ import XMLStream
             arguments: ["serve", "--config", workspace.configPath, "--admin-port", "\(workspace.server.port)", "--set", "log.format=json"],
             logPath: workspace.logPath
         )
-        defer { herald.stop() }
-        #expect(herald.waitForExit(timeout: .seconds(20)) == 1, "\(workspace.log)")
+        defer { herald.terminate() }
+        #expect(await herald.waitForExit(timeout: .seconds(20)) == 1, "\(workspace.log)")
         let lines = workspace.log.split(separator: "\n").filter { !$0.isEmpty }
         let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(!lines.isEmpty && objects.count == lines.count, "every line is a JSON object: \(workspace.log)")

@@ -29,18 +29,18 @@ final class LineSink: Sendable {
         let environment = [
             "HERALD_COMPONENTS__0__DOMAIN": "push.example.com", "HERALD_COMPONENTS__0__SECRET": "x", "HERALD_STORAGE__PATH": database,
         ]
-        func herald(_ arguments: [String]) throws -> (Int32, String) {
+        func herald(_ arguments: [String]) async throws -> (Int32, String) {
             let log = directory.appendingPathComponent("out-\(UUID().uuidString)").path
             let child = try ChildProcess(path: HeraldBinary.path, arguments: arguments, environment: environment, logPath: log)
-            defer { child.stop() }
-            let status = child.waitForExit(timeout: .seconds(30)) ?? -1
+            defer { child.terminate() }
+            let status = await child.waitForExit(timeout: .seconds(30)) ?? -1
             return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
         }
-        let (listStatus, list) = try herald(["registrations", "list"])
+        let (listStatus, list) = try await herald(["registrations", "list"])
         #expect(listStatus == 0, "\(list)")
         #expect(list.contains("node-one"))
         #expect(list.contains(Redaction.fingerprint(token)))
-        let (showStatus, show) = try herald(["registrations", "show", "node-one"])
+        let (showStatus, show) = try await herald(["registrations", "show", "node-one"])
         #expect(showStatus == 0, "\(show)")
         #expect(show.contains("account domain: example.org"))
         #expect(show.contains("has secret: yes"))
@@ -48,10 +48,10 @@ final class LineSink: Sendable {
             #expect(!output.contains(token))
             #expect(!output.contains("very-secret-value"))
         }
-        let (deleteStatus, _) = try herald(["registrations", "delete", "node-one"])
+        let (deleteStatus, _) = try await herald(["registrations", "delete", "node-one"])
         #expect(deleteStatus == 0)
         #expect(try await store.registration(node: "node-one") == nil)
-        let (missingStatus, missing) = try herald(["registrations", "show", "node-one"])
+        let (missingStatus, missing) = try await herald(["registrations", "show", "node-one"])
         #expect(missingStatus != 0)
         #expect(missing.contains("no registration"))
     }

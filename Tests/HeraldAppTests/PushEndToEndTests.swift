@@ -47,9 +47,9 @@ import XMPPComponent
         _ body: (ProsodyServer, Vendors, HeraldApplication, InMemoryLogHandler) async throws -> Void
     ) async throws {
         let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
-        for user in users + ["juliet"] { try prosody.register(user: user, password: "pass") }
+        for user in users + ["juliet"] { try await prosody.register(user: user, password: "pass") }
         try await prosody.start()
-        defer { prosody.stop() }
+        defer { prosody.terminate() }
         let apns = try await MockAPNsServer.start(
             certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
             credentials: try ExampleKeys.mockAPNsCredentials()
@@ -168,7 +168,7 @@ import XMPPComponent
             #expect(await eventually { vendors.webPush.received.contains { $0.id == "nurse-subscription" } }, "prosody: \(prosody.log.suffix(2000))")
             let delivery = try #require(vendors.webPush.received.first { $0.id == "nurse-subscription" })
             #expect(delivery.status == 201)
-            let (status, output) = try PythonCheck.run(
+            let (status, output) = try await PythonCheck.run(
                 """
                 import sys, http_ece
                 from cryptography.hazmat.primitives import serialization

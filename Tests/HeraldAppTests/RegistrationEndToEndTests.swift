@@ -33,7 +33,7 @@ import XMPPComponent
 
     private func startProsody() async throws -> ProsodyServer {
         let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
-        try prosody.register(user: "romeo", password: "pass")
+        try await prosody.register(user: "romeo", password: "pass")
         try await prosody.start()
         return prosody
     }
@@ -48,7 +48,7 @@ import XMPPComponent
 
     @Test func clientRegistersThroughProsodyAndGetsNodeAndSecret() async throws {
         let prosody = try await startProsody()
-        defer { prosody.stop() }
+        defer { prosody.terminate() }
         let database = FileManager.default.temporaryDirectory.appendingPathComponent("herald-e2e-\(UUID().uuidString).sqlite").path
         let configuration = try HeraldConfiguration.load(path: nil, environment: environment(prosody: prosody, database: database))
         let application = try HeraldApplication(configuration: configuration, logger: Logger(label: "test"))
@@ -78,7 +78,7 @@ import XMPPComponent
 
     @Test func siskinRegistersOnTheShippedExampleConfiguration() async throws {
         let prosody = try await startProsody()
-        defer { prosody.stop() }
+        defer { prosody.terminate() }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("herald-example-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -124,7 +124,7 @@ import XMPPComponent
 
     @Test func registrationsSurviveKillDashNine() async throws {
         let prosody = try await startProsody()
-        defer { prosody.stop() }
+        defer { prosody.terminate() }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-kill-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let database = directory.appendingPathComponent("herald.sqlite").path
@@ -138,14 +138,14 @@ import XMPPComponent
                 #expect(up, "herald log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
                 return herald
             } catch {
-                herald.stop()
+                await herald.stop()
                 throw error
             }
         }
 
         let first = try await startHerald()
         // Stops it should the test end early; after the SIGKILL below this does nothing.
-        defer { first.stop() }
+        defer { first.terminate() }
         let client = try await TestXMPPClient.connect(port: prosody.clientPort, username: "romeo", domain: "localhost", password: "pass")
         var registered: [(node: String, secret: String)] = []
         for index in 0..<20 {
@@ -156,10 +156,10 @@ import XMPPComponent
             registered.append((try #require(reply.commandForm?["node"]), try #require(reply.commandForm?["secret"])))
         }
         first.send(SIGKILL)
-        #expect(first.waitForExit() != nil)
+        #expect(await first.waitForExit() != nil)
 
         let second = try await startHerald()
-        defer { second.stop() }
+        defer { second.terminate() }
         // Every answered registration is still there: re-registering returns the same node and secret.
         for (index, expected) in registered.enumerated() {
             let reply = try await client.execute(

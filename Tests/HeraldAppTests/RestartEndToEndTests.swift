@@ -16,9 +16,9 @@ import XMPPComponent
     @Test(arguments: [SIGKILL, SIGTERM])
     func aPushQueuedForARetryGoesAfterTheRestartNoEarlierThanItsRetryAfter(signal: Int32) async throws {
         let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
-        for user in ["romeo", "juliet"] { try prosody.register(user: user, password: "pass") }
+        for user in ["romeo", "juliet"] { try await prosody.register(user: user, password: "pass") }
         try await prosody.start()
-        defer { prosody.stop() }
+        defer { prosody.terminate() }
         let account = try ServiceAccount(json: Data(contentsOf: URL(fileURLWithPath: ExampleKeys.fcmServiceAccountPath)))
         let fcm = try await MockFCMServer.start(
             certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
@@ -46,7 +46,7 @@ import XMPPComponent
         }
 
         let first = try await startHerald()
-        defer { first.stop() }
+        defer { first.terminate() }
         let token = "fcm-restart-\(signal)"
         let (client, _) = try await registerAndEnable(
             "romeo", token: token, prosody: prosody, command: "register-push-fcm", fields: [("token", token), ("device-id", "romeo-phone")]
@@ -57,11 +57,11 @@ import XMPPComponent
         #expect(await eventually { fcm.messages.contains { $0.token == token && $0.status == 503 } }, "\(prosody.log.suffix(2000))")
         #expect(await eventually { prosody.log.contains("Got error <wait:internal-server-error") && prosody.log.contains("retrying") })
         first.send(signal)
-        #expect(first.waitForExit(timeout: .seconds(30)) != nil)
+        #expect(await first.waitForExit(timeout: .seconds(30)) != nil)
 
         fcm.script(token, .success)
         let second = try await startHerald()
-        defer { second.stop() }
+        defer { second.terminate() }
         #expect(
             await eventually(timeout: .seconds(20)) { fcm.messages.contains { $0.token == token && $0.status == 200 } },
             "herald log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")"

@@ -88,11 +88,11 @@ struct ScaleOutEndToEndTests {
 
     @Test func twoInstancesBehindEjabberdShareTheWorkAndASIGKILLLosesNoAcceptedPush() async throws {
         let postgres = try await PostgresServer.shared()
-        let databaseURL = postgres.url(database: try postgres.makeDatabase())
+        let databaseURL = postgres.url(database: try await postgres.makeDatabase())
         let users = (0..<10).map { "user\($0)" }
         let ejabberd = try EjabberdServer(component: .init(domain: "push.localhost", secret: Self.secret))
         try await ejabberd.start(users: users + ["juliet"], password: "pass")
-        defer { ejabberd.stop() }
+        defer { ejabberd.terminate() }
         let apns = try await MockAPNsServer.start(
             certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
             credentials: try ExampleKeys.mockAPNsCredentials()
@@ -102,9 +102,9 @@ struct ScaleOutEndToEndTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let environment = environment(xmppPort: ejabberd.componentPort, apns: apns, databaseURL: databaseURL)
         let (first, firstLog, firstAdmin) = try start("first", environment: environment, in: directory)
-        defer { first.stop() }
+        defer { first.terminate() }
         let (second, secondLog, secondAdmin) = try start("second", environment: environment, in: directory)
-        defer { second.stop() }
+        defer { second.terminate() }
         for port in [firstAdmin, secondAdmin] {
             #expect(
                 await eventually(timeout: .seconds(30)) { await readiness(port: port)?.contains("\"ready\":true") == true },
@@ -123,7 +123,7 @@ struct ScaleOutEndToEndTests {
             await account.close()
             devices.append((try #require(reply.commandForm?["node"]), try #require(reply.commandForm?["secret"]), token))
         }
-        #expect(try postgres.psql("SELECT count(*) FROM registration", database: String(databaseURL.split(separator: "/").last!.split(separator: "?")[0])) == "10")
+        #expect(try await postgres.psql("SELECT count(*) FROM registration", database: String(databaseURL.split(separator: "/").last!.split(separator: "?")[0])) == "10")
         // One device's pushes are refused for a while, so that retries are pending when an instance dies.
         let registered = devices
         let refused = registered[0]
@@ -147,7 +147,7 @@ struct ScaleOutEndToEndTests {
                     }
                     if count >= 300, !load.killed.exchange(true, ordering: .relaxed) {
                         // Kill whichever instance holds a pending retry now (its name carries its PID).
-                        let holder = (try? postgres.psql(
+                        let holder = (try? await postgres.psql(
                             "SELECT claimed_by FROM pending_push LIMIT 1",
                             database: String(databaseURL.split(separator: "/").last!.split(separator: "?")[0])
                         )) ?? ""
@@ -163,7 +163,7 @@ struct ScaleOutEndToEndTests {
         }
         let outcomes = load.answers.withLock { $0 }
         let dead = try #require(load.victim.withLock { $0 })
-        #expect(dead.waitForExit(timeout: .seconds(10)) != nil)
+        #expect(await dead.waitForExit(timeout: .seconds(10)) != nil)
         let lost = outcomes.values.filter { $0 == "none" }.count
         #expect(outcomes.count == total)
         #expect(lost <= 60, "only publishes in flight on the killed connection may go unanswered (\(lost))")
@@ -181,7 +181,7 @@ struct ScaleOutEndToEndTests {
         let databaseName = String(databaseURL.split(separator: "/").last!.split(separator: "?")[0])
         #expect(
             await eventually(timeout: .seconds(30)) {
-                (try? postgres.psql("SELECT count(*) FROM pending_push", database: databaseName)) == "0"
+                (try? await postgres.psql("SELECT count(*) FROM pending_push", database: databaseName)) == "0"
             },
             "the survivor took over the killed instance's retries: \(contents(firstLog).suffix(1000)) \(contents(secondLog).suffix(1000))"
         )
@@ -195,17 +195,17 @@ struct ScaleOutEndToEndTests {
         #expect(apns.requests.filter { $0.deviceToken == refused.token && $0.status == 200 }.count >= 1, "the pending retry was delivered")
         // Both instances answered publishes.
         #expect(contents(firstLog).contains("component connected") && contents(secondLog).contains("component connected"))
-        #expect(try postgres.psql("SELECT count(*) FROM registration", database: databaseName) == "10", "no registration dropped")
+        #expect(try await postgres.psql("SELECT count(*) FROM registration", database: databaseName) == "10", "no registration dropped")
         await apns.stop()
     }
 
     @Test func aStandbyBehindProsodyTakesOverWithinFiveSecondsOfTheKill() async throws {
         let postgres = try await PostgresServer.shared()
-        let databaseURL = postgres.url(database: try postgres.makeDatabase())
+        let databaseURL = postgres.url(database: try await postgres.makeDatabase())
         let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
-        for user in ["romeo", "juliet"] { try prosody.register(user: user, password: "pass") }
+        for user in ["romeo", "juliet"] { try await prosody.register(user: user, password: "pass") }
         try await prosody.start()
-        defer { prosody.stop() }
+        defer { prosody.terminate() }
         let apns = try await MockAPNsServer.start(
             certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath,
             credentials: try ExampleKeys.mockAPNsCredentials()
@@ -215,10 +215,10 @@ struct ScaleOutEndToEndTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let environment = environment(xmppPort: prosody.componentPort, apns: apns, databaseURL: databaseURL)
         let (primary, primaryLog, primaryAdmin) = try start("primary", environment: environment, in: directory)
-        defer { primary.stop() }
+        defer { primary.terminate() }
         #expect(await eventually(timeout: .seconds(30)) { await readiness(port: primaryAdmin)?.contains("\"detail\":\"connected\"") == true })
         let (standby, standbyLog, standbyAdmin) = try start("standby", environment: environment, in: directory)
-        defer { standby.stop() }
+        defer { standby.terminate() }
         #expect(
             await eventually(timeout: .seconds(30)) { await readiness(port: standbyAdmin)?.contains("standby") == true },
             "\(contents(standbyLog).suffix(2000))"
@@ -230,7 +230,7 @@ struct ScaleOutEndToEndTests {
         let (client, _) = try await registerAndEnable("romeo", token: token, prosody: prosody)
         await client.close()
         primary.send(SIGKILL)
-        #expect(primary.waitForExit(timeout: .seconds(10)) != nil)
+        #expect(await primary.waitForExit(timeout: .seconds(10)) != nil)
         let killedAt = ContinuousClock.now
         #expect(
             await eventually(timeout: .seconds(10)) { await readiness(port: standbyAdmin)?.contains("\"detail\":\"connected\"") == true },

@@ -36,32 +36,32 @@ struct StoreCommandTests {
         try await store.savePending(pending, owner: "local", leaseUntil: created)
 
         let postgres = try await PostgresServer.shared()
-        let name = try postgres.makeDatabase()
-        func migrate() throws -> (Int32, String) {
+        let name = try await postgres.makeDatabase()
+        func migrate() async throws -> (Int32, String) {
             let log = directory.appendingPathComponent("out-\(UUID().uuidString)").path
             let child = try ChildProcess(
                 path: HeraldBinary.path, arguments: ["store", "migrate", "--from", "sqlite:\(database)", "--to", "postgres:\(postgres.url(database: name))"],
                 logPath: log
             )
-            defer { child.stop() }
-            let status = child.waitForExit(timeout: .seconds(60)) ?? -1
+            defer { child.terminate() }
+            let status = await child.waitForExit(timeout: .seconds(60)) ?? -1
             return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
         }
         for run in 1...2 {
-            let (status, output) = try migrate()
+            let (status, output) = try await migrate()
             #expect(status == 0, "run \(run): \(output)")
             #expect(output.contains("registrations: 2500 copied, 2500 verified"), "run \(run): \(output)")
             #expect(output.contains("pending pushes: 1 copied, 1 verified"), "run \(run): \(output)")
         }
-        #expect(try postgres.psql("SELECT count(*) FROM registration", database: name) == "2500")
-        #expect(try postgres.psql("SELECT registrations FROM registration_total", database: name) == "2500", "the counts kept by triggers")
-        #expect(try postgres.psql("SELECT node || ' ' || coalesce(claimed_by, 'unheld') FROM pending_push", database: name) == "node-7 unheld")
-        #expect(try postgres.psql("SELECT secret FROM registration WHERE node = 'node-42'", database: name) == "secret-42")
+        #expect(try await postgres.psql("SELECT count(*) FROM registration", database: name) == "2500")
+        #expect(try await postgres.psql("SELECT registrations FROM registration_total", database: name) == "2500", "the counts kept by triggers")
+        #expect(try await postgres.psql("SELECT node || ' ' || coalesce(claimed_by, 'unheld') FROM pending_push", database: name) == "node-7 unheld")
+        #expect(try await postgres.psql("SELECT secret FROM registration WHERE node = 'node-42'", database: name) == "secret-42")
 
-        let (status, output) = try {
+        let (status, output) = try await {
             let log = directory.appendingPathComponent("bad").path
             let child = try ChildProcess(path: HeraldBinary.path, arguments: ["store", "migrate", "--from", "sqlite:/nonexistent", "--to", "postgres:x"], logPath: log)
-            return (child.waitForExit(timeout: .seconds(30)) ?? -1, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+            return (await child.waitForExit(timeout: .seconds(30)) ?? -1, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
         }()
         #expect(status != 0)
         #expect(output.contains("no SQLite database at /nonexistent"), "\(output)")

@@ -24,9 +24,9 @@ import XMPPComponent
 
     private func withProvider(_ body: (ProsodyServer, String) async throws -> Void) async throws {
         let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
-        try prosody.register(user: "mercutio", password: "pass")
+        try await prosody.register(user: "mercutio", password: "pass")
         try await prosody.start()
-        defer { prosody.stop() }
+        defer { prosody.terminate() }
         let port = try LoopbackPort.free()
         // The endpoint serves TLS itself here, with the test certificate for 127.0.0.1.
         let publicURL = "https://127.0.0.1:\(port)"

@@ -76,7 +76,7 @@ import Testing
         )
         try await workspace.register(.fcm) { "fcm-token-\($0)" }
         let herald = try workspace.startHerald(vendor: MockVendorEnvironment.fcm(url: fcm.url))
-        defer { herald.stop() }
+        defer { herald.terminate() }
         let result = try await workspace.publishAll()
 
         #expect(result.results == Self.publishes, "errors: \(result.errors)\n\(workspace.log)")
@@ -85,7 +85,7 @@ import Testing
         let perToken = fcm.acceptedPerToken
         #expect(perToken.count == Self.publishes)
         #expect(perToken.values.allSatisfy { $0 == 1 })
-        herald.stop()
+        await herald.stop()
         await fcm.stop()
         await workspace.stop()
     }
@@ -102,14 +102,14 @@ import Testing
             return "dead" + String(repeating: "0", count: 60 - hex.count) + hex
         }
         let herald = try workspace.startHerald(vendor: MockVendorEnvironment.apns(url: apns.url, topic: "org.example.volume"))
-        defer { herald.stop() }
+        defer { herald.terminate() }
         let result = try await workspace.publishAll()
 
         #expect(result.errors["item-not-found"] == Self.publishes, "errors: \(result.errors), results: \(result.results)\n\(workspace.log)")
         #expect(apns.requestCount == Self.publishes, "one request per publish")
         let remaining = try await SQLiteRegistrationStore(path: workspace.database).count()
         #expect(remaining == 0, "every dead registration removed")
-        herald.stop()
+        await herald.stop()
         await apns.stop()
         await workspace.stop()
     }

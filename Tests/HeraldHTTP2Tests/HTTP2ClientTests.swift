@@ -154,7 +154,7 @@ final class ArrivalFlag: Sendable {
         let before = try #require(last.headers.first(name: "x-mock-connection"))
         // The client learns of GOAWAY from the frame after the answer; give it the moment it takes.
         var after = before
-        let moved = await eventually(timeout: .seconds(5)) {
+        let moved = await eventually {
             guard let response = try? await client.execute(HTTP2Request(path: "/next")) else { return false }
             #expect(response.status == 200)
             after = response.headers.first(name: "x-mock-connection") ?? before
@@ -365,7 +365,9 @@ final class ArrivalFlag: Sendable {
             return await group.reduce(into: [HTTP2ClientError?]()) { $0.append($1) }
         }
         #expect(errors == Array(repeating: .timedOut, count: 6))
-        #expect(ContinuousClock.now - started < .seconds(9), "none outlives its 6 s timeout by much")
+        // Their deadline ended them, not the PING's (60 s): the margin is for a machine that stalls the
+        // test itself, which took a busy CI machine past 9 s.
+        #expect(ContinuousClock.now - started < .seconds(30), "ended by their 6 s deadline, not the PING's 60 s")
         #expect(events.count(of: .retired(.requestTimeouts)) == 1, "three timeouts in a row retire it, long before its PING's deadline")
         #expect(String(buffer: try await client.execute(HTTP2Request(path: "/after", timeout: Self.patient)).body) == "ok")
         await client.shutdown()

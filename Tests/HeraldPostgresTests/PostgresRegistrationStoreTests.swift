@@ -14,7 +14,7 @@ struct PostgresRegistrationStoreTests {
     /// Two instances' stores on one database, each with its own pool.
     func twoStores() async throws -> (PostgresRegistrationStore, PostgresRegistrationStore, PostgresServer, String) {
         let server = try await PostgresServer.shared()
-        let database = try server.makeDatabase()
+        let database = try await server.makeDatabase()
         func store() throws -> PostgresRegistrationStore {
             var quiet = Logger(label: "test.postgres")
             quiet.logLevel = .critical
@@ -51,9 +51,9 @@ struct PostgresRegistrationStoreTests {
         #expect(try await deliveredToken(cached, "n2") == "late", "a miss is never kept")
 
         try await other.save(registration("n1", token: "second"))
-        #expect(await eventually(timeout: .seconds(5)) { (try? await deliveredToken(cached, "n1")) == "second" }, "a re-registration elsewhere reaches the cache")
+        #expect(await eventually { (try? await deliveredToken(cached, "n1")) == "second" }, "a re-registration elsewhere reaches the cache")
         #expect(try await other.delete(node: "n1"))
-        #expect(await eventually(timeout: .seconds(5)) { (try? await cached.registrationForDelivery(node: "n1")) == nil }, "so does a removal")
+        #expect(await eventually { (try? await cached.registrationForDelivery(node: "n1")) == nil }, "so does a removal")
 
         // Activity changes with every push and does not invalidate: the cached copy keeps its old time.
         _ = try await cached.registrationForDelivery(node: "n2")
@@ -75,14 +75,14 @@ struct PostgresRegistrationStoreTests {
         try await other.save(registration("n1", token: "first"))
         #expect(try await deliveredToken(cached, "n1") == "first")
 
-        _ = try server.psql(
+        _ = try await server.psql(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND query LIKE 'LISTEN%'",
             database: "postgres"
         )
         #expect(await eventually { !cached.cacheIsOn }, "the listener's connection is gone")
         try await other.save(registration("n1", token: "while-deaf"))
         #expect(try await deliveredToken(cached, "n1") == "while-deaf", "off, every delivery reads the store")
-        #expect(await eventually(timeout: .seconds(10)) { cached.cacheIsOn }, "the listener comes back")
+        #expect(await eventually { cached.cacheIsOn }, "the listener comes back")
         #expect(try await deliveredToken(cached, "n1") == "while-deaf", "and the cache it comes back to is empty")
     }
 }

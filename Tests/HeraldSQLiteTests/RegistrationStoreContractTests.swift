@@ -51,7 +51,7 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
 /// or every client would report each failed reconnect once the server stops at exit.
 func makePostgresStore() async throws -> PostgresRegistrationStore {
     let server = try await PostgresServer.shared()
-    var settings = try PostgresSettings(url: server.url(database: try server.makeDatabase()))
+    var settings = try PostgresSettings(url: server.url(database: try await server.makeDatabase()))
     settings.maximumConnections = 8
     var backgroundLogger = Logger(label: "test.postgres")
     backgroundLogger.logLevel = .critical

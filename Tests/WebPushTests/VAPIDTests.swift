@@ -11,12 +11,12 @@ import VendorSupport
 @testable import WebPush
 
 @Suite struct VAPIDTests {
-    @Test func vapidHeaderVerifiesWithPyJWT() throws {
+    @Test func vapidHeaderVerifiesWithPyJWT() async throws {
         let clock = ManualClock(start: Date())
         let vapid = VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org", clock: clock)
         let header = try vapid.authorization(for: URL(string: "https://push.example.net:8443/push/abc")!)
         #expect(try vapid.authorization(for: URL(string: "https://push.example.net:8443/other")!) == header, "cached per origin")
-        let (status, output) = try PythonCheck.run(
+        let (status, output) = try await PythonCheck.run(
             """
             import sys, time, base64, jwt
             from cryptography.hazmat.primitives.asymmetric import ec

@@ -11,12 +11,12 @@ import VendorSupport
 @testable import WebPush
 
 @Suite struct WebPushEncryptionTests {
-    @Test func encryptedBodyDecryptsWithAnIndependentImplementation() throws {
+    @Test func encryptedBodyDecryptsWithAnIndependentImplementation() async throws {
         let subscriber = Subscriber()
         let plaintext = Data(#"{"type":"push","priority":"high"}"#.utf8)
         let body = try WebPushEncryption.encrypt(plaintext, p256dh: subscriber.p256dh, auth: subscriber.auth)
         #expect(body.count == 16 + 4 + 1 + 65 + plaintext.count + 1 + 16)
-        let (status, output) = try PythonCheck.run(decryptScript, files: [body, Data(subscriber.key.pemRepresentation.utf8), subscriber.auth])
+        let (status, output) = try await PythonCheck.run(decryptScript, files: [body, Data(subscriber.key.pemRepresentation.utf8), subscriber.auth])
         #expect(status == 0, "http_ece: \(output)")
         #expect(output == String(decoding: plaintext, as: UTF8.self))
     }

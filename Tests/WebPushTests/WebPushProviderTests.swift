@@ -57,7 +57,7 @@ let decryptScript = """
         #expect(delivery.headers["content-encoding"] == "aes128gcm")
         #expect(delivery.headers["topic"]?.count ?? 99 <= 32)
         #expect(delivery.headers["authorization"]?.hasPrefix("vapid t=") == true)
-        let (status, output) = try PythonCheck.run(decryptScript, files: [delivery.body, Data(subscriber.key.pemRepresentation.utf8), subscriber.auth])
+        let (status, output) = try await PythonCheck.run(decryptScript, files: [delivery.body, Data(subscriber.key.pemRepresentation.utf8), subscriber.auth])
         #expect(status == 0, "http_ece: \(output)")
         #expect(output.contains(#""priority":"high""#))
         #expect(output.contains(#""unread":2"#))

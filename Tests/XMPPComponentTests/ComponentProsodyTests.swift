@@ -28,9 +28,9 @@ import XMLStream
 
     @Test func handshakeSucceedsAndClientsGetDiscoAndPingAnswers() async throws {
         let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
-        try prosody.register(user: "romeo", password: "pass")
+        try await prosody.register(user: "romeo", password: "pass")
         try await prosody.start()
-        defer { prosody.stop() }
+        defer { prosody.terminate() }
         let service = makeService(prosody: prosody)
         try await whileRunning({ await service.run() }) {
             #expect(await eventually { service.status.isConnected }, "log: \(prosody.log.suffix(2000))")
@@ -60,7 +60,7 @@ import XMLStream
     @Test func wrongSecretIsReportedClearlyAndRetriedWithBackoff() async throws {
         let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
         try await prosody.start()
-        defer { prosody.stop() }
+        defer { prosody.terminate() }
         let logs = InMemoryLogHandler()
         let service = makeService(prosody: prosody, secret: "not-the-secret", logs: logs)
         let refusal: Logger.Message = "component authentication refused: check the component secret"
@@ -79,12 +79,12 @@ import XMLStream
     @Test func reconnectsByItselfWhenProsodyRestarts() async throws {
         let prosody = try ProsodyServer(components: [.init(domain: "push.localhost", secret: Self.secret)])
         try await prosody.start()
-        defer { prosody.stop() }
+        defer { prosody.terminate() }
         let service = makeService(prosody: prosody)
         try await whileRunning({ await service.run() }) {
             // Generous: the first connection competes with the whole suite starting up.
             #expect(await eventually(timeout: .seconds(30)) { service.status.isConnected })
-            prosody.stop()
+            await prosody.stop()
             #expect(await eventually { !service.status.isConnected })
             try await prosody.start()
             #expect(await eventually(timeout: .seconds(20)) { service.status.establishedConnections == 2 && service.status.isConnected })

@@ -205,14 +205,19 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
 
     @Test func reconnectsAfterTheServerDropsTheConnection() async throws {
         let server = try await FakeComponentServer.start(secret: "s3cret")
-        let service = makeService(port: server.port)
+        let logs = InMemoryLogHandler()
+        let service = makeService(port: server.port, logs: logs)
         try await whileRunning({ await service.run() }) {
             #expect(await eventually { service.status.isConnected })
             await server.dropConnections()
             // At least a second connection: on a busy machine a handshake can also be cut short and retried.
             #expect(
-                await eventually(timeout: .seconds(20)) { service.status.establishedConnections >= 2 && service.status.isConnected },
-                "status \(service.status), connections accepted \(server.acceptedConnections)"
+                await eventually { service.status.establishedConnections >= 2 && service.status.isConnected },
+                """
+                state \(service.status.current), attempts \(service.status.connectionAttempts), \
+                established \(service.status.establishedConnections), accepted \(server.acceptedConnections), \
+                log \(logs.entries.map { "\($0.message) \($0.metadata)" })
+                """
             )
         }
         await server.stop()
