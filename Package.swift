@@ -207,7 +207,7 @@ let package = Package(
             name: "XMPPComponentTests",
             dependencies: [
                 "XMPPComponent", "XMLStream", "HeraldTesting",
-                nioCore, external("NIOEmbedded", "swift-nio"), logging, external("InMemoryLogging", "swift-log"), serviceLifecycle,
+                nioCore, nioPosix, external("NIOEmbedded", "swift-nio"), logging, external("InMemoryLogging", "swift-log"), serviceLifecycle,
                 external("ServiceLifecycleTestKit", "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -38,9 +38,13 @@ public final class ConnectProxy: Sendable {
 
     /// `requiredAuthorization`: the `Proxy-Authorization` value to demand (407 otherwise);
     /// `refuseWith`: a status to answer every CONNECT with instead of opening the tunnel.
-    public static func start(requiredAuthorization: String? = nil, refuseWith: Int? = nil) async throws -> ConnectProxy {
+    public static func start(
+        requiredAuthorization: String? = nil,
+        refuseWith: Int? = nil,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> ConnectProxy {
         let state = State(requiredAuthorization: requiredAuthorization, refuseWith: refuseWith)
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.autoRead, value: true)
             .childChannelInitializer { channel in

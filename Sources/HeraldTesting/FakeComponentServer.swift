@@ -34,8 +34,11 @@ public final class FakeComponentServer: Sendable {
         }
     }
 
-    public static func start(secret: String, handshake: HandshakeBehaviour = .verify) async throws -> FakeComponentServer {
-        let group = MultiThreadedEventLoopGroup.singleton
+    public static func start(
+        secret: String,
+        handshake: HandshakeBehaviour = .verify,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> FakeComponentServer {
         let inbox = StanzaInbox(eventLoop: group.next())
         let state = SharedState()
         let channel = try await ServerBootstrap(group: group)
@@ -125,6 +128,8 @@ public final class FakeComponentServer: Sendable {
     public var acceptedConnections: Int { state.withLock { $0.accepted } }
     /// Whitespace-only reads from the component (keepalives).
     public var keepalivesReceived: Int { state.whitespaceReads.withLock { $0 } }
+    /// Accepted connections still open.
+    public var openConnections: Int { state.withLock { $0.connections.filter(\.isActive).count } }
     /// Handshakes that verified.
     public var successfulHandshakes: Int { state.withLock { $0.handshakes } }
 

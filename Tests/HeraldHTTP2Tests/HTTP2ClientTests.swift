@@ -38,20 +38,6 @@ final class ArrivalFlag: Sendable {
         return try HTTP2Client(configuration: configuration, eventLoopGroup: group)
     }
 
-    /// Runs a volume test on an event-loop thread of its own: on the shared loops its traffic would
-    /// delay the timing-sensitive tests running beside it.
-    static func withOwnEventLoop<T>(_ body: (any EventLoopGroup) async throws -> T) async throws -> T {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        do {
-            let result = try await body(group)
-            try await group.shutdownGracefully()
-            return result
-        } catch {
-            try? await group.shutdownGracefully()
-            throw error
-        }
-    }
-
     static func server(
         settings: HTTP2Settings? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -68,34 +54,37 @@ final class ArrivalFlag: Sendable {
     @Test func concurrentRequestsEachGetTheirOwnAnswer() async throws {
         // Answers echo the path and the body, after a delay that varies, so answers come back out of
         // order and any mix-up between streams shows.
-        let server = try await Self.server { request in
-            MockHTTPResponse(
-                status: 200 + request.body.count % 7,
-                headers: [("x-path", request.path)],
-                body: Data((request.path + "|" + String(decoding: request.body, as: UTF8.self)).utf8),
-                delayMilliseconds: request.body.count % 5
-            )
-        }
-        let client = try Self.client(port: server.port)
-        let answers = try await withThrowingTaskGroup(of: (Int, HTTP2Response).self) { group in
-            for index in 0..<500 {
-                group.addTask {
-                    let body = String(repeating: "b", count: index % 40)
-                    let response = try await client.execute(HTTP2Request(path: "/item/\(index)", headers: [("x-index", "\(index)")], body: ByteBuffer(string: body)))
-                    return (index, response)
-                }
+        // A volume test: on a loop of its own (see withOwnEventLoop).
+        try await withOwnEventLoop { group in
+            let server = try await Self.server(group: group) { request in
+                MockHTTPResponse(
+                    status: 200 + request.body.count % 7,
+                    headers: [("x-path", request.path)],
+                    body: Data((request.path + "|" + String(decoding: request.body, as: UTF8.self)).utf8),
+                    delayMilliseconds: request.body.count % 5
+                )
             }
-            return try await group.reduce(into: [Int: HTTP2Response]()) { $0[$1.0] = $1.1 }
+            let client = try Self.client(port: server.port, group: group)
+            let answers = try await withThrowingTaskGroup(of: (Int, HTTP2Response).self) { group in
+                for index in 0..<500 {
+                    group.addTask {
+                        let body = String(repeating: "b", count: index % 40)
+                        let response = try await client.execute(HTTP2Request(path: "/item/\(index)", headers: [("x-index", "\(index)")], body: ByteBuffer(string: body)))
+                        return (index, response)
+                    }
+                }
+                return try await group.reduce(into: [Int: HTTP2Response]()) { $0[$1.0] = $1.1 }
+            }
+            #expect(answers.count == 500)
+            for (index, response) in answers {
+                let body = String(repeating: "b", count: index % 40)
+                #expect(response.status == 200 + body.count % 7)
+                #expect(response.headers.first(name: "x-path") == "/item/\(index)")
+                #expect(String(buffer: response.body) == "/item/\(index)|\(body)")
+            }
+            await client.shutdown()
+            await server.stop()
         }
-        #expect(answers.count == 500)
-        for (index, response) in answers {
-            let body = String(repeating: "b", count: index % 40)
-            #expect(response.status == 200 + body.count % 7)
-            #expect(response.headers.first(name: "x-path") == "/item/\(index)")
-            #expect(String(buffer: response.body) == "/item/\(index)|\(body)")
-        }
-        await client.shutdown()
-        await server.stop()
     }
 
     @Test func aSlowAnswerTimesOutAndTheConnectionServesTheNextRequest() async throws {
@@ -202,7 +191,7 @@ final class ArrivalFlag: Sendable {
 
     @Test func tenMegabytesOfResponseBodiesOverOneConnection() async throws {
         // Each connection could once receive 65,535 bytes of bodies in its whole life.
-        try await Self.withOwnEventLoop { group in
+        try await withOwnEventLoop { group in
         let answer = Data(repeating: UInt8(ascii: "x"), count: 16 * 1024)
         let server = try await Self.server(group: group) { _ in MockHTTPResponse(status: 200, body: answer) }
         let client = try Self.client(port: server.port, connections: 1, timeout: Self.patient, group: group)
@@ -407,7 +396,7 @@ final class ArrivalFlag: Sendable {
     // MARK: Stream ids
 
     @Test func connectionsRetireAtTheirLastStreamIDAndRequestsMoveToNewOnes() async throws {
-        try await Self.withOwnEventLoop { group in
+        try await withOwnEventLoop { group in
         let server = try await Self.server(group: group) { _ in MockHTTPResponse(status: 200) }
         let events = EventLog()
         // Eleven streams per connection (ids 1...21).

@@ -11,30 +11,33 @@ import Testing
     static let credentials = "Basic " + Data("herald:s3cret".utf8).base64EncodedString()
 
     @Test func requestsGoThroughOneTunnelAndMegabytesFlowBothWays() async throws {
-        let server = try await HTTP2ClientTests.server { request in
-            MockHTTPResponse(status: 200, headers: [], body: request.body, delayMilliseconds: 0)
-        }
-        let proxy = try await ConnectProxy.start(requiredAuthorization: Self.credentials)
-        let client = try HTTP2ClientTests.client(port: server.port, connections: 1) {
-            $0.proxy = EgressProxy.Server(host: "127.0.0.1", port: proxy.port, authorization: Self.credentials)
-        }
-        // 400 requests of 4 KiB each way: 3.2 MB through the tunnel, past every initial flow-control window.
-        let body = Data(repeating: 0x61, count: 4096)
-        let answered = try await withThrowingTaskGroup(of: Int.self) { group in
-            for index in 0..<400 {
-                group.addTask {
-                    let response = try await client.execute(HTTP2Request(path: "/\(index)", body: ByteBuffer(bytes: body)))
-                    return response.status == 200 && response.body.readableBytes == body.count ? 1 : 0
-                }
+        // A volume test: on a loop of its own (see withOwnEventLoop).
+        try await withOwnEventLoop { loop in
+            let server = try await HTTP2ClientTests.server(group: loop) { request in
+                MockHTTPResponse(status: 200, headers: [], body: request.body, delayMilliseconds: 0)
             }
-            return try await group.reduce(0, +)
+            let proxy = try await ConnectProxy.start(requiredAuthorization: Self.credentials, group: loop)
+            let client = try HTTP2ClientTests.client(port: server.port, connections: 1, group: loop) {
+                $0.proxy = EgressProxy.Server(host: "127.0.0.1", port: proxy.port, authorization: Self.credentials)
+            }
+            // 400 requests of 4 KiB each way: 3.2 MB through the tunnel, past every initial flow-control window.
+            let body = Data(repeating: 0x61, count: 4096)
+            let answered = try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<400 {
+                    group.addTask {
+                        let response = try await client.execute(HTTP2Request(path: "/\(index)", body: ByteBuffer(bytes: body)))
+                        return response.status == 200 && response.body.readableBytes == body.count ? 1 : 0
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(answered == 400)
+            #expect(proxy.tunnels == [.init(target: "127.0.0.1:\(server.port)", authorization: Self.credentials, status: 200)])
+            #expect(proxy.relayedBytes > 2 * 400 * body.count)
+            await client.shutdown()
+            await proxy.stop()
+            await server.stop()
         }
-        #expect(answered == 400)
-        #expect(proxy.tunnels == [.init(target: "127.0.0.1:\(server.port)", authorization: Self.credentials, status: 200)])
-        #expect(proxy.relayedBytes > 2 * 400 * body.count)
-        await client.shutdown()
-        await proxy.stop()
-        await server.stop()
     }
 
     @Test(arguments: [403, 407, 502])

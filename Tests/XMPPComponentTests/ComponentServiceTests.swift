@@ -2,6 +2,7 @@
 import HeraldTesting
 import InMemoryLogging
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Synchronization
@@ -23,6 +24,11 @@ private func configuration(port: Int, secret: String = "s3cret", handshakeTimeou
     )
 }
 
+/// The suite's own event loop, for its fake servers and services alike: these tests wait on timers and
+/// reconnects, and NIO's shared loops, which the volume tests beside them keep busy for seconds at a
+/// time on two cores, froze them past every deadline (see withOwnEventLoop).
+private let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
 private func makeService(
     port: Int,
     secret: String = "s3cret",
@@ -35,7 +41,8 @@ private func makeService(
     return ComponentService(
         configuration: configuration(port: port, secret: secret, handshakeTimeout: handshakeTimeout),
         router: router,
-        logger: Logger(label: "test") { _ in logs }
+        logger: Logger(label: "test") { _ in logs },
+        eventLoopGroup: loops
     )
 }
 
@@ -50,7 +57,7 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
 
 @Suite(.timeLimit(.minutes(1))) struct ComponentServiceTests {
     @Test func connectsAuthenticatesAndAnswersPing() async throws {
-        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let server = try await FakeComponentServer.start(secret: "s3cret", group: loops)
         let service = makeService(port: server.port)
         try await whileRunning({ await service.run() }) {
             #expect(await eventually { service.status.isConnected })
@@ -64,7 +71,7 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
     }
 
     @Test func wrongSecretIsReportedAndRetriedWithBackoff() async throws {
-        let server = try await FakeComponentServer.start(secret: "right")
+        let server = try await FakeComponentServer.start(secret: "right", group: loops)
         let logs = InMemoryLogHandler()
         let service = makeService(port: server.port, secret: "wrong", logs: logs)
         try await whileRunning({ await service.run() }) {
@@ -85,7 +92,7 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
     /// its growing schedule), says so once, reports `standby`, and takes over once the domain is free.
     @Test func conflictMakesAStandbyThatRetriesAtAFixedIntervalAndTakesOver() async throws {
         let holder = Atomic<Bool>(true)
-        let server = try await FakeComponentServer.start(secret: "s3cret", handshake: .conflict(held: { holder.load(ordering: .relaxed) }))
+        let server = try await FakeComponentServer.start(secret: "s3cret", handshake: .conflict(held: { holder.load(ordering: .relaxed) }), group: loops)
         let clock = ManualClock()
         // The test moves the clock in steps: a handshake must not time out on it meanwhile.
         var configuration = configuration(port: server.port, handshakeTimeout: .seconds(3600))
@@ -93,7 +100,8 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
         configuration.standbyRetry = .seconds(2)
         let logs = InMemoryLogHandler()
         let service = ComponentService(
-            configuration: configuration, router: ComponentRouter(identity: testIdentity), logger: Logger(label: "test") { _ in logs }, clock: clock
+            configuration: configuration, router: ComponentRouter(identity: testIdentity), logger: Logger(label: "test") { _ in logs },
+            eventLoopGroup: loops, clock: clock
         )
         try await whileRunning({ await service.run() }) {
             #expect(await eventually { server.acceptedConnections >= 1 && service.status.isStandby })
@@ -119,13 +127,14 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
     /// The reconnect schedule is kept on the component's clock: with a manual clock and a minute's
     /// delay, no second attempt is made until the minute has passed.
     @Test func reconnectsOnlyWhenTheScheduleSaysOnTheInjectedClock() async throws {
-        let server = try await FakeComponentServer.start(secret: "right")
+        let server = try await FakeComponentServer.start(secret: "right", group: loops)
         let clock = ManualClock()
         var configuration = configuration(port: server.port, secret: "wrong")
         configuration.reconnectSchedule = FixedReconnectDelay(.seconds(60))
         let logs = InMemoryLogHandler()
         let service = ComponentService(
-            configuration: configuration, router: ComponentRouter(identity: testIdentity), logger: Logger(label: "test") { _ in logs }, clock: clock
+            configuration: configuration, router: ComponentRouter(identity: testIdentity), logger: Logger(label: "test") { _ in logs },
+            eventLoopGroup: loops, clock: clock
         )
         try await whileRunning({ await service.run() }) {
             // Refused once; the session (and its handshake timer) is over, and the reconnect delay is
@@ -151,7 +160,7 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
         ("<undeclared:iq/>", "not-well-formed"),
     ])
     func malformedInputGetsAStreamErrorAndAReconnect(input: String, condition: String) async throws {
-        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let server = try await FakeComponentServer.start(secret: "s3cret", group: loops)
         let service = makeService(port: server.port)
         try await whileRunning({ await service.run() }) {
             #expect(await eventually { service.status.isConnected })
@@ -164,7 +173,7 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
     }
 
     @Test func stanzasOverTheLimitsCostTheirSenderNotTheStream() async throws {
-        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let server = try await FakeComponentServer.start(secret: "s3cret", group: loops)
         let logs = InMemoryLogHandler()
         let service = makeService(port: server.port, logs: logs)
         try await whileRunning({ await service.run() }) {
@@ -194,7 +203,7 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
     }
 
     @Test func unansweredHandshakeTimesOutAndRetries() async throws {
-        let server = try await FakeComponentServer.start(secret: "s3cret", handshake: .ignore)
+        let server = try await FakeComponentServer.start(secret: "s3cret", handshake: .ignore, group: loops)
         let service = makeService(port: server.port, handshakeTimeout: .milliseconds(300))
         try await whileRunning({ await service.run() }) {
             #expect(await eventually { server.acceptedConnections >= 2 })
@@ -204,18 +213,22 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
     }
 
     @Test func reconnectsAfterTheServerDropsTheConnection() async throws {
-        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let server = try await FakeComponentServer.start(secret: "s3cret", group: loops)
         let logs = InMemoryLogHandler()
         let service = makeService(port: server.port, logs: logs)
         try await whileRunning({ await service.run() }) {
             #expect(await eventually { service.status.isConnected })
+            let keepalivesBefore = server.keepalivesReceived
             await server.dropConnections()
+            let openAfterDrop = server.openConnections
             // At least a second connection: on a busy machine a handshake can also be cut short and retried.
             #expect(
                 await eventually { service.status.establishedConnections >= 2 && service.status.isConnected },
                 """
                 state \(service.status.current), attempts \(service.status.connectionAttempts), \
                 established \(service.status.establishedConnections), accepted \(server.acceptedConnections), \
+                open after the drop \(openAfterDrop), now \(server.openConnections), \
+                keepalives before the drop \(keepalivesBefore), now \(server.keepalivesReceived), \
                 log \(logs.entries.map { "\($0.message) \($0.metadata)" })
                 """
             )
@@ -224,7 +237,7 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
     }
 
     @Test func sendsWhitespaceKeepalives() async throws {
-        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let server = try await FakeComponentServer.start(secret: "s3cret", group: loops)
         let service = makeService(port: server.port)
         try await whileRunning({ await service.run() }) {
             #expect(await eventually { service.status.isConnected })
@@ -239,7 +252,7 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
     }
 
     @Test func tracksItsOwnRequestsByIDWithATimeout() async throws {
-        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let server = try await FakeComponentServer.start(secret: "s3cret", group: loops)
         let service = makeService(port: server.port)
         try await whileRunning({ await service.run() }) {
             #expect(await eventually { service.status.isConnected })
@@ -262,7 +275,7 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
     }
 
     @Test func gracefulShutdownClosesTheStreamCleanly() async throws {
-        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let server = try await FakeComponentServer.start(secret: "s3cret", group: loops)
         let service = makeService(port: server.port)
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -278,11 +291,11 @@ private func isStreamError(_ condition: String) -> @Sendable (StreamElement) -> 
     }
 
     @Test func aRequestStillUnansweredAtTheDrainDeadlineHearsWaitBeforeTheStreamCloses() async throws {
-        let server = try await FakeComponentServer.start(secret: "s3cret")
+        let server = try await FakeComponentServer.start(secret: "s3cret", group: loops)
         var router = ComponentRouter(identity: testIdentity, extraFeatures: [testFeature])
         let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
         router.register(NeverAnswering(started: startedContinuation), type: "set", payload: "pubsub", namespace: Namespace.pubsub)
-        let service = ComponentService(configuration: configuration(port: server.port), router: router, logger: Logger(label: "test"))
+        let service = ComponentService(configuration: configuration(port: server.port), router: router, logger: Logger(label: "test"), eventLoopGroup: loops)
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await service.run() }
