@@ -59,6 +59,8 @@ let package = Package(
     targets: [
         // Leaf helpers any Herald target may use: backoff, durations, base64url, hex. No dependencies.
         .target(name: "HeraldSupport", swiftSettings: leafSwiftSettings),
+        // NIO plumbing the network targets share: flush coalescing.
+        .target(name: "HeraldNIO", dependencies: [nioCore], swiftSettings: swiftSettings),
         // Herald's version, commit and package versions, generated at build time (`herald --version`).
         .target(name: "HeraldBuildInfo", swiftSettings: leafSwiftSettings, plugins: ["BuildInfoPlugin"]),
         .plugin(name: "BuildInfoPlugin", capability: .buildTool(), dependencies: ["BuildInfoGenerator"]),
@@ -74,7 +76,7 @@ let package = Package(
         // It knows nothing of Herald: identity, features and the reconnect policy are passed in.
         .target(
             name: "XMPPComponent",
-            dependencies: ["XMLStream", nioCore, nioPosix, crypto, logging, serviceLifecycle],
+            dependencies: ["XMLStream", "HeraldNIO", nioCore, nioPosix, crypto, logging, serviceLifecycle],
             swiftSettings: swiftSettings
         ),
         // The domain: registrations, publishes, delivery, the store and vendor protocols. No networking.
@@ -97,7 +99,7 @@ let package = Package(
         // HTTP/2 over TLS for the vendor clients, directly or through a CONNECT proxy.
         .target(
             name: "HeraldHTTP2",
-            dependencies: ["HeraldSupport", nioCore, nioPosix, nioHTTP2, nioHPACK, nioSSL, logging],
+            dependencies: ["HeraldSupport", "HeraldNIO", nioCore, nioPosix, nioHTTP2, nioHPACK, nioSSL, logging],
             swiftSettings: swiftSettings
         ),
         // What the vendor clients share: JWT signing, a small JSON writer, Retry-After.
@@ -202,6 +204,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HeraldSupportTests", dependencies: ["HeraldSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HeraldNIOTests",
+            dependencies: ["HeraldNIO", nioCore, external("NIOEmbedded", "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "XMLStreamTests", dependencies: ["XMLStream"], swiftSettings: swiftSettings),
         .testTarget(
             name: "XMPPComponentTests",

@@ -58,6 +58,7 @@ struct PathBenchmark: AsyncParsableCommand {
         let large = quick ? 10_000 : largeRegistrations
         let count = quick ? 2_000 : publishes
         let rateCount = (quick ? 2 : rateSeconds) * 1000
+        let rate5kCount = (quick ? 1 : rateSeconds) * 5000
         var scenarios = [
             Scenario(name: "window 1, 1k registrations", registrations: small, window: 1, publishes: min(count, quick ? 500 : 10_000)),
             Scenario(name: "window 100, 1k registrations", registrations: small, window: 100, publishes: count),
@@ -65,6 +66,11 @@ struct PathBenchmark: AsyncParsableCommand {
             Scenario(name: "steady 1000/s, 1k registrations", registrations: small, rate: 1000, publishes: rateCount),
             Scenario(name: "window 1000, \(large / 1000)k registrations", registrations: large, window: 1000, publishes: count),
             Scenario(name: "steady 1000/s, \(large / 1000)k registrations", registrations: large, rate: 1000, publishes: rateCount),
+            // An ordinary deployment's load: nothing to batch, every publish pays its own wake-ups.
+            Scenario(name: "steady 5000/s, 1k registrations", registrations: small, rate: 5000, publishes: rate5kCount),
+            Scenario(name: "steady 5000/s, \(large / 1000)k registrations", registrations: large, rate: 5000, publishes: rate5kCount),
+            Scenario(name: "steady 5000/s, 5% dead tokens", registrations: small, rate: 5000, publishes: rate5kCount, deadPercent: 5),
+            Scenario(name: "steady 5000/s, FCM", registrations: small, rate: 5000, publishes: rate5kCount, vendor: .fcm),
             Scenario(name: "window 100, 5% dead tokens", registrations: small, window: 100, publishes: count, deadPercent: 5),
             Scenario(name: "window 1000, vendor answers after 20 ms", registrations: small, window: 1000, publishes: count, delayMilliseconds: 20),
             // Each publish of a burst is answered with the verdict on the push at the end of its burst, so

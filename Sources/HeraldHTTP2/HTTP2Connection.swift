@@ -1,3 +1,4 @@
+import HeraldNIO
 import HeraldSupport
 import Logging
 import NIOCore

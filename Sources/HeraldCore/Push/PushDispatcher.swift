@@ -195,7 +195,14 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
 
     /// The reply decided for `reply`, waiting for it if the push it rides on has not had its verdict.
     private func outcome(of reply: Machine.ReplyID) async -> PublishOutcome {
-        await withCheckedContinuation { continuation in
+        // Usually decided by now (the push went and came back): no continuation, no second scheduling.
+        let decided: PublishOutcome? = state.withLock { state in
+            guard case .answered(let outcome) = state.replies[reply] else { return nil }
+            state.replies[reply] = nil
+            return outcome
+        }
+        if let decided { return decided }
+        return await withCheckedContinuation { continuation in
             let decided: PublishOutcome? = state.withLock { state in
                 if case .answered(let outcome) = state.replies[reply] {
                     state.replies[reply] = nil

@@ -1,3 +1,4 @@
+import HeraldNIO
 import Logging
 import NIOCore
 import NIOPosix
@@ -60,6 +61,8 @@ final class ComponentSession: Sendable {
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .connect(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Replies answered in one tick leave in one write.
+                    try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(XMLStreamDecoder(limits: limits)))
                     return try NIOAsyncChannel<XMLStreamEvent, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
