@@ -36,6 +36,7 @@ let package = Package(
     products: [
         .executable(name: "herald", targets: ["herald"]),
         .executable(name: "herald-bench", targets: ["HeraldBenchmarks"]),
+        .executable(name: "herald-bench-vendor", targets: ["BenchVendor"]),
         .executable(name: "herald-fuzz", targets: ["HeraldFuzz"]),
         .library(name: "HeraldTesting", targets: ["HeraldTesting"]),
         .library(name: "MockVendors", targets: ["MockVendors"]),
@@ -191,6 +192,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The benchmark's vendor: APNs and FCM over HTTP/2 + TLS in C (nghttp2, OpenSSL), checking each
+        // request at a fraction of the Swift mock's CPU so that Herald's own cost is what the benchmark
+        // shows. Built with the tests and the benchmark; nothing of Herald links it.
+        .executableTarget(
+            name: "BenchVendor",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("nghttp2"), .linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
         // libFuzzer's driver, declared for herald-fuzz (scripts/fuzz.sh builds it with -sanitize=fuzzer).
         .target(name: "CFuzzerDriver"),
         // Fuzz targets: the stream parser, the router and its handlers, vendor answers. Built normally it
@@ -213,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "XMPPComponentTests",
             dependencies: [
-                "XMPPComponent", "XMLStream", "HeraldTesting",
+                "XMPPComponent", "XMLStream", "HeraldTesting", "HeraldHarness",
                 nioCore, nioPosix, external("NIOEmbedded", "swift-nio"), logging, external("InMemoryLogging", "swift-log"), serviceLifecycle,
                 external("ServiceLifecycleTestKit", "swift-service-lifecycle"),
             ],

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/install-dependencies.sh
 swift build -c release --product herald
 swift build -c release --product herald-bench
+swift build -c release --product herald-bench-vendor
 exec .build/release/herald-bench path "$@"

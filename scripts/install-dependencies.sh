@@ -16,8 +16,9 @@ esac
 packages=(libxml2-dev libsqlite3-dev pkg-config prosody prosody-modules lua-bitop curl)
 if [ "$purpose" = tests ]; then
     # ejabberd and PostgreSQL for the end-to-end tests; Python with the independent implementations
-    # (PyJWT, cryptography, http_ece) that the tests check Herald's JWTs and encryption against.
-    packages+=(ejabberd postgresql python3 python3-jwt python3-cryptography python3-venv)
+    # (PyJWT, cryptography, http_ece) that the tests check Herald's JWTs and encryption against;
+    # nghttp2 and OpenSSL for the benchmark's vendor in C (herald-bench-vendor; Herald uses neither).
+    packages+=(ejabberd postgresql python3 python3-jwt python3-cryptography python3-venv libnghttp2-dev libssl-dev)
 fi
 # Services the packages above would leave enabled: the tests and the quick start run their own
 # instances on other ports, and a Debian Prosody listening on 5222/5269 is not what anyone asked for.

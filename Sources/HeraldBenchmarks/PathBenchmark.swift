@@ -50,6 +50,8 @@ struct PathBenchmark: AsyncParsableCommand {
         var delayMilliseconds = 0
         var burst = false
         var vendor = PushVendor.apns
+        /// Through a real Prosody, beside Prosody's own routing ceiling (an echo component in Herald's place).
+        var throughProsody = false
     }
 
     func run() async throws {
@@ -76,6 +78,8 @@ struct PathBenchmark: AsyncParsableCommand {
             // Each publish of a burst is answered with the verdict on the push at the end of its burst, so
             // replies come about once per coalescing window (1 s): a small count says all there is.
             Scenario(name: "window 100, burst on one node", registrations: small, window: 100, publishes: quick ? 500 : 3_000, burst: true),
+            // Behind one Prosody, alternating with Prosody's own routing ceiling: Herald must not be what limits it.
+            Scenario(name: "through Prosody, window 500", registrations: small, window: 500, publishes: quick ? 2_000 : count, throughProsody: true),
             // Vendor connections under sustained traffic: FCM answers every success with a body.
             Scenario(
                 name: "sustained FCM, 5% dead tokens, window 100", registrations: quick ? 1_000 : 10_000, window: 100,
@@ -107,7 +111,9 @@ struct PathBenchmark: AsyncParsableCommand {
         var rows: [[String: Any]] = []
         var table: [[String]] = []
         for scenario in scenarios {
-            let row = try await measure(scenario, binary: binary, workspace: workspace, postgres: postgres)
+            let row = scenario.throughProsody
+                ? try await measureThroughProsody(scenario, binary: binary, workspace: workspace)
+                : try await measure(scenario, binary: binary, workspace: workspace, postgres: postgres)
             rows.append(row)
             table.append([
                 scenario.name,
@@ -126,11 +132,16 @@ struct PathBenchmark: AsyncParsableCommand {
         }
         await postgres?.stop()
         let ceiling = try await mockCeiling(binary: binary, workspace: workspace)
-        print("\nmock APNs ceiling (direct HTTP/2 load, 4 connections, 1000 in flight): \(format(ceiling)) requests/s")
-        let report: [String: Any] = ["scenarios": rows, "mock_ceiling_requests_per_second": ceiling]
+        print("\nbench vendor alone (direct HTTP/2 load from this process, 4 connections, 1000 in flight): \(format(ceiling.rate)) requests/s at \(format(ceiling.cpuMicroseconds, decimals: 1)) µs of its CPU each")
+        let failed = rows.filter { ($0["checks_passed"] as? Bool) == false }.compactMap { $0["scenario"] as? String }
+        if !failed.isEmpty { print("CHECKS FAILED in: " + failed.joined(separator: ", ")) }
+        let report: [String: Any] = [
+            "scenarios": rows, "mock_ceiling_requests_per_second": ceiling.rate, "mock_ceiling_cpu_us_per_request": ceiling.cpuMicroseconds,
+        ]
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         print("JSON " + String(decoding: data, as: UTF8.self))
         if let json { try data.write(to: URL(fileURLWithPath: json)) }
+        if !failed.isEmpty { throw ExitCode.failure }
     }
 
     private func printTable(_ table: [[String]]) {
@@ -162,20 +173,13 @@ struct PathBenchmark: AsyncParsableCommand {
             storage = ["HERALD_STORAGE__ENGINE": "postgres", "HERALD_STORAGE__POSTGRES__URL": postgres.url(database: database)]
         }
         let mockPortFile = workspace.appendingPathComponent("mock.port").path
-        let fcmPortFile = workspace.appendingPathComponent("fcm.port").path
         let statsFile = workspace.appendingPathComponent("mock-stats.json").path
-        for file in [mockPortFile, fcmPortFile, statsFile] { try? FileManager.default.removeItem(atPath: file) }
-        var mockArguments = [
-            "mock-vendor", "--quiet", "--port-file", mockPortFile, "--apns-key", ExampleKeys.apnsKeyPath, "--dead-token-prefix", "dead",
-            "--fcm-dead-token-prefix", "dead", "--fcm-port-file", fcmPortFile, "--stats-file", statsFile,
-        ]
-        if scenario.delayMilliseconds > 0 { mockArguments += ["--delay-ms", String(scenario.delayMilliseconds)] }
-        let mock = try ChildProcess(path: binary, arguments: mockArguments, logPath: workspace.appendingPathComponent("mock.log").path)
+        for file in [mockPortFile, statsFile] { try? FileManager.default.removeItem(atPath: file) }
+        let mock = try BenchVendor.start(portFile: mockPortFile, statsFile: statsFile, delayMilliseconds: scenario.delayMilliseconds, workspace: workspace)
         // Stopped (and waited for) before the figures are read; the defer covers an error on the way.
-        defer { mock.terminate() }
-        guard let mockPort = await waitForFile(mockPortFile).flatMap({ Int($0) }),
-            let fcmPort = await waitForFile(fcmPortFile).flatMap({ Int($0) })
-        else { throw BenchmarkError("mock vendor did not start") }
+        defer { mock.process.terminate() }
+        guard let mockPort = await waitForFile(mockPortFile).flatMap({ Int($0) }) else { throw BenchmarkError("bench vendor did not start") }
+        let fcmPort = mockPort
 
         let generator = try await LoadGenerator.start(secret: "bench-component-secret", publishSecret: "bench-publish-secret")
         defer { Task { await generator.stop() } }
@@ -205,19 +209,23 @@ struct PathBenchmark: AsyncParsableCommand {
         let idleRSS = ProcessStats(pid: herald.pid).residentMB
 
         // Warm up connections, caches and the JIT-less code paths before measuring.
-        let warmUp = try await generator.run(.init(publishes: min(scenario.burst ? 200 : 2000, scenario.publishes), window: 100, registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(60)))
+        let warmUp = try await generator.run(.init(
+            publishes: min(scenario.burst ? 200 : 2000, scenario.publishes), window: 100, registrations: scenario.registrations,
+            burst: scenario.burst, timeLimit: .seconds(60), deadPercent: scenario.deadPercent
+        ))
+        let vendorBefore = try await mock.snapshot()
         var transactionsBefore: Int?
         if let postgresDatabase { transactionsBefore = try await committedTransactions(postgres, database: postgresDatabase) }
         let postgresBefore = postgres?.pid.map { ProcessStats(processTree: $0) }
         let before = ProcessStats(pid: herald.pid)
-        let mockBefore = ProcessStats(pid: mock.pid)
+        let mockBefore = ProcessStats(pid: mock.process.pid)
         let generatorBefore = ProcessStats(pid: getpid())
         let result = try await generator.run(.init(
             publishes: scenario.publishes, window: scenario.window, rate: scenario.rate,
-            registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(600)
+            registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(600), deadPercent: scenario.deadPercent
         ))
         let after = ProcessStats(pid: herald.pid)
-        let mockAfter = ProcessStats(pid: mock.pid)
+        let mockAfter = ProcessStats(pid: mock.process.pid)
         let generatorAfter = ProcessStats(pid: getpid())
         let postgresAfter = postgres?.pid.map { ProcessStats(processTree: $0) }
         // Percentiles reports in milliseconds when fed microseconds.
@@ -238,25 +246,35 @@ struct PathBenchmark: AsyncParsableCommand {
         var summary = "\(result.results) ok"
         for (condition, count) in result.errors.sorted(by: { $0.key < $1.key }) { summary += ", \(count) \(condition)" }
         if replies < result.sent { summary += ", \(result.sent - replies) unanswered" }
-        // What the vendor saw, from the mock's own count (warm-up included): a push the vendor accepted
-        // beyond the publishes answered `result` was sent twice. Timeouts and lost answers come back
-        // as wait/internal-server-error, or not at all.
+        // What the vendor saw during the measured run, from its own counts.
+        let vendorAfter = try await mock.snapshot()
         await herald.stop()
-        await mock.stop()
-        let stats = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: statsFile)))) as? [String: Int] ?? [:]
-        let vendorRequests = scenario.vendor == .fcm ? (stats["fcm_accepted"] ?? 0) + (stats["fcm_refused"] ?? 0) : stats["apns_requests"] ?? 0
+        await mock.process.stop()
+        let vendor = vendorAfter.since(vendorBefore)
+        let vendorRequests = scenario.vendor == .fcm ? vendor.fcmRequests : vendor.apnsRequests
+        let accepted = scenario.vendor == .fcm ? vendor.fcmAccepted : vendor.apnsAccepted
+        let acceptedIndexSum = scenario.vendor == .fcm ? vendor.fcmTokenSum : vendor.apnsTokenSum
         let timeouts = (result.errors["internal-server-error"] ?? 0) + (result.sent - replies)
-        // FCM accepted more pushes than publishes were answered `result`: a push went out twice. Fewer:
-        // publishes for a node whose push was in flight rode on the next push, which answered them all.
-        var duplicates: Int?
-        var carried = 0
-        if scenario.vendor == .fcm {
-            let surplus = (stats["fcm_accepted"] ?? 0) - (warmUp.results + result.results)
-            duplicates = max(0, surplus)
-            carried = max(0, -surplus)
+        // The vendor accepted more pushes than publishes were answered `result`: a push went out twice.
+        // Fewer: publishes for a node whose push was in flight rode on the next push (coalescing).
+        let surplus = accepted - result.results
+        let duplicates = max(0, surplus)
+        let carried = max(0, -surplus)
+        summary += "; vendor requests \(vendorRequests) (\(format(100 * Double(vendorRequests) / Double(max(1, result.sent))))% of publishes)"
+        summary += ", timeouts \(timeouts), duplicates \(duplicates)"
+        if carried > 0 { summary += ", results carried by another's push \(carried)" }
+        // Every reply checked against its node (live: result, dead: item-not-found), and every request
+        // the vendor accepted against the replies: the same nodes, and nothing malformed.
+        var problems: [String] = []
+        if warmUp.unexpected > 0 { problems.append("\(warmUp.unexpected) unexpected replies in the warm-up, first: \(warmUp.firstUnexpected ?? "")") }
+        if result.unexpected > 0 { problems.append("\(result.unexpected) unexpected replies, first: \(result.firstUnexpected ?? "")") }
+        if vendor.malformed > 0 { problems.append("\(vendor.malformed) requests the vendor refused as malformed") }
+        if !scenario.burst, surplus == 0, acceptedIndexSum != result.resultIndexSum {
+            problems.append("the vendor accepted pushes for other nodes than the replies promised")
         }
-        summary += "; vendor requests \(vendorRequests) (warm-up included), timeouts \(timeouts)"
-        if let duplicates { summary += ", duplicates \(duplicates), results carried by another's push \(carried)" }
+        if !scenario.burst, surplus != 0 { problems.append("\(accepted) pushes accepted for \(result.results) publishes answered result") }
+        if replies < result.sent { problems.append("\(result.sent - replies) publishes unanswered") }
+        summary += problems.isEmpty ? "; checked" : "; CHECK FAILED: " + problems.joined(separator: "; ")
         return postgresFigures.merging([
             "scenario": scenario.name,
             "store": scenario.engine.rawValue,
@@ -274,8 +292,136 @@ struct PathBenchmark: AsyncParsableCommand {
             "replies": summary,
             "vendor_requests": vendorRequests,
             "timeouts": timeouts,
-            "duplicate_requests": duplicates ?? 0,
+            "duplicate_requests": duplicates,
+            "vendor_requests_per_publish": Double(vendorRequests) / Double(max(1, result.sent)),
+            "checks_passed": problems.isEmpty,
+            "problems": problems,
         ]) { a, _ in a }
+    }
+
+    // MARK: Through Prosody
+
+    /// The generator as a component of a real Prosody (`bench.example`), its publishes routed by Prosody
+    /// to `push.bench`: first to an echo component that answers at once (Prosody's own ceiling), then to
+    /// Herald, then to the echo again. Herald's rate is reported beside the mean of the two ceilings.
+    private func measureThroughProsody(_ scenario: Scenario, binary: String, workspace: URL) async throws -> [String: Any] {
+        let database = workspace.appendingPathComponent("regs-prosody-\(scenario.registrations).sqlite").path
+        try? FileManager.default.removeItem(atPath: database)
+        try await SQLiteRegistrationStore(path: database).saveAll(registrations(scenario.registrations, deadPercent: 0, service: .apns))
+        let heraldSecret = "bench-component-secret"
+        let generatorSecret = "bench-generator-secret"
+        let prosody = try ProsodyServer(components: [.init(domain: "push.bench", secret: heraldSecret), .init(domain: "bench.example", secret: generatorSecret)])
+        prosody.modules = ["disco", "ping"]
+        prosody.logLevel = "error"
+        try await prosody.start()
+        defer { prosody.terminate() }
+        guard let prosodyPID = prosody.pid else { throw BenchmarkError("prosody has no pid") }
+
+        let portFile = workspace.appendingPathComponent("prosody-vendor.port").path
+        let statsFile = workspace.appendingPathComponent("prosody-vendor-stats.json").path
+        for file in [portFile, statsFile] { try? FileManager.default.removeItem(atPath: file) }
+        let mock = try BenchVendor.start(portFile: portFile, statsFile: statsFile, workspace: workspace)
+        defer { mock.process.terminate() }
+        guard let mockPort = await waitForFile(portFile).flatMap({ Int($0) }) else { throw BenchmarkError("bench vendor did not start") }
+
+        let generator = try await LoadGenerator.connect(
+            port: prosody.componentPort, domain: "bench.example", secret: generatorSecret, publishSecret: "bench-publish-secret"
+        )
+        defer { Task { await generator.stop() } }
+        guard await generator.waitForHandshake(timeout: .seconds(30)) != nil else { throw BenchmarkError("prosody did not accept the generator") }
+        let run = LoadGenerator.Run(publishes: scenario.publishes, window: scenario.window, registrations: scenario.registrations, timeLimit: .seconds(600))
+
+        /// One pass through Prosody to whatever answers `push.bench` now, with the CPU each process spent.
+        func pass() async throws -> (result: LoadGenerator.Result, prosodyCPU: Double, generatorCPU: Double) {
+            let prosodyBefore = ProcessStats(pid: prosodyPID)
+            let generatorBefore = ProcessStats(pid: getpid())
+            let result = try await generator.run(run)
+            let replies = Double(max(1, result.results + result.errors.values.reduce(0, +)))
+            return (
+                result,
+                (ProcessStats(pid: prosodyPID).cpuSeconds - prosodyBefore.cpuSeconds) / replies * 1e6,
+                (ProcessStats(pid: getpid()).cpuSeconds - generatorBefore.cpuSeconds) / replies * 1e6
+            )
+        }
+        func ceiling() async throws -> (rate: Double, prosodyCPU: Double) {
+            let echo = try await EchoComponent.connect(port: prosody.componentPort, domain: "push.bench", secret: heraldSecret)
+            defer { Task { await echo.stop() } }
+            _ = try await generator.run(.init(publishes: min(2_000, scenario.publishes), window: scenario.window, registrations: scenario.registrations, timeLimit: .seconds(60)))
+            let measured = try await pass()
+            await echo.stop()
+            return (Double(measured.result.results) / measured.result.seconds, measured.prosodyCPU)
+        }
+
+        let before = try await ceiling()
+        var environment = [
+            "HERALD_XMPP__PORT": String(prosody.componentPort),
+            "HERALD_COMPONENTS__0__DOMAIN": "push.bench",
+            "HERALD_COMPONENTS__0__SECRET": heraldSecret,
+            "HERALD_APPS__0__NAME": "bench",
+            "HERALD_ADMIN__PORT": "0",
+            "HERALD_DELIVERY__COALESCING_WINDOW": "0s",
+            "HERALD_LOG__LEVEL": "warning",
+            "HERALD_STORAGE__PATH": database,
+        ]
+        environment.merge(MockVendorEnvironment.apns(url: "https://127.0.0.1:\(mockPort)", topic: "org.example.bench")) { a, _ in a }
+        // Prosody answers the echo's reconnect window with `conflict` for a moment; Herald's reconnect takes over.
+        let herald = try ChildProcess(path: binary, arguments: ["serve"], environment: environment, logPath: workspace.appendingPathComponent("herald-prosody.log").path)
+        defer { herald.terminate() }
+        // Connected once a probe publish comes back `result` through Prosody.
+        var connected = false
+        for _ in 0..<300 where !connected {
+            let probe = try await generator.run(.init(publishes: 10, window: 10, registrations: scenario.registrations, timeLimit: .seconds(10)))
+            connected = probe.results == 10
+            if !connected { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        guard connected else { throw BenchmarkError("herald did not answer through prosody; see \(workspace.path)/herald-prosody.log") }
+        let warmUp = try await generator.run(.init(publishes: min(2_000, scenario.publishes), window: scenario.window, registrations: scenario.registrations, timeLimit: .seconds(60)))
+        let vendorBefore = try await mock.snapshot()
+        let heraldBefore = ProcessStats(pid: herald.pid)
+        let mockBefore = ProcessStats(pid: mock.process.pid)
+        let measured = try await pass()
+        let heraldAfter = ProcessStats(pid: herald.pid)
+        let mockAfter = ProcessStats(pid: mock.process.pid)
+        let vendor = try await mock.snapshot().since(vendorBefore)
+        await herald.stop()
+        let after = try await ceiling()
+        await mock.process.stop()
+
+        let result = measured.result
+        let replies = result.results + result.errors.values.reduce(0, +)
+        let rate = Double(replies) / result.seconds
+        let ceilingRate = (before.rate + after.rate) / 2
+        let latencies = Percentiles(result.latenciesNanoseconds.map { $0 / 1000 })
+        var problems: [String] = []
+        if warmUp.unexpected > 0 { problems.append("\(warmUp.unexpected) unexpected replies in the warm-up") }
+        if result.unexpected > 0 { problems.append("\(result.unexpected) unexpected replies, first: \(result.firstUnexpected ?? "")") }
+        if vendor.malformed > 0 { problems.append("\(vendor.malformed) requests the vendor refused as malformed") }
+        if vendor.apnsAccepted != result.results || vendor.apnsTokenSum != result.resultIndexSum {
+            problems.append("\(vendor.apnsAccepted) pushes accepted for \(result.results) publishes answered result")
+        }
+        var summary = "\(result.results) ok; Prosody's ceiling \(format(before.rate)) and \(format(after.rate))/s, Herald at \(format(100 * rate / ceilingRate))% of it"
+        summary += "; Prosody CPU µs per publish \(format(measured.prosodyCPU, decimals: 1)) (echo: \(format((before.prosodyCPU + after.prosodyCPU) / 2, decimals: 1)))"
+        summary += problems.isEmpty ? "; checked" : "; CHECK FAILED: " + problems.joined(separator: "; ")
+        return [
+            "scenario": scenario.name,
+            "store": "sqlite",
+            "registrations": scenario.registrations,
+            "publishes": result.sent,
+            "publishes_per_second": rate,
+            "prosody_ceiling_publishes_per_second": ceilingRate,
+            "share_of_ceiling": rate / ceilingRate,
+            "prosody_cpu_us_per_publish": measured.prosodyCPU,
+            "p50_ms": latencies.value(0.5), "p90_ms": latencies.value(0.9), "p99_ms": latencies.value(0.99), "max_ms": latencies.value(1.0),
+            "herald_cpu_us_per_publish": (heraldAfter.cpuSeconds - heraldBefore.cpuSeconds) / Double(max(1, replies)) * 1e6,
+            "mock_cpu_us_per_publish": (mockAfter.cpuSeconds - mockBefore.cpuSeconds) / Double(max(1, replies)) * 1e6,
+            "generator_cpu_us_per_publish": measured.generatorCPU,
+            "herald_peak_rss_mb": heraldAfter.peakMB,
+            "replies": summary,
+            "vendor_requests": vendor.apnsRequests,
+            "vendor_requests_per_publish": Double(vendor.apnsRequests) / Double(max(1, result.sent)),
+            "checks_passed": problems.isEmpty,
+            "problems": problems,
+        ]
     }
 
     /// Registrations whose node is `n<index>`; `deadPercent` of the tokens start with `dead`, which the
@@ -331,11 +477,13 @@ struct PathBenchmark: AsyncParsableCommand {
 
     // MARK: The mock's own ceiling
 
-    private func mockCeiling(binary: String, workspace: URL) async throws -> Double {
+    /// The vendor alone under a direct HTTP/2 load: its requests/s, and its CPU per request.
+    private func mockCeiling(binary: String, workspace: URL) async throws -> (rate: Double, cpuMicroseconds: Double) {
         let portFile = workspace.appendingPathComponent("ceiling.port").path
-        let mock = try ChildProcess(path: binary, arguments: ["mock-vendor", "--quiet", "--port-file", portFile, "--apns-key", ExampleKeys.apnsKeyPath], logPath: "/dev/null")
-        defer { mock.terminate() }
-        guard let port = await waitForFile(portFile).flatMap({ Int($0) }) else { throw BenchmarkError("mock vendor did not start") }
+        let statsFile = workspace.appendingPathComponent("ceiling-stats.json").path
+        let vendor = try BenchVendor.start(portFile: portFile, statsFile: statsFile, workspace: workspace)
+        defer { vendor.process.terminate() }
+        guard let port = await waitForFile(portFile).flatMap({ Int($0) }) else { throw BenchmarkError("bench vendor did not start") }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file(ExampleKeys.tlsCertificatePath)
         let client = try HTTP2Client(configuration: .init(host: "127.0.0.1", port: port, tls: tls, connections: 4))
@@ -353,6 +501,7 @@ struct PathBenchmark: AsyncParsableCommand {
         )
         _ = try await client.execute(request)
         let duration: Duration = quick ? .seconds(1) : .seconds(5)
+        let vendorBefore = ProcessStats(pid: vendor.process.pid)
         let started = ContinuousClock.now
         let completed = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<1000 {
@@ -368,8 +517,9 @@ struct PathBenchmark: AsyncParsableCommand {
             return try await group.reduce(0, +)
         }
         let rate = Double(completed) / (ContinuousClock.now - started).seconds
-        await mock.stop()
-        return rate
+        let cpu = (ProcessStats(pid: vendor.process.pid).cpuSeconds - vendorBefore.cpuSeconds) / Double(max(1, completed)) * 1e6
+        await vendor.process.stop()
+        return (rate, cpu)
     }
 }
 

@@ -6,7 +6,8 @@ import Synchronization
 
 /// The XMPP server's side of XEP-0114 for the benchmark and the volume tests: accepts Herald's connection, checks its
 /// handshake, then sends publishes or registrations (a bounded window in flight, or a fixed rate) and
-/// times each reply.
+/// times each reply. Or, behind a real XMPP server, a component of its own (`bench.example`) that sends
+/// the same publishes through that server (`connect`).
 ///
 /// Replies are recognised by scanning for `<iq … id='N'` rather than parsing XML, so the load
 /// generator spends little of the machine's two cores.
@@ -34,12 +35,16 @@ public final class LoadGenerator: Sendable {
         /// Nodes in order (each once per pass) instead of a pseudo-random walk.
         public var sequential: Bool
         public var timeLimit: Duration
+        /// The share of nodes, in percent, whose token the vendor calls dead: node `i` is dead when
+        /// `i % 100 < deadPercent`. Their publishes must be answered `item-not-found`, all others `result`.
+        public var deadPercent: Int
 
         public init(
             publishes: Int, window: Int? = nil, rate: Int? = nil, registrations: Int, burst: Bool = false, sequential: Bool = false,
-            timeLimit: Duration, kind: Kind = .publish
+            timeLimit: Duration, kind: Kind = .publish, deadPercent: Int = 0
         ) {
             self.kind = kind
+            self.deadPercent = deadPercent
             self.publishes = publishes
             self.window = window
             self.rate = rate
@@ -58,6 +63,14 @@ public final class LoadGenerator: Sendable {
         public var errors: [String: Int]
         public var seconds: Double
         public var sent: Int
+        /// Publishes answered otherwise than their node calls for (`result` for a live token,
+        /// `item-not-found` for a dead one), and the first such reply.
+        public var unexpected: Int
+        public var firstUnexpected: String?
+        /// The sum of the node indexes of the publishes answered `result`: the vendor's tokens end in the
+        /// same indexes, so a vendor that counts what it accepted can tell whether the pushes it got are
+        /// the ones these replies promised.
+        public var resultIndexSum: UInt64
     }
 
     public let secret: String
@@ -82,6 +95,23 @@ public final class LoadGenerator: Sendable {
     }
 
     private let holder: ConnectionHolder
+
+    /// Connects to an XMPP server's component port as the component `domain` and authenticates; its
+    /// publishes then reach Herald (`push.bench`) through that server.
+    public static func connect(host: String = "127.0.0.1", port: Int, domain: String, secret: String, publishSecret: String) async throws -> LoadGenerator {
+        let holder = ConnectionHolder()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = LoadHandler(secret: secret, publishSecret: publishSecret, connectingAs: domain)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    holder.set(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                }
+            }
+            .connect(host: host, port: port).get()
+        return LoadGenerator(secret: secret, publishSecret: publishSecret, channel: channel, holder: holder)
+    }
 
     private init(secret: String, publishSecret: String, channel: any Channel, holder: ConnectionHolder) {
         self.secret = secret
@@ -138,6 +168,8 @@ public final class LoadHandler: ChannelInboundHandler {
 
     private let secret: String
     private let publishSecret: String
+    /// Set when this side connects to a server as a component, rather than accepting Herald's connection.
+    private let componentDomain: String?
     private var phase = Phase.header
     private var buffer = ByteBuffer()
     private let streamID = "bench-\(UInt32.random(in: .min ... .max))"
@@ -148,6 +180,13 @@ public final class LoadHandler: ChannelInboundHandler {
     private var run: LoadGenerator.Run?
     private var promise: EventLoopPromise<LoadGenerator.Result>?
     private var sendTimes: [UInt64] = []
+    /// The node index each publish went to, by id.
+    private var nodeIndexes: [UInt32] = []
+    private var unexpected = 0
+    private var firstUnexpected: String?
+    private var resultIndexSum: UInt64 = 0
+    /// A reply freed a window slot: the next publishes go out, in one flush at the end of the read.
+    private var flushOwed = false
     private var latencies: [UInt64] = []
     private var errors: [String: Int] = [:]
     private var results = 0
@@ -155,26 +194,46 @@ public final class LoadHandler: ChannelInboundHandler {
     private var received = 0
     private var started: UInt64 = 0
     private var rateTask: RepeatedTask?
-    /// Publishes owed by the fixed-rate sender (whole ones are sent each millisecond tick).
-    var rateCredit = 0.0
     private var deadlineTask: Scheduled<Void>?
     private var node = UInt64(0x9E37_79B9)
     private var prefix = ByteBuffer()
     private var middle = ByteBuffer()
     private var suffix = ByteBuffer()
 
-    init(secret: String, publishSecret: String) {
+    init(secret: String, publishSecret: String, connectingAs componentDomain: String? = nil) {
         self.secret = secret
         self.publishSecret = publishSecret
+        self.componentDomain = componentDomain
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        if let componentDomain {
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(
+                string: "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' "
+                    + "xmlns:stream='http://etherx.jabber.org/streams' to='\(componentDomain)'>"
+            )), promise: nil)
+        }
+        context.fireChannelActive()
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        if flushOwed {
+            flushOwed = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         buffer.writeBuffer(&incoming)
+        if componentDomain != nil, phase != .running {
+            return clientHandshake(context: context)
+        }
         switch phase {
         case .header:
             // Herald's header: optional XML declaration, then <stream:stream …>.
@@ -209,6 +268,37 @@ public final class LoadHandler: ChannelInboundHandler {
         if buffer.readerIndex > 65536 { buffer.discardReadBytes() }
     }
 
+    /// The component's side of XEP-0114: the server's header gives the stream id, the digest of id and
+    /// secret goes back, and `<handshake/>` says it is accepted.
+    private func clientHandshake(context: ChannelHandlerContext) {
+        guard let view = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes) else { return }
+        switch phase {
+        case .header:
+            guard let streamStart = view.range(of: "<stream:stream"), let end = view[streamStart.upperBound...].firstIndex(of: ">") else { return }
+            let tag = view[streamStart.lowerBound..<end]
+            guard let idStart = tag.range(of: " id='") ?? tag.range(of: " id=\""), let idEnd = tag[idStart.upperBound...].firstIndex(where: { $0 == "'" || $0 == "\"" }) else {
+                context.close(promise: nil)
+                return
+            }
+            let streamID = String(tag[idStart.upperBound..<idEnd])
+            let digest = Insecure.SHA1.hash(data: Array((streamID + secret).utf8)).map { String(format: "%02x", $0) }.joined()
+            buffer.moveReaderIndex(forwardBy: view.utf8.distance(from: view.startIndex, to: end) + 1)
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "<handshake>\(digest)</handshake>")), promise: nil)
+            phase = .handshake
+            clientHandshake(context: context)
+        case .handshake:
+            if let accepted = view.range(of: "<handshake/>") {
+                buffer.moveReaderIndex(forwardBy: view.utf8.distance(from: view.startIndex, to: accepted.upperBound))
+                authenticatedAt = .now
+                phase = .running
+            } else if view.contains("<stream:error") {
+                context.close(promise: nil)
+            }
+        case .running:
+            break
+        }
+    }
+
     // MARK: Sending
 
     func start(_ run: LoadGenerator.Run, context _: ChannelHandlerContext?, promise: EventLoopPromise<LoadGenerator.Result>) {
@@ -216,6 +306,10 @@ public final class LoadHandler: ChannelInboundHandler {
         self.run = run
         self.promise = promise
         sendTimes = Array(repeating: 0, count: run.publishes)
+        nodeIndexes = Array(repeating: 0, count: run.publishes)
+        unexpected = 0
+        firstUnexpected = nil
+        resultIndexSum = 0
         latencies = []
         latencies.reserveCapacity(run.publishes)
         errors = [:]
@@ -239,14 +333,15 @@ public final class LoadHandler: ChannelInboundHandler {
             for _ in 0..<min(window, run.publishes) { sendOne(context: context) }
             context.flush()
         } else if let rate = run.rate {
-            let perTick = Double(rate) / 1000
+            // Each millisecond tick sends what the rate owes by now: a tick that runs late (a repeated
+            // task waits its delay after the last run ended) sends more rather than lowering the rate.
             rateTask = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { task in
                 let handler = loopBound.value
                 guard let context = handler.context, handler.sent < run.publishes else { return task.cancel() }
-                handler.rateCredit += perTick
-                while handler.rateCredit >= 1, handler.sent < run.publishes {
+                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - handler.started) / 1e9
+                let owed = min(run.publishes, Int(Double(rate) * elapsed) + 1)
+                while handler.sent < owed {
                     handler.sendOne(context: context)
-                    handler.rateCredit -= 1
                 }
                 context.flush()
             }
@@ -276,6 +371,7 @@ public final class LoadHandler: ChannelInboundHandler {
         stanza.writeImmutableBuffer(middle)
         stanza.writeString(Self.node(Int(index)))
         stanza.writeImmutableBuffer(suffix)
+        nodeIndexes[id] = UInt32(index)
         sendTimes[id] = DispatchTime.now().uptimeNanoseconds
         context.write(wrapOutboundOut(stanza), promise: nil)
     }
@@ -298,39 +394,85 @@ public final class LoadHandler: ChannelInboundHandler {
 
     // MARK: Receiving
 
+    /// Replies are found with byte searches, and only an error reply becomes a String: the generator's
+    /// CPU per publish is part of what the benchmark reports and must stay small beside Herald's.
     private func scanReplies() {
-        while let view = buffer.readableBytesView.firstRange(of: Array("<iq ".utf8)) {
-            let bytes = buffer.readableBytesView
-            guard let tagEnd = bytes[view.upperBound...].firstIndex(of: UInt8(ascii: ">")) else { return }
-            let selfClosing = bytes[bytes.index(before: tagEnd)] == UInt8(ascii: "/")
-            var end = tagEnd
-            if !selfClosing {
-                guard let close = bytes[tagEnd...].firstRange(of: Array("</iq>".utf8)) else { return }
-                end = bytes.index(before: close.upperBound)
+        while true {
+            let consumed: Int? = buffer.withUnsafeReadableBytes { bytes in
+                guard let start = Self.find(Self.iqOpen, in: bytes, from: 0),
+                    let tagEnd = Self.find(Self.tagClose, in: bytes, from: start + Self.iqOpen.count)
+                else { return nil }
+                let selfClosing = bytes[tagEnd - 1] == UInt8(ascii: "/")
+                var end = tagEnd
+                if !selfClosing {
+                    guard let close = Self.find(Self.iqClose, in: bytes, from: tagEnd) else { return nil }
+                    end = close + Self.iqClose.count - 1
+                }
+                handleReply(tag: UnsafeRawBufferPointer(rebasing: bytes[start...tagEnd]), body: UnsafeRawBufferPointer(rebasing: bytes[tagEnd...end]))
+                return end + 1
             }
-            let tag = String(decoding: bytes[view.lowerBound...tagEnd], as: UTF8.self)
-            let body = selfClosing ? "" : String(decoding: bytes[tagEnd...end], as: UTF8.self)
-            buffer.moveReaderIndex(to: end + 1)
-            handleReply(tag: tag, body: body)
+            guard let consumed else { return }
+            buffer.moveReaderIndex(forwardBy: consumed)
         }
     }
 
-    private func handleReply(tag: String, body: String) {
-        guard let run, let idRange = tag.range(of: "id='"), let idEnd = tag[idRange.upperBound...].firstIndex(of: "'"),
-            let id = Int(tag[idRange.upperBound..<idEnd]), id < sendTimes.count
-        else { return }
+    private static let iqOpen = Array("<iq ".utf8)
+    private static let iqClose = Array("</iq>".utf8)
+    private static let tagClose = Array(">".utf8)
+    private static let idAttribute = Array(" id='".utf8)
+    private static let resultType = Array("type='result'".utf8)
+
+    /// Where `needle` starts in `haystack` at or after `from`.
+    private static func find(_ needle: [UInt8], in haystack: UnsafeRawBufferPointer, from: Int) -> Int? {
+        guard let first = needle.first, haystack.count - from >= needle.count, let base = haystack.baseAddress else { return nil }
+        var index = from
+        let last = haystack.count - needle.count
+        while index <= last {
+            // memchr finds the first byte; the rest is compared from there.
+            guard let hit = memchr(base + index, Int32(first), last - index + 1) else { return nil }
+            index = base.distance(to: UnsafeRawPointer(hit))
+            if memcmp(base + index, needle, needle.count) == 0 { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    private func handleReply(tag: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) {
+        guard let run, let idStart = Self.find(Self.idAttribute, in: tag, from: 0).map({ $0 + Self.idAttribute.count }) else { return }
+        var id = 0
+        var index = idStart
+        while index < tag.count, tag[index] >= 0x30, tag[index] <= 0x39 {
+            id = id * 10 + Int(tag[index] - 0x30)
+            index += 1
+        }
+        guard index > idStart, index < tag.count, tag[index] == UInt8(ascii: "'"), id < sendTimes.count else { return }
         latencies.append(DispatchTime.now().uptimeNanoseconds - sendTimes[id])
         received += 1
-        if tag.contains("type='result'") {
+        let condition: String
+        if Self.find(Self.resultType, in: tag, from: 0) != nil {
             results += 1
+            condition = "result"
         } else {
-            let condition = ["item-not-found", "forbidden", "internal-server-error", "resource-constraint", "bad-request", "service-unavailable"]
-                .first { body.contains("<\($0) ") || body.contains("<\($0)/") } ?? "other"
+            let text = String(decoding: body, as: UTF8.self)
+            condition = ["item-not-found", "forbidden", "internal-server-error", "resource-constraint", "bad-request", "service-unavailable"]
+                .first { text.contains("<\($0) ") || text.contains("<\($0)/") } ?? "other"
             errors[condition, default: 0] += 1
+        }
+        if case .publish = run.kind {
+            let index = Int(nodeIndexes[id])
+            let expected = index % 100 < run.deadPercent ? "item-not-found" : "result"
+            if condition == "result" { resultIndexSum &+= UInt64(index) }
+            if condition != expected {
+                unexpected += 1
+                if firstUnexpected == nil {
+                    let reply = String(decoding: tag, as: UTF8.self) + String(decoding: body, as: UTF8.self).prefix(300)
+                    firstUnexpected = "publish \(id) to node \(index): \(condition), expected \(expected): \(reply)"
+                }
+            }
         }
         if let context, run.window != nil, sent < run.publishes {
             sendOne(context: context)
-            context.flush()
+            flushOwed = true
         }
         if received == run.publishes { finish() }
     }
@@ -341,7 +483,10 @@ public final class LoadHandler: ChannelInboundHandler {
         rateTask?.cancel()
         deadlineTask?.cancel()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        promise.succeed(.init(latenciesNanoseconds: latencies, results: results, errors: errors, seconds: seconds, sent: sent))
+        promise.succeed(.init(
+            latenciesNanoseconds: latencies, results: results, errors: errors, seconds: seconds, sent: sent,
+            unexpected: unexpected, firstUnexpected: firstUnexpected, resultIndexSum: resultIndexSum
+        ))
         run = nil
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import HeraldApp
 import HeraldCore
+import HeraldHarness
 import HeraldTesting
 import InMemoryLogging
 import Logging

@@ -1,4 +1,5 @@
 import HeraldCore
+import HeraldHarness
 import HeraldTesting
 import Logging
 import ServiceLifecycle

@@ -1,3 +1,4 @@
+import HeraldHarness
 import HeraldTesting
 import Testing
 import XMLStream

@@ -4,6 +4,7 @@ import FCM
 import Foundation
 import HeraldApp
 import HeraldCore
+import HeraldHarness
 import HeraldSupport
 import HeraldTesting
 import InMemoryLogging

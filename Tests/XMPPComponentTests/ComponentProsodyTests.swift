@@ -1,4 +1,5 @@
 
+import HeraldHarness
 import HeraldTesting
 import InMemoryLogging
 import Logging

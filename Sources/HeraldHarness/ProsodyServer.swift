@@ -1,11 +1,10 @@
 import Foundation
-import HeraldHarness
 import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A real Prosody (Debian's package) started for a test: its own folder, loopback ports chosen at run
-/// time, no s2s, no TLS. Stopped by PID.
+/// A real Prosody (Debian's package) started for a test or the benchmark: its own folder, loopback ports
+/// chosen at run time, no s2s, no TLS. Stopped by PID.
 public final class ProsodyServer: @unchecked Sendable {
     // @unchecked: `process` is set in start() and read in stop(); tests call them from one task in order.
     public struct Component: Sendable {
@@ -34,6 +33,8 @@ public final class ProsodyServer: @unchecked Sendable {
     public var modules = ["roster", "saslauth", "disco", "ping", "carbons", "smacks", "mam", "offline", "cloud_notify", "posix"]
     /// Extra global configuration lines (Lua).
     public var extraGlobalConfiguration = ""
+    /// The lowest level written to its log: tests read debug lines; the benchmark must not pay for them.
+    public var logLevel = "debug"
 
     public init(components: [Component]) throws {
         self.components = components
@@ -63,7 +64,7 @@ public final class ProsodyServer: @unchecked Sendable {
             pidfile = "\(directory.path)/prosody.pid"
             data_path = "\(directory.path)/data"
             plugin_paths = { "/usr/lib/prosody/modules/mod_cloud_notify", "/usr/lib/prosody-modules" }
-            log = { debug = "\(logPath)" }
+            log = { \(logLevel) = "\(logPath)" }
             interfaces = { "127.0.0.1" }
             c2s_ports = { \(clientPort) }
             c2s_interfaces = { "127.0.0.1" }
@@ -159,6 +160,9 @@ public final class ProsodyServer: @unchecked Sendable {
 
     public var isRunning: Bool { process?.isRunning ?? false }
 
+    /// Its process id while it runs (for its CPU time).
+    public var pid: pid_t? { process?.pid }
+
     /// Creates a user account with prosodyctl.
     public func register(user: String, password: String) async throws {
         try writeConfiguration()
@@ -172,7 +176,8 @@ public final class ProsodyServer: @unchecked Sendable {
     /// The server's log, for diagnosing a failed test.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    static func accepts(port: Int) async -> Bool {
+    /// Whether something accepts TCP connections on the loopback port.
+    public static func accepts(port: Int) async -> Bool {
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.milliseconds(200))
