@@ -88,7 +88,7 @@ let package = Package(
         ),
         .target(
             name: "HeraldSQLite",
-            dependencies: ["HeraldCore", external("GRDB", "GRDB.swift")],
+            dependencies: ["HeraldCore", external("GRDB", "GRDB.swift"), external("GRDBSQLite", "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         // The shared store for several instances: registrations and pending pushes in PostgreSQL.

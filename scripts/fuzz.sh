@@ -2,7 +2,7 @@
 # Builds herald-fuzz with libFuzzer and AddressSanitizer, then fuzzes each target for a bounded time,
 # starting from the seed corpus in Fuzz/corpus (real Prosody and ejabberd stanzas, vendor answers).
 #
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     targets: xml router vendor (default: all, 60 s each)
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     targets: xml router vendor publish (default: all, 60 s each)
 #
 # Inputs that crash land in .build-fuzz/crashes/; copy one into Fuzz/corpus/TARGET/ once fixed, where
 # the test run replays it (herald-fuzz TARGET Fuzz/corpus/TARGET). Prints executions per target.
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(xml router vendor)
+[ ${#targets[@]} -gt 0 ] || targets=(xml router vendor publish)
 
 # gold fails on the sanitized objects (an internal error in its DWARF reader); lld links them.
 swift build -c release --scratch-path .build-fuzz --product herald-fuzz \

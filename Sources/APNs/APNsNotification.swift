@@ -76,14 +76,19 @@ public struct APNsNotification: Sendable, Hashable {
         body = json.text
     }
 
+    /// The headers, all but those that change from push to push (which `unindexedHeaders` lists).
     public var headers: [(String, String)] {
-        var headers = [
+        [
             ("apns-push-type", pushType),
-            ("apns-priority", String(priority)),
+            ("apns-priority", priority == 10 ? "10" : String(priority)),
             ("apns-topic", topic),
-            ("apns-expiration", String(expiration)),
             ("content-type", "application/json"),
         ]
+    }
+
+    /// The headers whose values differ between pushes: not worth a place in HPACK's table.
+    public var unindexedHeaders: [(String, String)] {
+        var headers = [("apns-expiration", expiration == 0 ? "0" : String(expiration))]
         if let collapseID { headers.append(("apns-collapse-id", collapseID)) }
         return headers
     }

@@ -9,8 +9,10 @@ import NIOHPACK
 import NIOSSL
 import VendorSupport
 
-/// Sends pushes to APNs over HTTP/2, with token (JWT) or certificate authentication.
-public final class APNsProvider: PushProvider {
+/// Sends pushes to APNs over HTTP/2, with token (JWT) or certificate authentication. A push is a chain
+/// of futures on the vendor connection's event loop, with no task: the dispatcher's fast path calls
+/// `send(_:completion:)`, and `send(_:)` awaits the same.
+public final class APNsProvider: CallbackPushProvider {
     public enum Authentication: Sendable {
         case token(APNsTokenManager)
         /// The TLS client certificate is configured on the clients; requests carry no authorization.
@@ -112,35 +114,57 @@ public final class APNsProvider: PushProvider {
     }
 
     public func send(_ push: PushRequest) async -> PushOutcome {
+        await withCheckedContinuation { continuation in
+            send(push) { continuation.resume(returning: $0) }
+        }
+    }
+
+    public func send(_ push: PushRequest, completion: @escaping @Sendable (PushOutcome) -> Void) {
         let notification = APNsNotification(push: push, topic: configuration.topic, now: clock.wallTime)
         guard notification.body.utf8.count <= notification.maximumBodyBytes else {
-            return .rejected(reason: "PayloadTooLarge")
+            return completion(.rejected(reason: "PayloadTooLarge"))
         }
         // A publish may choose (Openfire's clients send `sandbox=true` from development builds).
         let environment = push.publish.environment ?? push.registration.environment ?? .production
-        let apnsID = UUID().uuidString.lowercased()
-        do {
-            var outcome = try await post(notification, apnsID: apnsID, environment: environment)
-            // A token from a development or TestFlight build is refused as BadDeviceToken by the other
-            // environment, and p2 and Tigase clients do not say which they are: one try on the other
-            // environment tells a wrong guess from a dead token (410 is dead in either).
-            if case .deadToken(VendorReason.APNs.badDeviceToken) = outcome {
-                let other: APNsEnvironment = environment == .sandbox ? .production : .sandbox
-                switch try await post(notification, apnsID: apnsID, environment: other) {
-                case .delivered(let id, _): outcome = .delivered(id: id, environment: other)
-                case .deadToken: break
-                case let elsewhere: outcome = elsewhere
-                }
-            }
+        let apnsID = APNsID.make()
+        let logger = self.logger
+        let finish: @Sendable (PushOutcome) -> Void = { outcome in
             logger.debug("apns answered", metadata: [LogKey.apnsID: "\(apnsID)", LogKey.outcome: "\(outcome.label)", LogKey.vendorReason: "\(outcome.reason)"])
-            return outcome
-        } catch let error as HTTP2ClientError {
-            return error.mayHaveBeenProcessed ? .unconfirmed(reason: .unknown("\(error)")) : .retry(reason: .unknown("\(error)"), retryAfter: nil)
-        } catch let error as APNsConfigurationError {
-            return .credentials(reason: .unknown(error.message))
-        } catch {
+            completion(outcome)
+        }
+        post(notification, apnsID: apnsID, environment: environment) { result in
+            switch result {
+            case .success(.deadToken(VendorReason.APNs.badDeviceToken)):
+                // A token from a development or TestFlight build is refused as BadDeviceToken by the other
+                // environment, and p2 and Tigase clients do not say which they are: one try on the other
+                // environment tells a wrong guess from a dead token (410 is dead in either).
+                let other: APNsEnvironment = environment == .sandbox ? .production : .sandbox
+                self.post(notification, apnsID: apnsID, environment: other) { retried in
+                    switch retried {
+                    case .success(.delivered(let id, _)): finish(.delivered(id: id, environment: other))
+                    case .success(.deadToken): finish(.deadToken(reason: VendorReason.APNs.badDeviceToken))
+                    case .success(let elsewhere): finish(elsewhere)
+                    case .failure(let error): finish(Self.outcome(of: error))
+                    }
+                }
+            case .success(let outcome):
+                finish(outcome)
+            case .failure(let error):
+                finish(Self.outcome(of: error))
+            }
+        }
+    }
+
+    /// What a failed request means for the push.
+    private static func outcome(of error: any Error) -> PushOutcome {
+        switch error {
+        case let error as HTTP2ClientError:
+            error.mayHaveBeenProcessed ? .unconfirmed(reason: .unknown("\(error)")) : .retry(reason: .unknown("\(error)"), retryAfter: nil)
+        case let error as APNsConfigurationError:
+            .credentials(reason: .unknown(error.message))
+        default:
             // Connection refused, TLS failure, connection lost mid-request: worth another try later.
-            return .retry(reason: "connection failed", retryAfter: nil)
+            .retry(reason: "connection failed", retryAfter: nil)
         }
     }
 
@@ -158,32 +182,49 @@ public final class APNsProvider: PushProvider {
     }
 
     /// Sends to one environment; a provider token APNs calls expired is renewed and the push sent once more.
-    private func post(_ notification: APNsNotification, apnsID: String, environment: APNsEnvironment) async throws -> PushOutcome {
+    private func post(
+        _ notification: APNsNotification, apnsID: String, environment: APNsEnvironment,
+        completion: @escaping @Sendable (Result<PushOutcome, any Error>) -> Void
+    ) {
         let client = environment == .sandbox ? sandbox : production
-        let bearer = try currentBearer()
-        let outcome = try await post(notification, apnsID: apnsID, bearer: bearer, client: client)
-        if case .credentials(VendorReason.APNs.expiredProviderToken) = outcome, case .token(let tokens) = authentication, let rejected = bearer {
-            return try await post(notification, apnsID: apnsID, bearer: try tokens.renew(rejected: rejected), client: client)
+        let bearer: String?
+        do {
+            bearer = try currentBearer()
+        } catch {
+            return completion(.failure(error))
         }
-        return outcome
+        post(notification, apnsID: apnsID, bearer: bearer, client: client).whenComplete { result in
+            guard case .success(.credentials(VendorReason.APNs.expiredProviderToken)) = result, case .token(let tokens) = self.authentication,
+                let rejected = bearer
+            else { return completion(result) }
+            do {
+                let renewed = try tokens.renew(rejected: rejected)
+                self.post(notification, apnsID: apnsID, bearer: renewed, client: client).whenComplete(completion)
+            } catch {
+                completion(.failure(APNsConfigurationError(message: "signing the provider token failed")))
+            }
+        }
     }
 
-    private func post(_ notification: APNsNotification, apnsID: String, bearer: String?, client: HTTP2Client) async throws -> PushOutcome {
+    private func post(_ notification: APNsNotification, apnsID: String, bearer: String?, client: HTTP2Client) -> EventLoopFuture<PushOutcome> {
         var headers = notification.headers
-        headers.append(("apns-id", apnsID))
         if let bearer { headers.append(("authorization", bearer)) }
-        let response = try await client.execute(HTTP2Request(
-            path: "/3/device/" + notification.deviceToken,
-            headers: headers,
+        var unindexed = notification.unindexedHeaders
+        unindexed.append(("apns-id", apnsID))
+        let request = HTTP2Request(
+            path: "/3/device/" + notification.deviceToken, headers: headers, unindexedHeaders: unindexed, indexesPath: false,
             body: ByteBuffer(string: notification.body)
-        ))
-        let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime)
-        return APNsResponseClassifier.outcome(
-            status: response.status,
-            reason: APNsResponseClassifier.reason(in: Data(response.body.readableBytesView)),
-            retryAfter: retryAfter,
-            apnsID: response.headers.first(name: "apns-id") ?? apnsID
         )
+        let clock = self.clock
+        return client.executeFuture(request).map { response in
+            let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime)
+            return APNsResponseClassifier.outcome(
+                status: response.status,
+                reason: response.status == 200 ? nil : APNsResponseClassifier.reason(in: Data(response.body.readableBytesView)),
+                retryAfter: retryAfter,
+                apnsID: response.headers.first(name: "apns-id") ?? apnsID
+            )
+        }
     }
 
     public func shutdown() async {

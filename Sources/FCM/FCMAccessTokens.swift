@@ -27,7 +27,7 @@ public final class FCMAccessTokens: Sendable {
     private enum State {
         case empty
         case valid(token: String, expires: Date)
-        case refreshing([CheckedContinuation<String, any Error>])
+        case refreshing([@Sendable (Result<String, any Error>) -> Void])
         case backingOff(until: Date, error: any Error)
     }
 
@@ -58,30 +58,36 @@ public final class FCMAccessTokens: Sendable {
     public var refreshCount: Int { refreshes.load(ordering: .relaxed) }
 
     public func token() async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            token { continuation.resume(with: $0) }
+        }
+    }
+
+    /// `token()` without a task: `completion` gets the token at once while one is valid, else when the
+    /// refresh under way (or started now) ends, on the thread that ends it.
+    public func token(completion: @escaping @Sendable (Result<String, any Error>) -> Void) {
         enum Step { case use(String), refresh, wait, fail(any Error) }
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
-            let current = clock.wallTime
-            let step: Step = state.withLock { state in
-                switch state {
-                case .valid(let token, let expires) where current < expires:
-                    return .use(token)
-                case .backingOff(let until, let error) where current < until:
-                    return .fail(error)
-                case .refreshing(var waiters):
-                    waiters.append(continuation)
-                    state = .refreshing(waiters)
-                    return .wait
-                case .empty, .valid, .backingOff:
-                    state = .refreshing([continuation])
-                    return .refresh
-                }
+        let current = clock.wallTime
+        let step: Step = state.withLock { state in
+            switch state {
+            case .valid(let token, let expires) where current < expires:
+                return .use(token)
+            case .backingOff(let until, let error) where current < until:
+                return .fail(error)
+            case .refreshing(var waiters):
+                waiters.append(completion)
+                state = .refreshing(waiters)
+                return .wait
+            case .empty, .valid, .backingOff:
+                state = .refreshing([completion])
+                return .refresh
             }
-            switch step {
-            case .use(let token): continuation.resume(returning: token)
-            case .fail(let error): continuation.resume(throwing: error)
-            case .wait: break
-            case .refresh: refresh()
-            }
+        }
+        switch step {
+        case .use(let token): completion(.success(token))
+        case .fail(let error): completion(.failure(error))
+        case .wait: break
+        case .refresh: refresh()
         }
     }
 
@@ -136,7 +142,7 @@ public final class FCMAccessTokens: Sendable {
         }
         if failures == 0 { failuresInARow.store(0, ordering: .relaxed) }
         let retryAt = clock.wallTime.addingTimeInterval(backoff.delay(attempt: max(0, failures - 1)).seconds)
-        let waiters: [CheckedContinuation<String, any Error>] = state.withLock { state in
+        let waiters: [@Sendable (Result<String, any Error>) -> Void] = state.withLock { state in
             guard case .refreshing(let waiters) = state else { return [] }
             switch result {
             case .success(let (token, expires)): state = .valid(token: token, expires: expires)
@@ -144,7 +150,7 @@ public final class FCMAccessTokens: Sendable {
             }
             return waiters
         }
-        for waiter in waiters { waiter.resume(with: result.map(\.0)) }
+        for waiter in waiters { waiter(result.map(\.0)) }
     }
 
     /// The JWT-bearer assertion: RS256, `kid` = the key's id, claims iss/scope/aud/iat/exp (1 hour).

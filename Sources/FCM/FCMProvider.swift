@@ -9,7 +9,9 @@ import NIOSSL
 import VendorSupport
 
 /// Sends pushes through FCM HTTP v1 over HTTP/2, authenticated with the service account's OAuth tokens.
-public final class FCMProvider: PushProvider {
+/// A push is a chain of callbacks and futures with no task: the dispatcher's fast path calls
+/// `send(_:completion:)`, and `send(_:)` awaits the same.
+public final class FCMProvider: CallbackPushProvider {
     public struct Configuration: Sendable {
         public var endpoint: String
         /// Overrides the key file's `token_uri` (a mock in tests).
@@ -80,52 +82,68 @@ public final class FCMProvider: PushProvider {
     }
 
     public func send(_ push: PushRequest) async -> PushOutcome {
-        let body = FCMMessage.body(for: push, notification: notification)
-        do {
-            var token = try await accessToken()
-            var (status, response, retryAfter) = try await post(body, token: token)
-            // An access token FCM refuses is replaced once; a second refusal is a credential problem.
-            if status == 401 {
-                tokens.invalidate(token)
-                token = try await accessToken()
-                (status, response, retryAfter) = try await post(body, token: token)
-            }
-            let outcome = FCMResponseClassifier.outcome(status: status, body: response, retryAfter: retryAfter)
+        await withCheckedContinuation { continuation in
+            send(push) { continuation.resume(returning: $0) }
+        }
+    }
+
+    public func send(_ push: PushRequest, completion: @escaping @Sendable (PushOutcome) -> Void) {
+        let body = ByteBuffer(string: FCMMessage.body(for: push, notification: notification))
+        let logger = self.logger
+        let finish: @Sendable (PushOutcome) -> Void = { outcome in
             logger.debug("fcm answered", metadata: [LogKey.outcome: "\(outcome.label)", LogKey.vendorReason: "\(outcome.reason)"])
-            return outcome
-        } catch let outcome as Unsent {
-            return outcome.outcome
-        } catch let error as HTTP2ClientError {
-            return error.mayHaveBeenProcessed ? .unconfirmed(reason: .unknown("\(error)")) : .retry(reason: .unknown("\(error)"), retryAfter: nil)
-        } catch {
-            return .retry(reason: "connection failed", retryAfter: nil)
+            completion(outcome)
+        }
+        tokens.token { result in
+            switch result {
+            case .failure(let error):
+                completion(Self.unsent(error))
+            case .success(let token):
+                self.post(body, token: token).whenComplete { posted in
+                    // An access token FCM refuses is replaced once; a second refusal is a credential problem.
+                    guard case .success(let answer) = posted, answer.status == 401 else { return finish(Self.outcome(of: posted)) }
+                    self.tokens.invalidate(token)
+                    self.tokens.token { renewed in
+                        switch renewed {
+                        case .failure(let error): completion(Self.unsent(error))
+                        case .success(let token): self.post(body, token: token).whenComplete { finish(Self.outcome(of: $0)) }
+                        }
+                    }
+                }
+            }
         }
     }
 
     /// A push that did not go out because no access token could be had.
-    private struct Unsent: Error {
-        var outcome: PushOutcome
+    private static func unsent(_ error: any Error) -> PushOutcome {
+        if let error = error as? FCMAccessTokens.Failure, !error.isTransient {
+            return .credentials(reason: .unknown(error.description))
+        }
+        // The token endpoint was out of reach; the push itself was never sent.
+        return .retry(reason: "token endpoint unavailable", retryAfter: nil)
     }
 
-    private func accessToken() async throws(Unsent) -> String {
-        do {
-            return try await tokens.token()
-        } catch let error as FCMAccessTokens.Failure where !error.isTransient {
-            throw Unsent(outcome: .credentials(reason: .unknown(error.description)))
-        } catch {
-            // The token endpoint was out of reach; the push itself was never sent.
-            throw Unsent(outcome: .retry(reason: "token endpoint unavailable", retryAfter: nil))
+    private static func outcome(of posted: Result<(status: Int, body: Data, retryAfter: Duration?), any Error>) -> PushOutcome {
+        switch posted {
+        case .success(let answer):
+            return FCMResponseClassifier.outcome(status: answer.status, body: answer.body, retryAfter: answer.retryAfter)
+        case .failure(let error as HTTP2ClientError):
+            return error.mayHaveBeenProcessed ? .unconfirmed(reason: .unknown("\(error)")) : .retry(reason: .unknown("\(error)"), retryAfter: nil)
+        case .failure:
+            return .retry(reason: "connection failed", retryAfter: nil)
         }
     }
 
-    private func post(_ body: String, token: String) async throws -> (Int, Data, Duration?) {
-        let response = try await client.execute(HTTP2Request(
+    private func post(_ body: ByteBuffer, token: String) -> EventLoopFuture<(status: Int, body: Data, retryAfter: Duration?)> {
+        let clock = self.clock
+        return client.executeFuture(HTTP2Request(
             path: sendPath,
             headers: [("authorization", "Bearer " + token), ("content-type", "application/json")],
-            body: ByteBuffer(string: body)
-        ))
-        let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime)
-        return (response.status, Data(response.body.readableBytesView), retryAfter)
+            body: body
+        )).map { response in
+            let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime)
+            return (response.status, Data(response.body.readableBytesView), retryAfter)
+        }
     }
 
     public func shutdown() async {

@@ -10,8 +10,7 @@ public enum FCMResponseClassifier {
 
     public static func outcome(status: Int, body: Data, retryAfter: Duration?) -> PushOutcome {
         if status == 200 {
-            let name = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["name"] as? String
-            return .delivered(id: name)
+            return .delivered(id: messageName(in: body))
         }
         let error = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["error"] as? [String: Any]
         let details = error?["details"] as? [[String: Any]] ?? []
@@ -58,5 +57,28 @@ extension VendorReason {
         public static let thirdPartyAuth: VendorReason = "THIRD_PARTY_AUTH_ERROR"
         public static let unauthenticated: VendorReason = "UNAUTHENTICATED"
         public static let permissionDenied: VendorReason = "PERMISSION_DENIED"
+    }
+}
+
+extension FCMResponseClassifier {
+    /// The `name` of a success body, `{"name": "projects/…/messages/…"}`, read by scanning for it: every
+    /// accepted push has one, and a JSON parser for it cost more than the rest of reading the answer.
+    /// Nil when the body holds no such plain string (it is only ever logged).
+    static func messageName(in body: Data) -> String? {
+        let bytes = [UInt8](body)
+        let key = Array(#""name""#.utf8)
+        guard let keyStart = bytes.firstRange(of: key)?.lowerBound else { return nil }
+        var index = keyStart + key.count
+        func skipSpace() { while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 } }
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+        index += 1
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        let start = index + 1
+        guard let end = bytes[start...].firstIndex(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }),
+            bytes[end] == UInt8(ascii: "\"")
+        else { return nil }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
     }
 }

@@ -53,8 +53,8 @@ public struct HeraldApplication: Sendable {
             instance = "local"
         } else {
             switch configuration.storage {
-            case .sqlite(let path):
-                self.store = try SQLiteRegistrationStore(path: path)
+            case .sqlite(let path, let cacheSize):
+                self.store = try SQLiteRegistrationStore(path: path, cacheCapacity: cacheSize)
                 storeClient = nil
                 // One instance per file: the pending pushes a previous run held are this run's.
                 instance = "local"
@@ -232,6 +232,7 @@ public struct HeraldApplication: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let storeClient { services.append(.init(service: storeClient)) }
         if let store = store as? PostgresRegistrationStore { services.append(.init(service: RegistrationCacheListener(store: store))) }
+        if let store = store as? SQLiteRegistrationStore { services.append(.init(service: SQLiteCacheWatcher(store: store))) }
         if let admin = configuration.admin {
             services.append(.init(service: AdminServer(
                 dependencies: adminDependencies, configuration: admin, logger: logger, onListening: onAdminListening
@@ -358,6 +359,15 @@ struct VendorSet: Sendable {
 /// service group shuts down.
 private struct RegistrationCacheListener: Service {
     let store: PostgresRegistrationStore
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await store.keepCacheCoherent() }
+    }
+}
+
+/// Keeps the SQLite store's delivery cache coherent with other processes' writes to the file.
+private struct SQLiteCacheWatcher: Service {
+    let store: SQLiteRegistrationStore
 
     func run() async throws {
         await cancelWhenGracefulShutdown { await store.keepCacheCoherent() }

@@ -3,14 +3,15 @@ import HeraldPostgres
 /// Where registrations and pending pushes live (`storage.*`): SQLite embedded for one instance, or
 /// PostgreSQL shared by several.
 public enum StorageConfiguration: Sendable, Hashable {
-    case sqlite(path: String)
+    /// `cacheSize`: registrations kept in memory for delivering publishes (`storage.cache_size`).
+    case sqlite(path: String, cacheSize: Int = 20_000)
     case postgres(PostgresSettings)
 
     init(section: ConfigSection) throws(ConfigurationError) {
         let engine = try section.oneOf("engine", ["sqlite", "postgres"], default: "sqlite")
         let path = try section.string("path", default: "herald.sqlite")
         guard engine == "postgres" else {
-            self = .sqlite(path: path)
+            self = .sqlite(path: path, cacheSize: try section.int("cache_size", default: 20_000, range: 0...10_000_000))
             return
         }
         let postgres = try section.section("postgres")
@@ -40,7 +41,7 @@ public enum StorageConfiguration: Sendable, Hashable {
 
     /// The SQLite file, for the commands that read it directly; nil on PostgreSQL.
     public var sqlitePath: String? {
-        if case .sqlite(let path) = self { return path }
+        if case .sqlite(let path, _) = self { return path }
         return nil
     }
 }

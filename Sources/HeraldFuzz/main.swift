@@ -10,7 +10,7 @@ import CFuzzerDriver
 // Built normally, it replays the inputs in the given files and folders through TARGET, so that the
 // corpus and every crash once found stay regression tests.
 enum FuzzDriver {
-    static let targets = [XMLStreamTarget.target, RouterTarget.target, VendorAnswerTarget.target]
+    static let targets = [XMLStreamTarget.target, RouterTarget.target, VendorAnswerTarget.target, PublishReaderTarget.target]
     /// The target libFuzzer's C callback calls: a C function pointer cannot capture it.
     nonisolated(unsafe) static var selected: FuzzTarget?
 

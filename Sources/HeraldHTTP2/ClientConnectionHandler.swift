@@ -186,12 +186,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private func write(_ request: HTTP2Request, on streamID: HTTP2StreamID) {
         guard let context else { return }
         var headers = HPACKHeaders()
-        headers.reserveCapacity(request.headers.count + 4)
+        headers.reserveCapacity(request.headers.count + request.unindexedHeaders.count + 4)
         headers.add(name: ":method", value: request.method)
         headers.add(name: ":scheme", value: "https")
         headers.add(name: ":authority", value: authority)
-        headers.add(name: ":path", value: request.path)
+        headers.add(name: ":path", value: request.path, indexing: request.indexesPath ? .indexable : .nonIndexable)
         for (name, value) in request.headers { headers.add(name: name, value: value) }
+        for (name, value) in request.unindexedHeaders { headers.add(name: name, value: value, indexing: .nonIndexable) }
         let body = request.body.flatMap { $0.readableBytes > 0 ? $0 : nil }
         let written = context.eventLoop.makePromise(of: Void.self)
         let headersFrame = HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: headers, endStream: body == nil)))

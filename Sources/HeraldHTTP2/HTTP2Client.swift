@@ -11,10 +11,15 @@ import Synchronization
 /// requests go round-robin over `connections` slots, each connected on first use and replaced when
 /// its connection retires. A request a connection gives back unprocessed goes to another one, within
 /// the request's deadline; one the server may have acted on is never sent again here.
+///
+/// Slot `i` lives on the group's event loop `i % loops`, so the connections spread over the loops; a
+/// request made on one of them goes to a ready connection of that same loop when there is one, and
+/// its whole exchange stays on that thread.
 public final class HTTP2Client: Sendable {
     public let configuration: Configuration
     private let connectionSettings: HTTP2Connection.Settings
     private let eventLoopGroup: any EventLoopGroup
+    private let loops: [any EventLoop]
     private let slots: Mutex<[Slot]>
     private let nextSlot = Atomic<Int>(0)
     private let isShutDown = Atomic<Bool>(false)
@@ -46,6 +51,8 @@ public final class HTTP2Client: Sendable {
             logger: configuration.logger
         )
         self.eventLoopGroup = eventLoopGroup
+        let loops = Array(eventLoopGroup.makeIterator())
+        self.loops = loops.isEmpty ? [eventLoopGroup.next()] : loops
         self.shutdownSignal = eventLoopGroup.any().makePromise(of: Void.self)
         self.slots = Mutex(Array(repeating: .idle, count: configuration.connections))
     }
@@ -68,9 +75,9 @@ public final class HTTP2Client: Sendable {
     }
 
     private func attempt(_ request: HTTP2Request, deadline: NIODeadline, triesLeft: Int) -> EventLoopFuture<HTTP2Response> {
-        let index = Int(nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue.magnitude % UInt(configuration.connections))
+        let (index, ready) = chooseSlot()
         let started: EventLoopFuture<HTTP2Response>
-        if let connection = readyConnection(at: index) {
+        if let connection = ready {
             // The common case: no connect to wait for, so no deadline guard and no timer for it.
             let eventLoop = connection.channel.eventLoop
             started = eventLoop.inEventLoop
@@ -121,6 +128,21 @@ public final class HTTP2Client: Sendable {
         return promise.futureResult
     }
 
+    /// The next slot round-robin, preferring a ready connection on the calling thread's own event loop;
+    /// with that slot's connection if it is ready.
+    private func chooseSlot() -> (Int, HTTP2Connection?) {
+        let counter = Int(nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue.magnitude % UInt(Int.max))
+        let connections = configuration.connections
+        if loops.count > 1, let local = loops.firstIndex(where: { $0.inEventLoop }), local < connections {
+            // The slots on this loop are local, local + loops, local + 2 * loops, ...
+            let onThisLoop = (connections - local + loops.count - 1) / loops.count
+            let index = local + (counter % onThisLoop) * loops.count
+            if let connection = readyConnection(at: index) { return (index, connection) }
+        }
+        let index = counter % connections
+        return (index, readyConnection(at: index))
+    }
+
     private func readyConnection(at index: Int) -> HTTP2Connection? {
         slots.withLock { slots in
             if case .connected(let connection) = slots[index], connection.isUsable { return connection }
@@ -129,7 +151,7 @@ public final class HTTP2Client: Sendable {
     }
 
     private func connection(at index: Int) -> EventLoopFuture<HTTP2Connection> {
-        let eventLoop = eventLoopGroup.next()
+        let eventLoop = loops[index % loops.count]
         if isShutDown.load(ordering: .relaxed) { return eventLoop.makeFailedFuture(HTTP2ClientError.shutDown) }
         return slots.withLock { slots in
             switch slots[index] {

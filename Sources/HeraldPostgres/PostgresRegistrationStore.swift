@@ -110,6 +110,11 @@ public final class PostgresRegistrationStore: RegistrationStore {
         return found
     }
 
+    /// A cache hit, without waiting; anything else is a query, for `registrationForDelivery(node:)`.
+    public func registrationForDeliveryNow(node: String) -> ImmediateLookup {
+        cache.lookup(node).registration.map(ImmediateLookup.found) ?? .unknown
+    }
+
     /// An error for a log: the driver's own carry their query's binds, which may hold tokens.
     private static func describe(_ error: any Error) -> String {
         switch error {

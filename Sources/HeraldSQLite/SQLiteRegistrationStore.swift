@@ -19,9 +19,17 @@ import HeraldCore
 public final class SQLiteRegistrationStore: RegistrationStore {
     private let pool: DatabasePool
     private let writer: SQLiteWriter
+    /// Registrations for delivery, on while `keepCacheCoherent()` runs: this store's writes invalidate
+    /// their node, and a write by another process (`herald registrations delete`) empties it.
+    private let cache: RegistrationCache
+    /// Point reads by node, the lookup of every publish, past GRDB.
+    private let nodeReader: SQLiteNodeReader
 
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    public init(path: String) throws {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date. The cache of
+    /// `cacheCapacity` registrations is used only while `keepCacheCoherent()` runs.
+    public init(path: String, cacheCapacity: Int = 20_000) throws {
+        cache = RegistrationCache(capacity: cacheCapacity)
+        nodeReader = SQLiteNodeReader(path: path)
         try Self.createPrivately(path: path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
@@ -202,12 +210,58 @@ public final class SQLiteRegistrationStore: RegistrationStore {
         // The publish hot path. An indexed point read in WAL mode never waits for the writer and takes
         // microseconds, so it runs on the calling thread: hopping to GRDB's reader queue and back cost
         // ten times the read itself (herald-bench store). One SELECT is atomic by itself, so it runs
-        // without a transaction, from a statement prepared once; the transaction and the compilation
-        // were a third of Herald's CPU per publish (herald-bench path, perf).
-        try readOnCallingThread { db in
-            let statement = try db.cachedStatement(sql: "SELECT \(Self.columns) FROM registration WHERE node = ?")
-            return try Row.fetchOne(statement, arguments: [node]).map(Self.registration)
+        // without a transaction, from a statement prepared once (`SQLiteNodeReader`).
+        try nodeReader.registration(node: node)
+    }
+
+    public func registrationForDelivery(node: String) async throws -> Registration? {
+        try cachedRegistration(node: node)
+    }
+
+    /// The publish fast path's lookup: a cache hit, or the point read on the calling thread (the same
+    /// read `registration(node:)` makes), which fills the cache.
+    public func registrationForDeliveryNow(node: String) -> ImmediateLookup {
+        do {
+            return try cachedRegistration(node: node).map(ImmediateLookup.found) ?? .absent
+        } catch {
+            return .unknown
         }
+    }
+
+    private func cachedRegistration(node: String) throws -> Registration? {
+        let (cached, ticket) = cache.lookup(node)
+        if let cached { return cached }
+        let found = try nodeReader.registration(node: node)
+        if let found, let ticket { cache.fill(found, ticket: ticket) }
+        return found
+    }
+
+    /// Registrations in the delivery cache right now.
+    public var cachedRegistrations: Int { cache.count }
+    public var cacheIsOn: Bool { cache.isEnabled }
+
+    /// Keeps the delivery cache coherent with writes this store does not make: another process on the
+    /// same file (the `herald registrations` commands) commits, SQLite's `data_version` on the writer's
+    /// connection changes (it counts other connections' commits only), and the cache is emptied. Checked
+    /// every `interval`, so such a change reaches delivery within it; this store's own writes invalidate
+    /// their node at once. The cache is on while this runs, until the task is cancelled.
+    public func keepCacheCoherent(interval: Duration = .milliseconds(500)) async {
+        var seen: Int?
+        while !Task.isCancelled {
+            do {
+                let version = try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+                if version != seen {
+                    // The first reading turns the cache on; a later change empties it.
+                    cache.reset(enabled: true)
+                    seen = version
+                }
+            } catch {
+                cache.reset(enabled: false)
+                seen = nil
+            }
+            try? await Task.sleep(for: interval)
+        }
+        cache.reset(enabled: false)
     }
 
     /// A synchronous context, so that GRDB's blocking read is chosen over its async overload.
@@ -216,7 +270,7 @@ public final class SQLiteRegistrationStore: RegistrationStore {
     }
 
     /// The columns every SELECT reads, in the order `registration(_:)` decodes them.
-    private static let columns = """
+    static let columns = """
         node, secret, app, service, dialect, token, voip_token, webpush_p256dh, webpush_auth, environment,
         account_domain, account_key, push_account, channel, device_key, created_at, updated_at, last_push_at, last_failure
         """
@@ -230,10 +284,12 @@ public final class SQLiteRegistrationStore: RegistrationStore {
     }
 
     public func save(_ registration: Registration) async throws {
+        defer { cache.invalidate(registration.node) }
         try await writer.write { db in try Self.upsert(registration, db) }
     }
 
     public func insert(_ registration: Registration, limits: RegistrationLimits) async throws {
+        defer { cache.invalidate(registration.node) }
         try await writer.write { db in
             // Cached statements: compiling each one again (GRDB authorizes every compilation) cost more
             // than running it (herald-bench registrations, perf).
@@ -292,7 +348,8 @@ public final class SQLiteRegistrationStore: RegistrationStore {
     }
 
     public func delete(node: String) async throws -> Bool {
-        try await writer.write { db in
+        defer { cache.invalidate(node) }
+        return try await writer.write { db in
             try db.cachedStatement(sql: "DELETE FROM registration WHERE node = ?").execute(arguments: [node])
             return db.changesCount > 0
         }
@@ -323,7 +380,8 @@ public final class SQLiteRegistrationStore: RegistrationStore {
     }
 
     public func delete(node: String, ifToken token: String) async throws -> Bool {
-        try await writer.write { db in
+        defer { cache.invalidate(node) }
+        return try await writer.write { db in
             try db.cachedStatement(sql: "DELETE FROM registration WHERE node = ? AND token = ?").execute(arguments: [node, token])
             return db.changesCount > 0
         }
@@ -426,6 +484,7 @@ public final class SQLiteRegistrationStore: RegistrationStore {
 
     /// Inserts many registrations in large transactions, for bulk loading (benchmarks, imports).
     public func saveAll(_ registrations: [Registration]) async throws {
+        defer { for registration in registrations { cache.invalidate(registration.node) } }
         for chunk in stride(from: 0, to: registrations.count, by: 10_000) {
             let slice = registrations[chunk..<min(chunk + 10_000, registrations.count)]
             try await pool.write { db in

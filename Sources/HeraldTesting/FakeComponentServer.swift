@@ -92,6 +92,9 @@ public final class FakeComponentServer: Sendable {
                                 inbox.deliver(element)
                             case .stanzaSkipped(let skipped):
                                 inbox.deliver(skipped.element)
+                            case .read(let read):
+                                // Its parser has no readers; for completeness, the stanza without its payload.
+                                inbox.deliver(read.stanza)
                             case .streamEnd:
                                 inbox.deliver(StreamElement("stream-end"))
                                 channel.writeAndFlush(ByteBuffer(string: "</stream:stream>"), promise: nil)

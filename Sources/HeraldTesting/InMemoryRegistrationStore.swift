@@ -60,6 +60,16 @@ public final class InMemoryRegistrationStore: RegistrationStore {
         return try await registration(node: node)
     }
 
+    /// Whether `registrationForDeliveryNow` answers (as SQLite does) or sends callers to the async
+    /// lookup (as PostgreSQL does on a cache miss).
+    public let answersNow = Atomic<Bool>(true)
+
+    public func registrationForDeliveryNow(node: String) -> ImmediateLookup {
+        guard answersNow.load(ordering: .relaxed) else { return .unknown }
+        if let stale = staleForDelivery.withLock({ $0[node] }) { return .found(stale) }
+        return contents.withLock { $0.byNode[node] }.map(ImmediateLookup.found) ?? .absent
+    }
+
     public func registration(deviceKey: String) async throws -> Registration? {
         contents.withLock { contents in contents.nodeByDeviceKey[deviceKey].flatMap { contents.byNode[$0] } }
     }

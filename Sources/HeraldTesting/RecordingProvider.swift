@@ -1,8 +1,9 @@
 import HeraldCore
 import Synchronization
 
-/// A provider that records pushes and answers from a script, for dispatcher tests.
-public final class RecordingProvider: PushProvider {
+/// A provider that records pushes and answers from a script, for dispatcher tests; through the callback
+/// it answers at once, on the calling thread.
+public final class RecordingProvider: CallbackPushProvider {
     private let state = Mutex<(pushes: [PushRequest], answers: [PushOutcome])>(([], []))
 
     public init(answers: [PushOutcome] = []) {
@@ -21,5 +22,13 @@ public final class RecordingProvider: PushProvider {
             state.pushes.append(push)
             return state.answers.isEmpty ? .delivered(id: "id-\(state.pushes.count)") : state.answers.removeFirst()
         }
+    }
+
+    public func send(_ push: PushRequest, completion: @escaping @Sendable (PushOutcome) -> Void) {
+        let outcome = state.withLock { state in
+            state.pushes.append(push)
+            return state.answers.isEmpty ? PushOutcome.delivered(id: "id-\(state.pushes.count)") : state.answers.removeFirst()
+        }
+        completion(outcome)
     }
 }

@@ -51,6 +51,7 @@ public final class TestXMPPClient: Sendable {
                                 headers.deliver(element)
                             case .stanza(let element): inbox.deliver(element)
                             case .stanzaSkipped(let skipped): inbox.deliver(skipped.element)
+                            case .read(let read): inbox.deliver(read.stanza)
                             case .streamEnd: headers.deliver(StreamElement("stream-end"))
                             }
                         },

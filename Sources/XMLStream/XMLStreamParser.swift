@@ -9,6 +9,9 @@ import CLibXML2
 /// XML that is not well-formed or breaks RFC 6120's restricted XML, which a real server never forwards,
 /// is an error; after it the parser refuses all further input: such a stream is closed, not repaired.
 ///
+/// Stanzas whose payload one of `readers` accepts are not built as trees: the reader gets the payload's
+/// events and the stanza comes out as `.read` (see `StanzaPayloadReader`).
+///
 /// Not thread-safe: one parser belongs to one connection and is driven from one thread at a time.
 public final class XMLStreamParser {
     public struct Limits: Sendable, Hashable {
@@ -38,6 +41,12 @@ public final class XMLStreamParser {
     }
 
     public let limits: Limits
+    private let readers: [any StanzaPayloadReader]
+    /// The reader of the current stanza's payload, and the depth of that payload's element while it is
+    /// open (0 once it ended: later children of the stanza are built into its element as usual).
+    private var stanzaReader: (any StanzaPayloadReader)?
+    private var stanzaReaderIndex = 0
+    private var readerDepth = 0
 
     private var context: xmlParserCtxtPtr?
     private var events: [XMLStreamEvent] = []
@@ -70,9 +79,10 @@ public final class XMLStreamParser {
         return true
     }()
 
-    public init(limits: Limits = Limits()) {
+    public init(limits: Limits = Limits(), readers: [any StanzaPayloadReader] = []) {
         precondition(Self.libraryInitialized)
         self.limits = limits
+        self.readers = readers
         var handler = Self.makeSAXHandler()
         context = xmlCreatePushParserCtxt(&handler, Unmanaged.passUnretained(self).toOpaque(), nil, 0, nil)
         if let context {
@@ -149,6 +159,9 @@ public final class XMLStreamParser {
         skipped = SkippedStanza(element: routing, reason: reason)
         openElements.removeAll()
         pendingText.removeAll()
+        stanzaReader?.reset()
+        stanzaReader = nil
+        readerDepth = 0
     }
 
     /// What a reply to a skipped stanza needs; the rest of the start tag is dropped with its content.
@@ -179,6 +192,9 @@ public final class XMLStreamParser {
             depth += 1
             if depth - 1 > limits.maximumSkippedDepth { fail(.tooDeep(limit: limits.maximumSkippedDepth)) }
             return
+        }
+        if readerDepth > 0 || (depth == 2 && !readers.isEmpty && stanzaReader == nil && isAtFirstChild) {
+            return startReadElement(localName, namespace: namespace, attributeCount: attributeCount, attributes: attributes)
         }
         var element = StreamElement(localName, namespace: namespace)
         if let attributes, attributeCount > 0 {
@@ -224,6 +240,68 @@ public final class XMLStreamParser {
         checkStanzaSize()
     }
 
+    /// Whether the stanza has no child element yet: the next element would be its payload.
+    private var isAtFirstChild: Bool {
+        guard openElements.count == 1 else { return false }
+        return !openElements[0].children.contains { if case .element = $0 { true } else { false } }
+    }
+
+    /// An element of a payload a reader reads, or the payload itself if a reader accepts it (otherwise it
+    /// is built as usual).
+    private func startReadElement(
+        _ localName: String, namespace: String?, attributeCount: Int, attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?
+    ) {
+        if let attributes {
+            for index in 0..<attributeCount where attributes[index * 5 + 1] != nil && attributes[index * 5 + 2] == nil {
+                return fail(.unboundPrefix(String(cString: attributes[index * 5 + 1]!)))
+            }
+        }
+        let view = XMLAttributeView(base: attributes, count: attributeCount)
+        if readerDepth == 0 {
+            guard let index = readers.firstIndex(where: { $0.accepts(stanza: openElements[0], payload: localName, namespace: namespace) }) else {
+                return buildElement(localName, namespace: namespace, attributeCount: attributeCount, attributes: attributes)
+            }
+            let reader = readers[index]
+            flushPendingText()
+            depth += 1
+            stanzaReader = reader
+            stanzaReaderIndex = index
+            readerDepth = depth
+            reader.startElement(localName, namespace: namespace, attributes: view, depth: 0)
+        } else {
+            depth += 1
+            if depth - 1 > limits.maximumDepth { return skipStanza(.tooDeep(limit: limits.maximumDepth)) }
+            stanzaReader?.startElement(localName, namespace: namespace, attributes: view, depth: depth - readerDepth)
+        }
+        checkStanzaSize()
+    }
+
+    /// The tree path for an element that the reader path looked at and declined.
+    private func buildElement(
+        _ localName: String, namespace: String?, attributeCount: Int, attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?
+    ) {
+        var element = StreamElement(localName, namespace: namespace)
+        if let attributes, attributeCount > 0 {
+            element.attributes.reserveCapacity(attributeCount)
+            for index in 0..<attributeCount {
+                let base = attributes.advanced(by: index * 5)
+                guard let name = base[0], let start = base[3], let end = base[4] else { continue }
+                element.attributes.append(
+                    XMLAttribute(
+                        name: internedName(name),
+                        namespace: base[2].map { internedNamespace($0) },
+                        value: Self.decodeAttributeValue(UnsafeBufferPointer(start: start, count: end - start))
+                    )
+                )
+            }
+        }
+        depth += 1
+        flushPendingText()
+        openElements.append(element)
+        if depth - 1 > limits.maximumDepth { return skipStanza(.tooDeep(limit: limits.maximumDepth)) }
+        checkStanzaSize()
+    }
+
     private var lastStanzaEndOffset = 0
 
     fileprivate func endElement() {
@@ -231,6 +309,12 @@ public final class XMLStreamParser {
         defer { depth -= 1 }
         if depth == 1 {
             events.append(.streamEnd)
+            return
+        }
+        if skipped == nil, readerDepth > 0 {
+            stanzaReader?.endElement(depth: depth - readerDepth)
+            if depth == readerDepth { readerDepth = 0 }
+            checkStanzaSize()
             return
         }
         if skipped == nil {
@@ -248,7 +332,12 @@ public final class XMLStreamParser {
             skipped = nil
             events.append(.stanzaSkipped(skip))
         } else if let stanza = openElements.popLast() {
-            events.append(.stanza(stanza))
+            if let reader = stanzaReader {
+                stanzaReader = nil
+                events.append(.read(ReadStanza(stanza: stanza, payload: reader.finish(), reader: stanzaReaderIndex)))
+            } else {
+                events.append(.stanza(stanza))
+            }
         }
     }
 
@@ -261,6 +350,11 @@ public final class XMLStreamParser {
 
     fileprivate func characters(_ pointer: UnsafePointer<xmlChar>, count: Int) {
         guard failure == nil, count > 0, skipped == nil || depth < 2 else { return }
+        if readerDepth > 0 {
+            stanzaReader?.characters(UnsafeBufferPointer(start: pointer, count: count), depth: depth - readerDepth)
+            checkStanzaSize()
+            return
+        }
         if openElements.isEmpty {
             // Between stanzas only whitespace is allowed (keepalives); the stream root holds no text.
             let buffer = UnsafeBufferPointer(start: pointer, count: count)

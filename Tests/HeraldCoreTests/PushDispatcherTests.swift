@@ -383,7 +383,7 @@ private struct Fixture {
     static let statelessToken = String(repeating: "c0ffee00", count: 8)
     static let monal = StatelessApps(modules: ["monalProdiOS": .init(app: "monal", minimumInterval: .seconds(20))])
 
-    private func statelessPublish(body: String? = nil, module: String? = "monalProdiOS", byServer: Bool = true) -> Publish {
+    static func statelessPublish(body: String? = nil, module: String? = "monalProdiOS", byServer: Bool = true) -> Publish {
         Publish(
             node: Self.statelessToken, publisherDomain: "example.org", publisherIsServer: byServer,
             summary: Publish.Summary(messageCount: 1, lastMessageBody: body), component: "push.example.com", pushModule: module
@@ -392,7 +392,7 @@ private struct Fixture {
 
     @Test func aStatelessPublishGoesToTheTokenItsNodeIs() async throws {
         let fixture = Fixture(stateless: Self.monal)
-        #expect(await fixture.dispatcher.publish(statelessPublish(body: "hi")) == .delivered)
+        #expect(await fixture.dispatcher.publish(Self.statelessPublish(body: "hi")) == .delivered)
         let push = try #require(fixture.provider.pushes.first)
         #expect(push.registration.token == Self.statelessToken)
         #expect(push.registration.app == "monal")
@@ -402,29 +402,29 @@ private struct Fixture {
 
     @Test func statelessNodesAreOnlyForAppsThatOptIn() async {
         let fixture = Fixture()
-        #expect(await fixture.dispatcher.publish(statelessPublish()) == .unknownNode)
+        #expect(await fixture.dispatcher.publish(Self.statelessPublish()) == .unknownNode)
         let other = Fixture(stateless: Self.monal)
-        #expect(await other.dispatcher.publish(statelessPublish(module: "notOurs")) == .unknownNode)
+        #expect(await other.dispatcher.publish(Self.statelessPublish(module: "notOurs")) == .unknownNode)
         #expect(other.provider.pushes.isEmpty)
     }
 
     @Test func aStatelessNodeTakesPublishesFromServersOnly() async {
         let fixture = Fixture(stateless: Self.monal)
-        #expect(await fixture.dispatcher.publish(statelessPublish(byServer: false)) == .forbidden)
+        #expect(await fixture.dispatcher.publish(Self.statelessPublish(byServer: false)) == .forbidden)
         #expect(fixture.provider.pushes.isEmpty)
     }
 
     @Test func aDeadStatelessTokenTellsTheServerToDropTheNode() async {
         let fixture = Fixture(stateless: Self.monal)
         fixture.provider.answer(.deadToken(reason: "Unregistered"))
-        #expect(await fixture.dispatcher.publish(statelessPublish()) == .tokenRemoved(reason: "Unregistered"))
+        #expect(await fixture.dispatcher.publish(Self.statelessPublish()) == .tokenRemoved(reason: "Unregistered"))
     }
 
     @Test func aStatelessNodeGetsAPushPerIntervalAtMostAndEveryPublishHearsTheVerdict() async throws {
         let fixture = Fixture(stateless: Self.monal)
         try await fixture.running {
-            #expect(await fixture.dispatcher.publish(statelessPublish()) == .delivered)
-            let burst = (0..<50).map { _ in Task { await fixture.dispatcher.publish(statelessPublish(body: "more")) } }
+            #expect(await fixture.dispatcher.publish(Self.statelessPublish()) == .delivered)
+            let burst = (0..<50).map { _ in Task { await fixture.dispatcher.publish(Self.statelessPublish(body: "more")) } }
             #expect(await eventually { fixture.dispatcher.heldReplies == 50 && fixture.clock.sleeperCount > 0 })
             // Past the 2 s coalescing window, short of the app's 20 s: still one push.
             fixture.clock.advance(by: .seconds(19))
@@ -444,7 +444,7 @@ private struct Fixture {
     @Test func aMongooseIMPublishGoesToTheDeviceItCarriesAndSilentMeansBackground() async throws {
         let mongooseIM = StatelessApps(mongooseIM: [.init(app: "monal", services: [.apns])])
         let fixture = Fixture(stateless: mongooseIM)
-        var publish = statelessPublish(body: "hi", module: nil)
+        var publish = Self.statelessPublish(body: "hi", module: nil)
         publish.node = "client-node"
         publish.device = Publish.Device(token: Self.statelessToken, service: "apns", silent: true)
         #expect(await fixture.dispatcher.publish(publish) == .delivered)
@@ -460,7 +460,7 @@ private struct Fixture {
         let fixture = Fixture(stateless: Self.monal)
         let wallNow = fixture.wallNow
         let waiting = PendingPush(
-            node: Self.statelessToken, publish: statelessPublish(body: "kept"), pushClass: .alert, attempt: 1,
+            node: Self.statelessToken, publish: Self.statelessPublish(body: "kept"), pushClass: .alert, attempt: 1,
             notBefore: wallNow.addingTimeInterval(1), deadline: wallNow.addingTimeInterval(60)
         )
         try await fixture.store.savePending(waiting, owner: "an instance that died", leaseUntil: wallNow.addingTimeInterval(-1))
@@ -479,5 +479,159 @@ private struct Fixture {
         #expect(!constantTimeEquals("abc", "abcd"))
         #expect(!constantTimeEquals("", "a"))
         #expect(constantTimeEquals("", ""))
+    }
+}
+
+/// The component's fast path, `publish(_:reply:)`: the same outcomes as `publish(_:)`, with the work that
+/// must wait (the store's own copy before a refusal, a dead token's removal, a stored retry, a lookup the
+/// store cannot answer at once, a provider without a callback) handed to the dispatcher's own tasks.
+@Suite(.timeLimit(.minutes(1))) struct PushDispatcherFastPathTests {
+    private func publishNow(_ dispatcher: PushDispatcher<ManualClock>, _ publish: Publish) async -> PublishOutcome {
+        await withCheckedContinuation { continuation in
+            dispatcher.publish(publish) { continuation.resume(returning: $0) }
+        }
+    }
+
+    @Test func deliversOnTheCallingThreadWhenTheRegistrationIsAtHand() async throws {
+        let fixture = Fixture()
+        // Without the dispatcher's tasks running: nothing here may need them.
+        let answered = Box<PublishOutcome?>(nil)
+        fixture.dispatcher.publish(publish()) { outcome in answered.withLock { $0 = outcome } }
+        #expect(answered.withLock { $0 } == .delivered, "answered before publish returned")
+        #expect(fixture.provider.pushes.map(\.registration.token) == ["token-node-1"])
+        fixture.dispatcher.publish(publish("nope")) { outcome in answered.withLock { $0 = outcome } }
+        #expect(answered.withLock { $0 } == .unknownNode)
+        answered.withLock { $0 = nil }
+        fixture.dispatcher.publish(publish(secret: "wrong", from: "evil.example")) { outcome in answered.withLock { $0 = outcome } }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(answered.withLock { $0 } == nil, "a refusal waits for the store's own copy, in the dispatcher's tasks")
+    }
+
+    @Test func aRefusalIsDecidedOnTheStoresOwnCopy() async throws {
+        let fixture = Fixture()
+        var stale = try #require(try await fixture.store.registration(node: "node-1"))
+        stale.secret = "the-secret-before-re-registering"
+        stale.token = "stale-token"
+        fixture.store.staleForDelivery.withLock { $0["node-1"] = stale }
+        try await fixture.running { () async throws in
+            #expect(await publishNow(fixture.dispatcher, publish()) == .delivered, "the store's own copy has the publish's secret")
+            #expect(fixture.provider.pushes.map(\.registration.token) == ["token-node-1"])
+            #expect(await publishNow(fixture.dispatcher, publish(secret: "wrong")) == .forbidden)
+        }
+    }
+
+    @Test func aLookupTheStoreCannotAnswerAtOnceIsMadeInTheDispatchersTasks() async throws {
+        let fixture = Fixture()
+        fixture.store.answersNow.store(false, ordering: .relaxed)
+        try await fixture.running { () async throws in
+            #expect(await publishNow(fixture.dispatcher, publish()) == .delivered)
+            #expect(await publishNow(fixture.dispatcher, publish("nope")) == .unknownNode)
+        }
+        #expect(fixture.provider.pushes.count == 1)
+    }
+
+    @Test func aDeadTokenIsRemovedBeforeTheServerHearsSo() async throws {
+        let fixture = Fixture()
+        fixture.provider.answer(.deadToken(reason: "Unregistered"))
+        try await fixture.running { () async throws in
+            #expect(await publishNow(fixture.dispatcher, publish()) == .tokenRemoved(reason: "Unregistered"))
+            #expect(try await fixture.store.registration(node: "node-1") == nil)
+            #expect(await publishNow(fixture.dispatcher, publish()) == .unknownNode)
+        }
+    }
+
+    @Test func aDeadVoIPTokenIsForgottenAndTheCallGoesOutAsAnAlert() async throws {
+        let fixture = Fixture()
+        try await fixture.store.save(registration("phone", voip: "pushkit-token"))
+        fixture.provider.answer(.deadToken(reason: "Unregistered"))
+        let call = Publish(node: "phone", publisherDomain: "example.org", secret: "s3cret", encrypted: .init(payload: "x", iv: "y", type: "voip"), highPriority: true)
+        try await fixture.running { () async throws in
+            #expect(await publishNow(fixture.dispatcher, call) == .delivered)
+            #expect(fixture.provider.pushes.map(\.pushClass) == [.voip, .alert])
+            #expect(try await fixture.store.registration(node: "phone")?.voipToken == nil)
+        }
+    }
+
+    @Test func theEnvironmentThatAcceptedATokenIsRememberedBeforeTheReply() async throws {
+        let fixture = Fixture()
+        fixture.provider.answer(.delivered(id: "a", environment: .sandbox))
+        try await fixture.running { () async throws in
+            #expect(await publishNow(fixture.dispatcher, publish()) == .delivered)
+            #expect(try await fixture.store.registration(node: "node-1")?.environment == .sandbox)
+        }
+    }
+
+    @Test func aRetryIsStoredBeforeTheServerHearsRetryingAndGoesOnSchedule() async throws {
+        let fixture = Fixture()
+        fixture.provider.answer(.retry(reason: "ServiceUnavailable", retryAfter: nil))
+        try await fixture.running { () async throws in
+            #expect(await publishNow(fixture.dispatcher, publish(body: "one")) == .retrying(reason: "ServiceUnavailable"))
+            #expect(try await fixture.store.pendingPushes(limit: 10).map(\.node) == ["node-1"], "stored before the reply")
+            #expect(await eventually { fixture.clock.sleeperCount > 0 })
+            fixture.clock.advance(by: .seconds(2))
+            #expect(await eventually { fixture.provider.pushes.count == 2 })
+            #expect(await eventually { (try? await fixture.store.pendingPushes(limit: 10).isEmpty) == true })
+        }
+    }
+
+    @Test func aBurstHearsTheVerdictOnThePushAtItsEnd() async throws {
+        let fixture = Fixture()
+        try await fixture.running { () async throws in
+            #expect(await publishNow(fixture.dispatcher, publish()) == .delivered)
+            let answers = Box<[PublishOutcome]>([])
+            for _ in 0..<5 { fixture.dispatcher.publish(publish(body: "more")) { outcome in answers.withLock { $0.append(outcome) } } }
+            #expect(fixture.dispatcher.heldReplies == 5)
+            #expect(await eventually { fixture.clock.sleeperCount > 0 })
+            fixture.clock.advance(by: .seconds(2))
+            #expect(await eventually { answers.withLock { $0 } == Array(repeating: .delivered, count: 5) })
+            #expect(fixture.provider.pushes.count == 2)
+        }
+    }
+
+    @Test func aStatelessNodeGoesStraightToItsToken() async throws {
+        let fixture = Fixture(stateless: PushDispatcherTests.monal)
+        try await fixture.running { () async throws in
+            #expect(await publishNow(fixture.dispatcher, PushDispatcherTests.statelessPublish(body: "hi")) == .delivered)
+        }
+        #expect(fixture.provider.pushes.first?.registration.token == PushDispatcherTests.statelessToken)
+    }
+
+    /// A thousand publishes over a hundred nodes from two threads: each answered once, every push made.
+    @Test func manyPublishesFromSeveralThreadsAreEachAnsweredOnce() async throws {
+        let fixture = Fixture(policy: DeliveryPolicy(coalescingWindow: .zero))
+        for index in 0..<100 { try await fixture.store.save(registration("n\(index)")) }
+        let answers = Box<[Int: PublishOutcome]>([:])
+        try await fixture.running { () async throws in
+            await withTaskGroup(of: Void.self) { group in
+                for half in 0..<2 {
+                    group.addTask {
+                        for index in stride(from: half, to: 1_000, by: 2) {
+                            fixture.dispatcher.publish(publish("n\(index % 100)")) { outcome in
+                                answers.withLock { answers in
+                                    #expect(answers[index] == nil, "answered once")
+                                    answers[index] = outcome
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            #expect(await eventually { answers.withLock { $0.count } == 1_000 })
+        }
+        #expect(answers.withLock { $0.values.allSatisfy { $0 == .delivered } })
+        #expect(fixture.provider.pushes.count == 1_000)
+    }
+}
+
+/// A value behind a lock that escaping closures can share.
+private final class Box<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+
+    init(_ value: Value) {
+        self.value = Mutex(value)
+    }
+
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        value.withLock { body(&$0) }
     }
 }

@@ -86,6 +86,29 @@ import Testing
         #expect(String(buffer: answer.body) == #"{"reason":"Unregistered"}"#)
     }
 
+    /// Constant headers are offered to HPACK's dynamic table; per-request ones (and a path naming a
+    /// device) are not, so that they do not push the constant ones out of it.
+    @Test func headersThatChangeEveryRequestAreNotIndexed() throws {
+        let fixture = try Fixture()
+        _ = try fixture.outbound()
+        try fixture.serverSettings()
+        let promise = fixture.loop.makePromise(of: HTTP2Response.self)
+        let request = HTTP2Request(
+            path: "/3/device/abc", headers: [("apns-topic", "org.example")], unindexedHeaders: [("apns-id", "1234")], indexesPath: false
+        )
+        fixture.handler.start(request, deadline: fixture.loop.now + .seconds(10), promise: promise)
+        guard case .headers(let payload) = try fixture.outbound().first?.payload else {
+            Issue.record("expected HEADERS")
+            return
+        }
+        let indexing = Dictionary(uniqueKeysWithValues: payload.headers.map { ($0.name, $0.indexable) })
+        #expect(indexing[":authority"] == .indexable)
+        #expect(indexing["apns-topic"] == .indexable)
+        #expect(indexing[":path"] == .nonIndexable)
+        #expect(indexing["apns-id"] == .nonIndexable)
+        promise.fail(RequestNotProcessed())
+    }
+
     @Test func nioWindowEventsBecomeWindowUpdates() throws {
         let fixture = try Fixture()
         try fixture.serverSettings()

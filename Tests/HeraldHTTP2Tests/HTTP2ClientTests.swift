@@ -87,6 +87,31 @@ final class ArrivalFlag: Sendable {
         }
     }
 
+    /// Slot `i` connects on loop `i % loops`; a request made on a loop goes to that loop's connection,
+    /// so its whole exchange stays on one thread.
+    @Test func aRequestMadeOnALoopGoesToThatLoopsConnection() async throws {
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let server = try await Self.server { _ in MockHTTPResponse(status: 200) }
+        let client = try Self.client(port: server.port, connections: 2, group: loops)
+        // Off the loops, requests go round the slots: both connect.
+        var ports = Set<String>()
+        for _ in 0..<4 { ports.insert(try await client.execute(HTTP2Request(path: "/warm-up")).headers.first(name: "x-mock-connection") ?? "") }
+        #expect(ports.count == 2)
+        var portOfLoop: [String] = []
+        for loop in loops.makeIterator() {
+            let answers = try await loop.flatSubmit {
+                EventLoopFuture.whenAllSucceed((0..<20).map { index in client.executeFuture(HTTP2Request(path: "/\(index)")) }, on: loop)
+            }.get()
+            let used = Set(answers.map { $0.headers.first(name: "x-mock-connection") ?? "" })
+            #expect(used.count == 1, "every request from one loop on one connection")
+            portOfLoop += used
+        }
+        #expect(Set(portOfLoop).count == 2, "each loop its own")
+        await client.shutdown()
+        await server.stop()
+        try await loops.shutdownGracefully()
+    }
+
     @Test func aSlowAnswerTimesOutAndTheConnectionServesTheNextRequest() async throws {
         let server = try await Self.server { request in
             MockHTTPResponse(status: 200, body: Data("ok".utf8), delayMilliseconds: request.path == "/slow" ? 20_000 : 0)

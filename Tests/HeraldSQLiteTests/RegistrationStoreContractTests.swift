@@ -10,7 +10,7 @@ import Testing
 
 @testable import HeraldSQLite
 
-private func sample(_ node: String, account: String = "acct-1", device: String? = nil) -> Registration {
+func sample(_ node: String, account: String = "acct-1", device: String? = nil) -> Registration {
     Registration(
         node: node,
         secret: "secret-\(node)",
@@ -76,6 +76,22 @@ func temporaryDatabasePath() -> String {
         #expect(try await store.registration(node: "n1") == registration)
         #expect(try await store.registration(deviceKey: "device-n1") == registration)
         #expect(try await store.registration(node: "missing") == nil)
+    }
+
+    /// What a store says of a node without waiting is what it holds, or nothing it does not know.
+    @Test(arguments: StoreKind.allCases)
+    func anImmediateLookupNeverContradictsTheStore(kind: StoreKind) async throws {
+        let store = try await kind.make()
+        let registration = sample("n1")
+        try await store.save(registration)
+        for node in ["n1", "missing"] {
+            let stored = try await store.registration(node: node)
+            switch store.registrationForDeliveryNow(node: node) {
+            case .found(let found): #expect(found == stored)
+            case .absent: #expect(stored == nil)
+            case .unknown: break
+            }
+        }
     }
 
     @Test(arguments: StoreKind.allCases)

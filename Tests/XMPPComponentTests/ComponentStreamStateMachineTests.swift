@@ -53,6 +53,32 @@ private func established() -> ComponentStreamStateMachine {
         #expect(machine.state == .awaitingHandshakeReply(streamID: "abc123"))
     }
 
+    /// A stanza whose payload a reader read is judged as any stanza: delivered once established,
+    /// refused before the handshake, dropped while closing.
+    @Test func aReadStanzaIsJudgedAsAnyStanza() {
+        let read = XMLStreamEvent.read(ReadStanza(stanza: StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "id": "r"]), payload: 7))
+        var machine = established()
+        guard case .read(let value) = read else { return }
+        #expect(machine.received(read) == .deliverRead(value))
+        _ = machine.close()
+        #expect(machine.received(read) == .none)
+
+        var early = ComponentStreamStateMachine(domain: "push.example.com", secret: "s3cret")
+        _ = early.connected()
+        _ = early.received(header())
+        guard case .writeAndClose(_, let error) = early.received(read) else {
+            Issue.record("a read stanza before the handshake reply must end the stream")
+            return
+        }
+        #expect(error == .protocolViolation("<iq/> before the handshake reply"))
+        var earlier = ComponentStreamStateMachine(domain: "push.example.com", secret: "s3cret")
+        _ = earlier.connected()
+        guard case .writeAndClose = earlier.received(read) else {
+            Issue.record("a read stanza before the stream header must end the stream")
+            return
+        }
+    }
+
     @Test func emptyHandshakeEstablishesTheStream() {
         var machine = ComponentStreamStateMachine(domain: "push.example.com", secret: "s3cret")
         _ = machine.connected()

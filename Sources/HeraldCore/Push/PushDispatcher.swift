@@ -14,11 +14,20 @@ import Synchronization
 public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     private typealias Machine = DeliveryStateMachine<C.Instant>
 
-    /// Where a publish's reply stands: decided before anyone waits for it, or awaited.
+    /// Where a publish's reply stands: decided before anyone waits for it, awaited, or (the fast
+    /// path) handed to a callback.
     private enum ReplySlot {
         case open
         case answered(PublishOutcome)
         case awaited(CheckedContinuation<PublishOutcome, Never>)
+        case callback(@Sendable (PublishOutcome) -> Void)
+    }
+
+    /// What the dispatcher's own tasks (in `run()`) do: timers, and the fast path's slow parts.
+    private enum Event: Sendable {
+        case wake(node: String, at: C.Instant)
+        /// Work the fast path hands off: store reads and writes, and providers without callbacks.
+        case work(@Sendable () async -> Void)
     }
 
     private struct State {
@@ -45,8 +54,8 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     /// them unless it renews (which it does every third of it).
     private let instance: String
     private let pendingLease: Duration
-    private let wakes: AsyncStream<(node: String, at: C.Instant)>.Continuation
-    private let wakeStream: AsyncStream<(node: String, at: C.Instant)>
+    private let events: AsyncStream<Event>.Continuation
+    private let eventStream: AsyncStream<Event>
 
     public init(
         store: any RegistrationStore,
@@ -72,7 +81,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         self.clock = clock
         self.logger = logger
         self.state = Mutex(State(machine: Machine(policy: policy)))
-        (wakeStream, wakes) = AsyncStream.makeStream(of: (node: String, at: C.Instant).self)
+        (eventStream, events) = AsyncStream.makeStream(of: Event.self)
     }
 
     /// Pushes waiting to be retried or sent at the end of a burst.
@@ -96,6 +105,65 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         let (outcome, app) = await handle(publish)
         metrics.publishAnswered(outcome, app: app, duration: start.duration(to: clock.now))
         return outcome
+    }
+
+    /// `publish(_:)` without a task, for the component's fast path: when the registration is at hand
+    /// (the store's cache, or an embedded store's read) and the vendor client takes a callback, the
+    /// publish goes to the vendor on the calling thread and `reply` is called from the thread its answer
+    /// arrives on. Anything that needs to wait (a lookup, a refusal to confirm with the store, a store
+    /// write) continues in the dispatcher's own tasks, which `run()` keeps. `reply` is called once.
+    public func publish(_ publish: Publish, reply: @escaping @Sendable (PublishOutcome) -> Void) {
+        let start = clock.now
+        let finish: @Sendable (PublishOutcome, String?) -> Void = { outcome, app in
+            self.metrics.publishAnswered(outcome, app: app, duration: start.duration(to: self.clock.now))
+            reply(outcome)
+        }
+        var registration: Registration
+        var spacing = Duration.zero
+        switch store.registrationForDeliveryNow(node: publish.node) {
+        case .found(let found):
+            registration = found
+        case .absent:
+            guard let resolved = stateless.registration(for: publish, now: clock.wallTime) else { return finish(.unknownNode, nil) }
+            registration = resolved.registration
+            spacing = resolved.minimumInterval
+        case .unknown:
+            return later {
+                let (outcome, app) = await self.handle(publish)
+                finish(outcome, app)
+            }
+        }
+        guard authorize(publish, registration) else {
+            guard registration.dialect == .stateless else {
+                // Refusing makes the server drop the registration: `handle` asks the store itself.
+                return later {
+                    let (outcome, app) = await self.handle(publish)
+                    finish(outcome, app)
+                }
+            }
+            return finish(.forbidden, registration.app)
+        }
+        guard provider(for: registration) != nil else {
+            logger.error("no provider for a registration's app and vendor", metadata: [
+                LogKey.app: "\(registration.app)", LogKey.vendor: "\(registration.service.rawValue)",
+            ])
+            return finish(.failed(reason: "\(registration.service.rawValue) is not configured for \(registration.app)"), registration.app)
+        }
+        let pushClass = PushClass.of(publish, registration: registration)
+        let app = registration.app
+        let actions = state.withLock { state in
+            state.nextReply &+= 1
+            state.replies[state.nextReply] = .callback { outcome in finish(outcome, app) }
+            return state.machine.publish(
+                publish, pushClass: pushClass, registration: registration, reply: state.nextReply, now: clock.now, spacing: spacing
+            )
+        }
+        performNow(actions)
+    }
+
+    /// Hands `work` to the dispatcher's own tasks.
+    private func later(_ work: @escaping @Sendable () async -> Void) {
+        events.yield(.work(work))
     }
 
     /// Sends a test push to one registration now, through its real vendor client, bypassing the
@@ -217,20 +285,25 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
 
     private func answer(_ replies: [Machine.ReplyID], _ outcome: PublishOutcome) {
         guard !replies.isEmpty else { return }
-        let waiting = state.withLock { state in
+        let (waiting, callbacks) = state.withLock { state in
             var waiting: [CheckedContinuation<PublishOutcome, Never>] = []
+            var callbacks: [@Sendable (PublishOutcome) -> Void] = []
             for reply in replies {
                 switch state.replies[reply] {
                 case .open: state.replies[reply] = .answered(outcome)
                 case .awaited(let continuation):
                     state.replies[reply] = nil
                     waiting.append(continuation)
+                case .callback(let callback):
+                    state.replies[reply] = nil
+                    callbacks.append(callback)
                 case .answered, nil: break
                 }
             }
-            return waiting
+            return (waiting, callbacks)
         }
         for continuation in waiting { continuation.resume(returning: outcome) }
+        for callback in callbacks { callback(outcome) }
     }
 
     // MARK: Doing what the state machine decided
@@ -263,7 +336,48 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
                     logger.error("could not remove a pending push", metadata: [LogKey.reason: "\(error)"])
                 }
             case .wake(let node, let instant):
-                wakes.yield((node, instant))
+                events.yield(.wake(node: node, at: instant))
+            }
+        }
+    }
+
+    /// `perform` without a task: sends and replies happen now; from the first action that writes to the
+    /// store on, the rest go, in order, to the dispatcher's own tasks. (A send is always an action list
+    /// of its own, so nothing waits behind one.)
+    private func performNow(_ actions: [Machine.Action]) {
+        for (index, action) in actions.enumerated() {
+            switch action {
+            case .send(let send):
+                sendNow(send)
+            case .reply(let replies, let outcome):
+                answer(replies, outcome)
+            case .wake(let node, let instant):
+                events.yield(.wake(node: node, at: instant))
+            case .store, .forget:
+                let rest = Array(actions[index...])
+                return later { await self.perform(rest) }
+            }
+        }
+    }
+
+    /// `execute` without a task, when the provider takes a callback and the registration is at hand.
+    private func sendNow(_ send: Machine.Send) {
+        let finish: @Sendable (DeliveryVerdict) -> Void = { verdict in
+            self.note(verdict, node: send.node)
+            let next = self.state.withLock { $0.machine.verdict(verdict, send: send.id, node: send.node, now: self.clock.now) }
+            self.performNow(next)
+        }
+        guard let registration = send.registration, let provider = provider(for: registration) as? any CallbackPushProvider else {
+            return later { finish(await self.execute(send)) }
+        }
+        let push = pushRequest(send, registration: registration)
+        let start = clock.now
+        provider.send(push) { outcome in
+            self.metrics.vendorRequest(push.registration.service, app: push.registration.app, outcome: outcome, duration: start.duration(to: self.clock.now))
+            if let verdict = self.immediateVerdict(for: outcome, of: push) {
+                finish(verdict)
+            } else {
+                self.later { finish(await self.verdict(for: outcome, of: push, through: provider)) }
             }
         }
     }
@@ -327,19 +441,30 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         }
         guard let registration else { return .registrationGone }
         guard let provider = provider(for: registration) else { return .failed(reason: "no provider") }
+        return await deliver(pushRequest(send, registration: registration), through: provider)
+    }
+
+    /// The request for `send` to `registration`: a call for a device whose PushKit token is gone
+    /// meanwhile goes as the publish's ordinary class.
+    private func pushRequest(_ send: Machine.Send, registration: Registration) -> PushRequest {
         let pushClass = send.pushClass == .voip && registration.voipToken == nil ? PushClass.of(send.publish, registration: registration) : send.pushClass
-        let push = PushRequest(
+        return PushRequest(
             registration: registration, publish: send.publish, pushClass: pushClass,
             content: contentPolicies[registration.app] ?? ContentPolicy()
         )
-        return await deliver(push, through: provider)
     }
 
     private func deliver(_ push: PushRequest, through provider: any PushProvider) async -> DeliveryVerdict {
         let outcome = await self.send(push, through: provider)
+        return await verdict(for: outcome, of: push, through: provider)
+    }
+
+    /// What came of a push, once what its outcome asks of the store is done: a dead token removed, the
+    /// environment that took the token kept, a dead PushKit token cleared and the push sent without it.
+    private func verdict(for outcome: PushOutcome, of push: PushRequest, through provider: any PushProvider) async -> DeliveryVerdict {
         switch outcome {
-        case .delivered(_, let environment):
-            if let environment { await remember(environment, for: push.registration) }
+        case .delivered(_, let environment?):
+            await remember(environment, for: push.registration)
             return .delivered
         case .deadToken(let reason) where push.pushClass == .voip:
             // PushKit's token died, not the device's: its alert pushes go on, and so does this one.
@@ -350,6 +475,19 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         case .deadToken(let reason):
             await removeIfUnchanged(push.registration, reason: reason.description)
             return .tokenRemoved(reason: reason.description)
+        default:
+            // Every other outcome needs nothing of the store.
+            return immediateVerdict(for: outcome, of: push) ?? .failed(reason: "\(outcome.label)")
+        }
+    }
+
+    /// The verdict on an outcome that needs nothing of the store; nil for those that do.
+    private func immediateVerdict(for outcome: PushOutcome, of push: PushRequest) -> DeliveryVerdict? {
+        switch outcome {
+        case .delivered(_, nil):
+            return .delivered
+        case .delivered, .deadToken:
+            return nil
         case .retry(let reason, let retryAfter):
             return .retry(reason: reason.description, retryAfter: retryAfter)
         case .unconfirmed(let reason):
@@ -452,12 +590,17 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
                     await self.claimPendingPushes()
                 }
             }
-            for await (node, instant) in wakeStream.cancelOnGracefulShutdown() {
-                group.addTask {
-                    try? await self.clock.sleep(until: instant, tolerance: nil)
-                    guard !Task.isCancelled else { return }
-                    let actions = self.state.withLock { $0.machine.wake(node: node, now: self.clock.now) }
-                    await self.perform(actions)
+            for await event in eventStream.cancelOnGracefulShutdown() {
+                switch event {
+                case .wake(let node, let instant):
+                    group.addTask {
+                        try? await self.clock.sleep(until: instant, tolerance: nil)
+                        guard !Task.isCancelled else { return }
+                        let actions = self.state.withLock { $0.machine.wake(node: node, now: self.clock.now) }
+                        await self.perform(actions)
+                    }
+                case .work(let work):
+                    group.addTask { await work() }
                 }
             }
             // Shutting down: pushes waiting for the end of their burst are stored for the next start

@@ -10,6 +10,10 @@ public protocol RegistrationStore: Sendable {
     /// the time a change takes to reach it (milliseconds, on PostgreSQL); anything that decides on a
     /// registration's fate reads `registration(node:)`, which is the store itself.
     func registrationForDelivery(node: String) async throws -> Registration?
+    /// `registrationForDelivery(node:)` if the store can answer without waiting: from its cache, or, for an
+    /// embedded store, from a read on the calling thread. `.unknown` sends the caller to the async lookup
+    /// (also for errors, which it reports). The publish fast path asks this first.
+    func registrationForDeliveryNow(node: String) -> ImmediateLookup
     func registration(deviceKey: String) async throws -> Registration?
     /// Inserts, or replaces the registration with the same node.
     func save(_ registration: Registration) async throws
@@ -64,4 +68,18 @@ extension RegistrationStore {
     public func registrationForDelivery(node: String) async throws -> Registration? {
         try await registration(node: node)
     }
+
+    /// Stores that cannot answer without waiting.
+    public func registrationForDeliveryNow(node: String) -> ImmediateLookup {
+        .unknown
+    }
+}
+
+/// What a store knows of a node without waiting.
+public enum ImmediateLookup: Sendable, Hashable {
+    case found(Registration)
+    /// The store itself has no such node (never a cache's miss).
+    case absent
+    /// Not known without waiting: ask `registrationForDelivery(node:)`.
+    case unknown
 }

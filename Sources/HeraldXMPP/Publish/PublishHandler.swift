@@ -6,6 +6,15 @@ import XMPPComponent
 /// What the publish handler needs of the dispatcher.
 public protocol PublishProcessing: Sendable {
     func publish(_ publish: Publish) async -> PublishOutcome
+    /// The same, without a task: `reply` is called once, from any thread.
+    func publish(_ publish: Publish, reply: @escaping @Sendable (PublishOutcome) -> Void)
+}
+
+extension PublishProcessing {
+    /// For processors without a fast path of their own (test doubles): the async publish, in a task.
+    public func publish(_ publish: Publish, reply: @escaping @Sendable (PublishOutcome) -> Void) {
+        Task { reply(await self.publish(publish)) }
+    }
 }
 
 extension PushDispatcher: PublishProcessing {}
@@ -21,16 +30,20 @@ public struct PublishHandler: IQHandler {
 
     public func handle(_ iq: StreamElement, context: ComponentContext) async throws(StanzaError) -> StreamElement? {
         // While draining for shutdown new work is turned away with a type that servers never count.
-        if context.isDraining() {
-            throw StanzaError(.wait, "resource-constraint", text: "push service is restarting")
-        }
+        if context.isDraining() { throw Self.restarting }
         let publish = try PublishParser.parse(iq)
         let outcome = await dispatcher.publish(publish)
+        Self.log(outcome, of: publish, context: context)
+        if let error = Self.reply(to: outcome) { throw error }
+        return iq.iqResult()
+    }
+
+    private static let restarting = StanzaError(.wait, "resource-constraint", text: "push service is restarting")
+
+    private static func log(_ outcome: PublishOutcome, of publish: Publish, context: ComponentContext) {
         context.logger.debug("publish answered", metadata: [
             LogKey.node: "\(Redaction.fingerprint(publish.node))", LogKey.outcome: "\(outcome.label)",
         ])
-        if let error = Self.reply(to: outcome) { throw error }
-        return iq.iqResult()
     }
 
     /// Outcome → reply. Only a dead token or a node that never existed gets a type other than `wait`:
@@ -59,9 +72,32 @@ public struct PublishHandler: IQHandler {
     }
 }
 
+/// The fast path: publishes read by `PublishReader` straight from the parser, answered without a task.
+extension PublishHandler: ImmediateIQHandler {
+    public func makeReader() -> any StanzaPayloadReader {
+        PublishReader()
+    }
+
+    public func handle(_ request: ReadStanza, context: ComponentContext, respond: @escaping @Sendable (IQAnswer) -> Void) {
+        if context.isDraining() { return respond(.error(Self.restarting)) }
+        let publish: Publish
+        do {
+            publish = try PublishParser.parse(request)
+        } catch {
+            return respond(.error(error))
+        }
+        dispatcher.publish(publish) { outcome in
+            Self.log(outcome, of: publish, context: context)
+            respond(Self.reply(to: outcome).map(IQAnswer.error) ?? .result)
+        }
+    }
+}
+
 extension ComponentRouter {
-    /// Routes pubsub publishes (iq set with a `<pubsub/>` payload) to `handler`.
+    /// Routes pubsub publishes (iq set with a `<pubsub/>` payload) to `handler`: on the fast path when
+    /// the payload is the iq's first child (as every server sends it), as a tree otherwise.
     public mutating func registerPublishHandler(_ handler: PublishHandler) {
         register(handler, type: "set", payload: "pubsub", namespace: Namespace.pubsub)
+        register(immediate: handler)
     }
 }

@@ -7,27 +7,39 @@ import XMPPComponent
 /// Tigase's `<encrypted/>` and `<priority/>` extensions, and the publish-options Openfire's (`sandbox`),
 /// fpush's (`pushModule`) and MongooseIM's (`device_id`, `service`, `mode`, `silent`, `priority`, `topic`)
 /// clients add.
+///
+/// A publish comes either as an element tree or, on the component's fast path, as `PublishParts` that
+/// `PublishReader` read straight from the parser's events; both become the same `PublishParts`, and one
+/// function makes the `Publish`, so the two paths cannot disagree on what a publish means.
 public enum PublishParser {
     public static let summaryFormType = "urn:xmpp:push:summary"
     public static let encryptNamespace = "tigase:push:encrypt:0"
     public static let priorityNamespace = "tigase:push:priority:0"
 
     public static func parse(_ iq: StreamElement) throws(StanzaError) -> Publish {
-        guard let pubsub = iq.child("pubsub", namespace: Namespace.pubsub),
-            let publish = pubsub.child("publish", namespace: Namespace.pubsub)
-        else {
+        try publish(PublishParts(tree: iq), iq: iq)
+    }
+
+    /// A publish whose payload `PublishReader` read.
+    public static func parse(_ read: ReadStanza) throws(StanzaError) -> Publish {
+        guard let parts = read.payload as? PublishParts else {
             throw StanzaError(.modify, "bad-request", text: "expected a pubsub publish")
         }
-        guard let node = publish[attribute: "node"], !node.isEmpty else {
+        return try publish(parts, iq: read.stanza)
+    }
+
+    static func publish(_ parts: PublishParts, iq: StreamElement) throws(StanzaError) -> Publish {
+        guard parts.hasPublish else {
+            throw StanzaError(.modify, "bad-request", text: "expected a pubsub publish")
+        }
+        guard let node = parts.node, !node.isEmpty else {
             throw StanzaError(.modify, "bad-request", text: "publish without a node")
         }
         guard let publisher = iq.from else {
             throw StanzaError(.modify, "bad-request", text: "publish without a sender")
         }
-        let notification = publish.child("item", namespace: Namespace.pubsub)?.child("notification", namespace: PushNamespace.push)
-
         var summary: Publish.Summary?
-        if let notification, let form = DataForm.first(in: notification, formType: summaryFormType) ?? DataForm.first(in: notification) {
+        if let form = parts.summary {
             summary = Publish.Summary(
                 messageCount: form["message-count"].flatMap { Int($0) },
                 pendingSubscriptionCount: form["pending-subscription-count"].flatMap { Int($0) },
@@ -39,11 +51,11 @@ public enum PublishParser {
         // refused: the node and secret may still check out, and any error but `wait` would make
         // ejabberd drop the registration. The device then gets a background push and fetches itself.
         var encrypted: Publish.Encrypted?
-        if let element = notification?.child("encrypted", namespace: encryptNamespace), let iv = element[attribute: "iv"], !element.text.isEmpty {
-            encrypted = Publish.Encrypted(payload: element.text, iv: iv, type: element[attribute: "type"])
+        if let element = parts.encrypted, let iv = element.iv, !element.text.isEmpty {
+            encrypted = Publish.Encrypted(payload: element.text, iv: iv, type: element.type)
         }
-        let priority = notification?.child("priority", namespace: priorityNamespace)?.text
-        let options = pubsub.child("publish-options", namespace: Namespace.pubsub).flatMap { DataForm.first(in: $0) }
+        let priority = parts.priority
+        let options = parts.options
 
         // Openfire's clients say `sandbox=true` for development builds, MongooseIM's `mode=dev`; anything
         // unreadable is no choice.
@@ -76,5 +88,68 @@ public enum PublishParser {
             environment: environment,
             device: device
         )
+    }
+}
+
+/// What a publish says, before it means anything: the pieces `PublishParser` reads, found either in an
+/// element tree or by `PublishReader` in parser events.
+public struct PublishParts: Sendable, Hashable {
+    /// The fields of a data form, in order, each with its first value (nil: none).
+    public struct Form: Sendable, Hashable {
+        public var fields: [Field] = []
+
+        public struct Field: Sendable, Hashable {
+            public var name: String
+            public var value: String?
+        }
+
+        /// As `DataForm`'s subscript: the first value of the first field so named, an empty one absent.
+        public subscript(name: String) -> String? {
+            guard let value = fields.first(where: { $0.name == name })?.value, !value.isEmpty else { return nil }
+            return value
+        }
+    }
+
+    /// Tigase's `<encrypted/>`: its text and attributes, as found.
+    public struct Encrypted: Sendable, Hashable {
+        public var text: String
+        public var iv: String?
+        public var type: String?
+    }
+
+    /// The payload is `<pubsub/>` with a `<publish/>` in it.
+    public var hasPublish = false
+    public var node: String?
+    /// The notification's form: the first with the summary FORM_TYPE, else its first form.
+    public var summary: Form?
+    public var encrypted: Encrypted?
+    public var priority: String?
+    /// The first form in the first `<publish-options/>`.
+    public var options: Form?
+
+    public init() {}
+
+    /// The parts of the publish in `iq`, from its tree.
+    public init(tree iq: StreamElement) {
+        guard let pubsub = iq.child("pubsub", namespace: Namespace.pubsub) else { return }
+        if let publish = pubsub.child("publish", namespace: Namespace.pubsub) {
+            hasPublish = true
+            node = publish[attribute: "node"]
+            if let notification = publish.child("item", namespace: Namespace.pubsub)?.child("notification", namespace: PushNamespace.push) {
+                let form = DataForm.first(in: notification, formType: PublishParser.summaryFormType) ?? DataForm.first(in: notification)
+                summary = form.map(Form.init)
+                if let element = notification.child("encrypted", namespace: PublishParser.encryptNamespace) {
+                    encrypted = Encrypted(text: element.text, iv: element[attribute: "iv"], type: element[attribute: "type"])
+                }
+                priority = notification.child("priority", namespace: PublishParser.priorityNamespace)?.text
+            }
+        }
+        options = pubsub.child("publish-options", namespace: Namespace.pubsub).flatMap { DataForm.first(in: $0) }.map(Form.init)
+    }
+}
+
+extension PublishParts.Form {
+    init(_ form: DataForm) {
+        fields = form.fields.map { Field(name: $0.name, value: $0.values.first) }
     }
 }

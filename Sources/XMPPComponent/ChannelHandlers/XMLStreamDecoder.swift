@@ -8,8 +8,9 @@ public struct XMLStreamDecoder: ByteToMessageDecoder {
 
     private let parser: XMLStreamParser
 
-    public init(limits: XMLStreamParser.Limits = .init()) {
-        parser = XMLStreamParser(limits: limits)
+    /// `readers` read the payloads they accept straight from parser events (`StanzaPayloadReader`).
+    public init(limits: XMLStreamParser.Limits = .init(), readers: [any StanzaPayloadReader] = []) {
+        parser = XMLStreamParser(limits: limits, readers: readers)
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {

@@ -19,7 +19,7 @@ final class ComponentSession: Sendable {
     private let machine: Mutex<ComponentStreamStateMachine>
     private let pending = PendingRequests()
     private let inFlight = Atomic<Int>(0)
-    private let draining = Atomic<Bool>(false)
+    private let draining: DrainingFlag
     /// iq requests being handled, so that those still unanswered at the drain deadline get `wait`
     /// rather than silence. Whoever takes a request out of here answers it.
     private let unanswered = Mutex<(lastKey: Int, requests: [Int: StreamElement])>((0, [:]))
@@ -29,6 +29,11 @@ final class ComponentSession: Sendable {
     private let idleSignal: AsyncStream<Void>.Continuation
     private let idleWhileDraining: AsyncStream<Void>
     private let outbound = Mutex<NIOAsyncChannelOutboundWriter<ByteBuffer>?>(nil)
+    /// Where the fast path's replies go (`ReadStanzaHandler`).
+    let replies = ReplyWriter()
+    private let allocator = ByteBufferAllocator()
+    /// What every handler is given; made once, not per stanza.
+    private let context: ComponentContext
 
     init(
         configuration: ComponentConfiguration,
@@ -46,9 +51,15 @@ final class ComponentSession: Sendable {
         self.stanzaSkipped = stanzaSkipped
         self.domain = JID(domain: configuration.domain)
         self.machine = Mutex(ComponentStreamStateMachine(domain: configuration.domain, secret: configuration.secret))
+        let draining = DrainingFlag()
+        self.draining = draining
+        self.context = ComponentContext(domain: JID(domain: configuration.domain), logger: logger, isDraining: { draining.isSet })
         (drainRequests, drainSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (idleWhileDraining, idleSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
+
+    /// Whether stanzas flow: the handshake completed and the stream is not closing.
+    var isEstablished: Bool { machine.withLock { $0.isEstablished } }
 
     /// Whether the handshake completed on this session.
     var wasEstablished: Bool { machine.withLock { $0.isEstablished || $0.state == .closing } }
@@ -56,6 +67,7 @@ final class ComponentSession: Sendable {
     /// Connects and runs the stream until it ends. Returns why it ended (nil for our own clean close).
     func run(eventLoopGroup: any EventLoopGroup) async throws -> ComponentSessionError? {
         let limits = configuration.parserLimits
+        let eventLoops = Array(eventLoopGroup.makeIterator())
         let channel = try await ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
@@ -63,7 +75,9 @@ final class ComponentSession: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     // Replies answered in one tick leave in one write.
                     try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(XMLStreamDecoder(limits: limits)))
+                    let readers = self.router.makePayloadReaders()
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(XMLStreamDecoder(limits: limits, readers: readers)))
+                    try channel.pipeline.syncOperations.addHandler(ReadStanzaHandler(session: self, eventLoops: eventLoops))
                     return try NIOAsyncChannel<XMLStreamEvent, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
@@ -100,6 +114,8 @@ final class ComponentSession: Sendable {
                     switch action {
                     case .deliver(let stanza):
                         dispatch(stanza, group: &group)
+                    case .deliverRead(let read):
+                        answer(read)
                     case .refuse(let skipped):
                         refuse(skipped, group: &group)
                     case .established:
@@ -140,22 +156,49 @@ final class ComponentSession: Sendable {
             group.addTask { try? await self.send(reply) }
             return
         }
-        inFlight.add(1, ordering: .relaxed)
-        let context = ComponentContext(domain: domain, logger: logger, isDraining: { self.draining.load(ordering: .relaxed) })
-        let key: Int? = stanza.isIQRequest ? unanswered.withLock { state in
-            state.lastKey &+= 1
-            state.requests[state.lastKey] = stanza
-            return state.lastKey
-        } : nil
+        let key = started(stanza)
+        let context = self.context
         group.addTask {
-            defer {
-                if self.inFlight.subtract(1, ordering: .relaxed).newValue == 0, self.draining.load(ordering: .relaxed) {
-                    self.idleSignal.yield()
-                }
-            }
+            defer { self.finished() }
             let reply = await self.router.route(stanza, context: context)
             if let key, self.unanswered.withLock({ $0.requests.removeValue(forKey: key) }) == nil { return }
             if let reply { try? await self.send(reply) }
+        }
+    }
+
+    /// Answers a stanza whose payload a reader read, without a task (the fast path, usually called by
+    /// `ReadStanzaHandler` on the event loop), with the same accounting as a routed one: the
+    /// concurrency limit, and a `wait` from the drain if it is still unanswered then.
+    func answer(_ read: ReadStanza) {
+        let request = read.stanza
+        let allocator = self.allocator
+        if request.isIQRequest, inFlight.load(ordering: .relaxed) >= configuration.maximumConcurrentRequests {
+            replies.write(IQAnswer.error(.resourceConstraint).reply(to: request, allocator: allocator))
+            return
+        }
+        let key = started(request)
+        router.routeRead(read, context: context) { answer in
+            defer { self.finished() }
+            if let key, self.unanswered.withLock({ $0.requests.removeValue(forKey: key) }) == nil { return }
+            guard let answer else { return }
+            self.replies.write(answer.reply(to: request, allocator: allocator))
+        }
+    }
+
+    /// Counts a request in; an iq request is kept for the drain to answer `wait` if nothing else does.
+    private func started(_ stanza: StreamElement) -> Int? {
+        inFlight.add(1, ordering: .relaxed)
+        guard stanza.isIQRequest else { return nil }
+        return unanswered.withLock { state in
+            state.lastKey &+= 1
+            state.requests[state.lastKey] = stanza
+            return state.lastKey
+        }
+    }
+
+    private func finished() {
+        if inFlight.subtract(1, ordering: .relaxed).newValue == 0, draining.isSet {
+            idleSignal.yield()
         }
     }
 
@@ -177,7 +220,7 @@ final class ComponentSession: Sendable {
     /// Carries out a state-machine action; returns the error it reports, if any.
     private func perform(_ action: ComponentStreamStateMachine.Action, channel: any Channel) async throws -> ComponentSessionError? {
         switch action {
-        case .none, .established, .deliver, .refuse:
+        case .none, .established, .deliver, .deliverRead, .refuse:
             return nil
         case .write(let text):
             try await write(text)
@@ -237,7 +280,7 @@ final class ComponentSession: Sendable {
 
     /// Asks the session to finish what it is doing and close the stream.
     func drain() {
-        draining.store(true, ordering: .relaxed)
+        draining.set()
         drainSignal.yield()
     }
 
@@ -274,5 +317,16 @@ final class ComponentSession: Sendable {
             try? await channel.close()
             return
         }
+    }
+}
+
+/// Set once the session starts draining for shutdown; read by every handler's context.
+final class DrainingFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    var isSet: Bool { value.load(ordering: .relaxed) }
+
+    func set() {
+        value.store(true, ordering: .relaxed)
     }
 }

@@ -19,6 +19,34 @@ public struct ComponentContext: Sendable {
 /// Answers inbound stanzas. Returning nil sends nothing (presence, messages, responses).
 public protocol StanzaRouting: Sendable {
     func route(_ stanza: StreamElement, context: ComponentContext) async -> StreamElement?
+    /// Readers for the payloads `routeRead` answers, made anew for each connection's parser.
+    func makePayloadReaders() -> [any StanzaPayloadReader]
+    /// Answers a stanza whose payload one of those readers read, on the thread it was read on and
+    /// without a task; `respond` is called once, from any thread (nil: send nothing).
+    func routeRead(_ read: ReadStanza, context: ComponentContext, respond: @escaping @Sendable (IQAnswer?) -> Void)
+}
+
+extension StanzaRouting {
+    public func makePayloadReaders() -> [any StanzaPayloadReader] { [] }
+
+    public func routeRead(_ read: ReadStanza, context: ComponentContext, respond: @escaping @Sendable (IQAnswer?) -> Void) {
+        respond(read.stanza.isIQRequest ? .error(.serviceUnavailable) : nil)
+    }
+}
+
+/// The answer to an iq request handled on the fast path: a bare `result`, or an error.
+public enum IQAnswer: Sendable, Hashable {
+    case result
+    case error(StanzaError)
+}
+
+/// An iq payload answered as soon as it is read, on its connection's event loop, without a task: a
+/// component's fast path. It brings a reader that makes its request straight from parser events, one
+/// per connection.
+public protocol ImmediateIQHandler: Sendable {
+    func makeReader() -> any StanzaPayloadReader
+    /// Handles a request whose payload this handler's reader read; `respond` is called once, from any thread.
+    func handle(_ request: ReadStanza, context: ComponentContext, respond: @escaping @Sendable (IQAnswer) -> Void)
 }
 
 /// Handles one kind of iq request, identified by its payload's name and namespace.

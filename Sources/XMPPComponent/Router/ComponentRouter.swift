@@ -26,6 +26,7 @@ public struct ComponentRouter: StanzaRouting {
     public private(set) var features: [String]
     public private(set) var commands: [any AdHocCommand] = []
     private var handlers: [HandlerKey: any IQHandler] = [:]
+    private var immediateHandlers: [any ImmediateIQHandler] = []
 
     /// A router that presents itself as `identity` in disco#info, listing `extraFeatures` after the
     /// protocols it answers itself.
@@ -50,10 +51,37 @@ public struct ComponentRouter: StanzaRouting {
         handlers[HandlerKey(type: type, name: name, namespace: namespace)] = handler
     }
 
+    /// Answers the payloads `handler`'s reader accepts on the fast path: read from parser events and
+    /// handled on the connection's event loop. Payloads it accepts should also have an `IQHandler`
+    /// registered, for when they arrive in a shape the reader does not take.
+    public mutating func register(immediate handler: any ImmediateIQHandler) {
+        immediateHandlers.append(handler)
+    }
+
+    public func makePayloadReaders() -> [any StanzaPayloadReader] {
+        immediateHandlers.map { $0.makeReader() }
+    }
+
+    public func routeRead(_ read: ReadStanza, context: ComponentContext, respond: @escaping @Sendable (IQAnswer?) -> Void) {
+        let stanza = read.stanza
+        guard stanza.isIQRequest else { return respond(nil) }
+        guard Self.isAddressedToDomain(stanza, context.domain) else { return respond(.error(.serviceUnavailable)) }
+        guard immediateHandlers.indices.contains(read.reader) else { return respond(.error(.serviceUnavailable)) }
+        immediateHandlers[read.reader].handle(read, context: context) { respond($0) }
+    }
+
+    /// Only the domain itself is modelled; nobody@push.example.com does not exist.
+    private static func isAddressedToDomain(_ stanza: StreamElement, _ domain: JID) -> Bool {
+        guard let text = stanza[attribute: "to"] else { return false }
+        // The usual case, without parsing: exactly the domain.
+        if text == domain.domainpart { return true }
+        guard let to = JID(text) else { return false }
+        return to.localpart == nil && to.domainpart == domain.domainpart
+    }
+
     public func route(_ stanza: StreamElement, context: ComponentContext) async -> StreamElement? {
         guard stanza.isIQRequest else { return nil }
-        // Only the domain itself is modelled; nobody@push.example.com does not exist.
-        guard let to = stanza.to, to.localpart == nil, to.domainpart == context.domain.domainpart else {
+        guard Self.isAddressedToDomain(stanza, context.domain) else {
             return stanza.errorReply(.serviceUnavailable)
         }
         guard let payload = stanza.iqPayload else {

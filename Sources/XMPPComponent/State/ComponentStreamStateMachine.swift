@@ -43,6 +43,8 @@ public struct ComponentStreamStateMachine: Sendable {
         case established
         /// An inbound stanza for the router.
         case deliver(StreamElement)
+        /// An inbound stanza whose payload a reader read, for the router's `routeRead`.
+        case deliverRead(ReadStanza)
         /// An inbound stanza the parser skipped for breaking a per-stanza limit: answer an iq request
         /// with an error, drop anything else; the stream stays up.
         case refuse(SkippedStanza)
@@ -106,13 +108,19 @@ public struct ComponentStreamStateMachine: Sendable {
         case (.established, .stanza(let element)):
             return .deliver(element)
 
+        case (.established, .read(let read)):
+            return .deliverRead(read)
+
+        case (.awaitingHandshakeReply, .read(let read)):
+            return fail(StreamError(condition: "not-authorized"), "<\(read.stanza.name)/> before the handshake reply")
+
         case (.established, .stanzaSkipped(let skipped)):
             return .refuse(skipped)
 
         case (.closing, .stanzaSkipped):
             return .none
 
-        case (.closing, .stanza):
+        case (.closing, .stanza), (.closing, .read):
             // Stanzas that cross our closing tag are dropped: we no longer answer on this stream.
             return .none
 
@@ -133,7 +141,7 @@ public struct ComponentStreamStateMachine: Sendable {
         case (.awaitingHandshakeReply, .stanzaSkipped(let skipped)):
             return fail(StreamError(condition: "not-authorized"), "<\(skipped.element.name)/> before the handshake reply")
 
-        case (.idle, _), (.awaitingStreamHeader, .stanza), (.awaitingStreamHeader, .stanzaSkipped):
+        case (.idle, _), (.awaitingStreamHeader, .stanza), (.awaitingStreamHeader, .stanzaSkipped), (.awaitingStreamHeader, .read):
             return fail(StreamError(condition: "bad-format"), "stanza before the stream header")
         }
     }

@@ -2,8 +2,6 @@ import Foundation
 import HeraldCore
 import Testing
 
-@testable import HeraldPostgres
-
 @Suite struct RegistrationCacheTests {
     func registration(_ node: String, token: String = "token") -> Registration {
         Registration(

@@ -1,0 +1,224 @@
+import Dispatch
+import HeraldTesting
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+import XMLStream
+
+@testable import XMPPComponent
+
+/// Reads `<fast xmlns='urn:test:fast' n='…'/>` payloads: the number, or -1.
+private final class FastReader: StanzaPayloadReader {
+    private var number = -1
+
+    func accepts(stanza: StreamElement, payload name: String, namespace: String?) -> Bool {
+        name == "fast" && namespace == "urn:test:fast"
+    }
+
+    func startElement(_ name: String, namespace: String?, attributes: XMLAttributeView, depth: Int) {
+        if depth == 0 { number = attributes["n"].flatMap { Int($0) } ?? -1 }
+    }
+
+    func characters(_ text: UnsafeBufferPointer<UInt8>, depth: Int) {}
+    func endElement(depth: Int) {}
+
+    func finish() -> any Hashable & Sendable {
+        defer { number = -1 }
+        return number
+    }
+
+    func reset() { number = -1 }
+}
+
+/// Answers fast payloads as told, recording the event loop each was handled on.
+private final class FastHandler: ImmediateIQHandler {
+    enum Behaviour: Sendable {
+        case result
+        case error
+        /// Answers from another thread, after a moment.
+        case later
+        /// Never answers.
+        case never
+    }
+
+    let behaviour: Behaviour
+    let handled = Mutex<[(number: Int, loop: ObjectIdentifier?)]>([])
+
+    init(_ behaviour: Behaviour) {
+        self.behaviour = behaviour
+    }
+
+    func makeReader() -> any StanzaPayloadReader { FastReader() }
+
+    func handle(_ request: ReadStanza, context: ComponentContext, respond: @escaping @Sendable (IQAnswer) -> Void) {
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop.map { ObjectIdentifier($0 as AnyObject) }
+        handled.withLock { $0.append((request.payload as? Int ?? -2, loop)) }
+        switch behaviour {
+        case .result: respond(.result)
+        case .error: respond(.error(StanzaError(.modify, "bad-request", text: "number \(request.payload)")))
+        case .later: DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20)) { respond(.result) }
+        case .never: break
+        }
+    }
+}
+
+private final class Counter: Sendable {
+    let value = Atomic<Int>(0)
+}
+
+/// Counts what reaches the async router, to show the fast path bypasses it.
+private struct CountingRouter: StanzaRouting {
+    var inner: ComponentRouter
+    let routed: Counter
+
+    func route(_ stanza: StreamElement, context: ComponentContext) async -> StreamElement? {
+        routed.value.add(1, ordering: .relaxed)
+        return await inner.route(stanza, context: context)
+    }
+
+    func makePayloadReaders() -> [any StanzaPayloadReader] { inner.makePayloadReaders() }
+
+    func routeRead(_ read: ReadStanza, context: ComponentContext, respond: @escaping @Sendable (IQAnswer?) -> Void) {
+        inner.routeRead(read, context: context, respond: respond)
+    }
+}
+
+private func fast(_ number: Int, id: String? = nil, to: String = "push.example.com") -> String {
+    "<iq type='set' id='\(id ?? "f\(number)")' from='example.org' to='\(to)'><fast xmlns='urn:test:fast' n='\(number)'/></iq>"
+}
+
+@Suite(.timeLimit(.minutes(1))) struct ReadStanzaHandlerTests {
+    private func service(
+        _ handler: FastHandler, port: Int, group: any EventLoopGroup, routed: Counter? = nil,
+        maximumConcurrentRequests: Int = 10_000, drainTimeout: Duration = .seconds(2)
+    ) -> ComponentService {
+        var router = ComponentRouter(identity: testIdentity)
+        router.register(immediate: handler)
+        let configuration = ComponentConfiguration(
+            domain: "push.example.com", secret: "s3cret", host: "127.0.0.1", port: port, reconnectSchedule: FixedReconnectDelay(.milliseconds(20)),
+            drainTimeout: drainTimeout, maximumConcurrentRequests: maximumConcurrentRequests
+        )
+        let routing: any StanzaRouting = routed.map { CountingRouter(inner: router, routed: $0) } ?? router
+        return ComponentService(configuration: configuration, router: routing, logger: Logger(label: "test"), eventLoopGroup: group)
+    }
+
+    @Test func aReadPayloadIsAnsweredWithoutTheAsyncRouterAndTheReplyIsTheUsualResult() async throws {
+        try await withOwnEventLoop { group in
+            let server = try await FakeComponentServer.start(secret: "s3cret", group: group)
+            let handler = FastHandler(.result)
+            let routed = Counter()
+            let service = service(handler, port: server.port, group: group, routed: routed)
+            try await whileRunning({ await service.run() }) {
+                #expect(await eventually { service.status.isConnected })
+                try await server.sendRaw(fast(7, id: "a&amp;b"))
+                let reply = try await server.inbox.next { $0.stanzaID == "a&b" }
+                #expect(reply == StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "result", "id": "a&b", "from": "push.example.com", "to": "example.org"]))
+                #expect(handler.handled.withLock { $0.map(\.number) } == [7])
+                // A ping still takes the async path.
+                try await server.sendRaw("<iq type='get' id='p' from='example.org' to='push.example.com'><ping xmlns='urn:xmpp:ping'/></iq>")
+                _ = try await server.inbox.next { $0.stanzaID == "p" }
+                #expect(routed.value.load(ordering: .relaxed) == 1, "only the ping was routed")
+            }
+            await server.stop()
+        }
+    }
+
+    @Test func errorsAndRepliesFromOtherThreadsArriveToo() async throws {
+        try await withOwnEventLoop { group in
+            let server = try await FakeComponentServer.start(secret: "s3cret", group: group)
+            for (behaviour, type) in [(FastHandler.Behaviour.error, "error"), (.later, "result")] {
+                let service = service(FastHandler(behaviour), port: server.port, group: group)
+                try await whileRunning({ await service.run() }) {
+                    #expect(await eventually { service.status.isConnected })
+                    try await server.sendRaw((0..<50).map { fast($0, id: "\(type)-\($0)") }.joined())
+                    for index in 0..<50 {
+                        let reply = try await server.inbox.next { $0.stanzaID == "\(type)-\(index)" }
+                        #expect(reply.stanzaType == type)
+                        if type == "error" { #expect(StanzaError(stanza: reply)?.text == "number \(index)") }
+                    }
+                }
+            }
+            await server.stop()
+        }
+    }
+
+    @Test func aPayloadForAnotherAddressIsServiceUnavailable() async throws {
+        try await withOwnEventLoop { group in
+            let server = try await FakeComponentServer.start(secret: "s3cret", group: group)
+            let handler = FastHandler(.result)
+            let service = service(handler, port: server.port, group: group)
+            try await whileRunning({ await service.run() }) {
+                #expect(await eventually { service.status.isConnected })
+                try await server.sendRaw(fast(1, id: "user", to: "someone@push.example.com") + fast(2, id: "resource", to: "push.example.com/r"))
+                #expect(StanzaError(stanza: try await server.inbox.next { $0.stanzaID == "user" })?.condition == "service-unavailable")
+                #expect(try await server.inbox.next { $0.stanzaID == "resource" }.stanzaType == "result", "the domain itself, with a resource")
+                #expect(handler.handled.withLock { $0.map(\.number) } == [2])
+            }
+            await server.stop()
+        }
+    }
+
+    /// A read that brings a backlog spreads it over the group's loops; every stanza is answered once.
+    @Test func aBacklogIsSpreadOverTheLoopsAndEachStanzaAnsweredOnce() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let server = try await FakeComponentServer.start(secret: "s3cret", group: group)
+        let handler = FastHandler(.result)
+        let service = service(handler, port: server.port, group: group)
+        let count = 3_000
+        try await whileRunning({ await service.run() }) {
+            #expect(await eventually { service.status.isConnected })
+            try await server.sendRaw((0..<count).map { fast($0) }.joined())
+            var replies = Set<String>()
+            while replies.count < count {
+                let reply = try await server.inbox.next { $0.stanzaID?.hasPrefix("f") == true }
+                #expect(reply.stanzaType == "result")
+                #expect(replies.insert(reply.stanzaID ?? "").inserted, "answered once")
+            }
+        }
+        let handled = handler.handled.withLock { $0 }
+        #expect(Set(handled.map(\.number)) == Set(0..<count))
+        #expect(handled.count == count)
+        #expect(Set(handled.compactMap(\.loop)).count == 2, "both loops took a share")
+        await server.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func theConcurrencyLimitAndTheDrainApplyToTheFastPath() async throws {
+        try await withOwnEventLoop { group in
+            let server = try await FakeComponentServer.start(secret: "s3cret", group: group)
+            let service = service(FastHandler(.never), port: server.port, group: group, maximumConcurrentRequests: 2, drainTimeout: .milliseconds(300))
+            try await testGracefulShutdown { trigger in
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { await service.run() }
+                    #expect(await eventually { service.status.isConnected })
+                    try await server.sendRaw(fast(1) + fast(2) + fast(3))
+                    let refused = try await server.inbox.next { $0.stanzaID == "f3" }
+                    #expect(StanzaError(stanza: refused)?.condition == "resource-constraint")
+                    trigger.triggerGracefulShutdown()
+                    for id in ["f1", "f2"] {
+                        let reply = try await server.inbox.next { $0.stanzaID == id }
+                        #expect(StanzaError(stanza: reply)?.type == .wait, "unanswered at the drain deadline: wait")
+                    }
+                    _ = try await server.inbox.next("closing tag") { $0.name == "stream-end" }
+                    tasks.cancelAll()
+                }
+            }
+            await server.stop()
+        }
+    }
+
+    @Test(arguments: [
+        StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "id": "x'<&\"", "from": "u@example.org/r&r", "to": "push.example.com"]),
+        StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "to": "push.example.com"]),
+        StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "id": "only-id"]),
+    ])
+    func aResultIsWrittenAsTheSerializerWritesIt(request: StreamElement) {
+        let written = IQAnswer.result.reply(to: request, allocator: ByteBufferAllocator())
+        #expect(String(buffer: written) == XMLSerializer.serialize(request.iqResult(), inheritedNamespace: Stanza.componentNamespace))
+        let error = IQAnswer.error(.itemNotFound).reply(to: request, allocator: ByteBufferAllocator())
+        #expect(String(buffer: error) == XMLSerializer.serialize(request.errorReply(.itemNotFound), inheritedNamespace: Stanza.componentNamespace))
+    }
+}
