@@ -1,13 +1,23 @@
-/// `apns-id` values: random (version 4) UUIDs in lowercase, as Apple shows them, made without
-/// Foundation's `UUID` and its uppercase string, lowercased again, on every push.
+import Synchronization
+
+/// `apns-id` values: version 4 UUIDs in lowercase, as Apple shows them, made without Foundation's
+/// `UUID` and its uppercase string, lowercased again, on every push, and without asking the kernel for
+/// randomness each time: the first half is drawn once per process, the second is a counter passed through
+/// a permutation of 62 bits keyed by another draw, so that no two in a process are equal.
 enum APNsID {
+    private static let prefix = UInt64.random(in: .min ... .max)
+    private static let key = UInt64.random(in: .min ... .max)
+    private static let counter = Atomic<UInt64>(0)
+
     static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
-        var high = generator.next() as UInt64
-        var low = generator.next() as UInt64
+        var high = prefix
+        // Cycle-walking keeps the permutation within the 62 bits the variant leaves.
+        let mask: UInt64 = 0x3FFF_FFFF_FFFF_FFFF
+        var low = (counter.wrappingAdd(1, ordering: .relaxed).oldValue & mask) ^ (key & mask)
+        repeat { low = mix(low) } while low > mask
         // Version 4 and the RFC 4122 variant.
         high = (high & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000
-        low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
+        low |= 0x8000_0000_0000_0000
         return String(unsafeUninitializedCapacity: 36) { buffer in
             let digits: StaticString = "0123456789abcdef"
             var position = 0
@@ -32,5 +42,13 @@ enum APNsID {
             put(low & 0xFFFF_FFFF_FFFF, nibbles: 12)
             return position
         }
+    }
+
+    /// SplitMix64's finalizer: a bijection on 64 bits that scatters consecutive counters.
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -5,10 +5,20 @@ import Crypto
 public enum Redaction {
     /// The first 12 hex digits of SHA-256 over the value.
     public static func fingerprint(_ value: some StringProtocol) -> String {
-        let digest = SHA256.hash(data: Array(value.utf8))
-        return String(digest.prefix(6).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined())
+        var hasher = SHA256()
+        var text = String(value)
+        text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        let digest = hasher.finalize()
+        // Twelve hex digits, written straight into the string (every push's collapse id is one).
+        return digest.withUnsafeBytes { bytes in
+            String(unsafeUninitializedCapacity: 12) { buffer in
+                let digits: StaticString = "0123456789abcdef"
+                for index in 0..<6 {
+                    buffer[2 * index] = digits.utf8Start[Int(bytes[index] >> 4)]
+                    buffer[2 * index + 1] = digits.utf8Start[Int(bytes[index] & 0x0F)]
+                }
+                return 12
+            }
+        }
     }
 }

@@ -14,7 +14,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     struct Pending {
         var request: HTTP2Request
         var promise: EventLoopPromise<HTTP2Response>
-        var timer: Scheduled<Void>?
     }
 
     struct Liveness: Sendable {
@@ -36,6 +35,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var nextRequestID: StateMachine.RequestID = 0
     private var idleTimer: RepeatedTask?
     private var pingTimer: Scheduled<Void>?
+    /// Requests' deadlines, soonest first, under one timer for the connection rather than a timer each
+    /// (a scheduled task per request was a visible share of the client's cost). Answered requests are
+    /// dropped from the front as they go, the rest when their deadline passes.
+    private var deadlines = CircularBuffer<(deadline: NIODeadline, id: StateMachine.RequestID)>()
+    private var deadlineTimer: (task: Scheduled<Void>, at: NIODeadline)?
 
     init(
         configuration: StateMachine.Configuration,
@@ -65,14 +69,44 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// Sends `request`; `promise` completes with the response, an `HTTP2ClientError`, or
     /// `RequestNotProcessed` when the request should go to another connection.
     func start(_ request: HTTP2Request, deadline: NIODeadline, promise: EventLoopPromise<HTTP2Response>) {
-        guard let context else { return promise.fail(RequestNotProcessed()) }
+        guard context != nil else { return promise.fail(RequestNotProcessed()) }
         let id = nextRequestID
         nextRequestID += 1
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let timer = context.eventLoop.scheduleTask(deadline: deadline) {
-            bound.value.perform(bound.value.state.timedOut(id))
+        // Deadlines nearly always arrive in order (one timeout per client); an earlier one finds its place.
+        if let last = deadlines.last, deadline < last.deadline {
+            let index = deadlines.firstIndex { $0.deadline > deadline } ?? deadlines.endIndex
+            deadlines.insert((deadline, id), at: index)
+        } else {
+            deadlines.append((deadline, id))
         }
-        perform(state.start(id, Pending(request: request, promise: promise, timer: timer)))
+        perform(state.start(id, Pending(request: request, promise: promise)))
+        armDeadlineTimer()
+    }
+
+    /// Points the connection's one timer at the soonest deadline still waiting.
+    private func armDeadlineTimer() {
+        while let first = deadlines.first, !state.isPending(first.id) { deadlines.removeFirst() }
+        guard let context, let soonest = deadlines.first?.deadline else {
+            deadlineTimer?.task.cancel()
+            deadlineTimer = nil
+            return
+        }
+        if let timer = deadlineTimer {
+            if timer.at <= soonest { return }
+            timer.task.cancel()
+        }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        deadlineTimer = (context.eventLoop.scheduleTask(deadline: soonest) { bound.value.deadlinesPassed() }, soonest)
+    }
+
+    private func deadlinesPassed() {
+        deadlineTimer = nil
+        let now = NIODeadline.now()
+        while let first = deadlines.first, first.deadline <= now {
+            deadlines.removeFirst()
+            perform(state.timedOut(first.id))
+        }
+        armDeadlineTimer()
     }
 
     // MARK: Channel events
@@ -151,11 +185,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             case .send(_, let streamID, let pending):
                 write(pending.request, on: streamID)
                 wrote = true
-            case .succeed(_, let pending, let response):
-                pending.timer?.cancel()
+            case .succeed(let id, let pending, let response):
+                if deadlines.first?.id == id { armDeadlineTimer() }
                 pending.promise.succeed(response)
-            case .fail(_, let pending, let failure):
-                pending.timer?.cancel()
+            case .fail(let id, let pending, let failure):
+                if deadlines.first?.id == id { armDeadlineTimer() }
                 switch failure {
                 case .notProcessed: pending.promise.fail(RequestNotProcessed())
                 case .lost(let error): pending.promise.fail(error)
@@ -224,5 +258,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         idleTimer = nil
         pingTimer?.cancel()
         pingTimer = nil
+        deadlineTimer?.task.cancel()
+        deadlineTimer = nil
     }
 }

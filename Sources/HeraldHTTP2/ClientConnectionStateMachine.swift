@@ -103,6 +103,11 @@ struct ClientConnectionStateMachine<Pending> {
     }
 
     var openStreams: Int { open.count }
+
+    /// Whether the request is still waiting here, queued or on the wire.
+    func isPending(_ id: RequestID) -> Bool {
+        streamOfRequest[id] != nil || queued.contains { $0.0 == id }
+    }
     var queuedRequests: Int { queued.count }
 
     /// The local SETTINGS for the preface: push off, and the stream receive window.

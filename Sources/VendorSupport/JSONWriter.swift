@@ -42,6 +42,12 @@ public struct JSONWriter {
 
     public static func escape(_ value: String, into text: inout String) {
         text += "\""
+        // Keys and most values need no escaping: appended whole, not scalar by scalar.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            text += value
+            text += "\""
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\"": text += "\\\""

@@ -98,7 +98,8 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
         spacing: Duration = .zero
     ) -> [Action] {
         let node = publish.node
-        var state = nodes[node] ?? NodeState()
+        // Taken out of the table while it changes, so that its in-flight table is not copied on write.
+        var state = nodes.removeValue(forKey: node) ?? NodeState()
         state.spacing = spacing
         defer { nodes[node] = state }
 
@@ -144,9 +145,10 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
 
     /// The verdict on the push `id` for `node`.
     public mutating func verdict(_ verdict: DeliveryVerdict, send id: Int, node: String, now: Instant) -> [Action] {
-        guard var state = nodes[node], let sent = state.inFlight.removeValue(forKey: id) else { return [] }
-        var actions: [Action] = []
+        guard var state = nodes.removeValue(forKey: node) else { return [] }
         defer { nodes[node] = state }
+        guard let sent = state.inFlight.removeValue(forKey: id) else { return [] }
+        var actions: [Action] = []
 
         switch verdict {
         case .delivered:
@@ -200,8 +202,9 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
 
     /// A timer for `node` fired: sends its waiting push if it is due and nothing is in flight.
     public mutating func wake(node: String, now: Instant) -> [Action] {
-        guard var state = nodes[node], state.inFlight.isEmpty, let next = state.next else { return [] }
+        guard nodes[node]?.inFlight.isEmpty == true, let next = nodes[node]?.next else { return [] }
         guard next.notBefore <= now else { return [.wake(node: node, at: next.notBefore)] }
+        var state = nodes.removeValue(forKey: node) ?? NodeState()
         defer { nodes[node] = state }
         state.next = nil
         release(next)

@@ -46,6 +46,12 @@ public struct JID: Sendable, Hashable, CustomStringConvertible {
         guard !domain.isEmpty, domain.utf8.count <= 1023, !domain.hasPrefix("."), !domain.hasSuffix(".") else {
             return false
         }
+        // ASCII domains (nearly all) are checked byte by byte; Character's Unicode properties only for the rest.
+        if domain.utf8.allSatisfy({ $0 < 0x80 }) {
+            return !domain.utf8.contains { byte in
+                byte == 0x40 || byte == 0x2F || byte == 0x3C || byte == 0x3E || byte == 0x20 || (0x09...0x0D).contains(byte)
+            }
+        }
         return !domain.contains { $0 == "@" || $0 == "/" || $0.isWhitespace || $0 == "<" || $0 == ">" }
     }
 
