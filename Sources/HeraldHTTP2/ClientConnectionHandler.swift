@@ -96,13 +96,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             timer.task.cancel()
         }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        deadlineTimer = (context.eventLoop.scheduleTask(deadline: soonest) { bound.value.deadlinesPassed() }, soonest)
+        deadlineTimer = (context.eventLoop.scheduleTask(deadline: soonest) { bound.value.deadlinesPassed(soonest) }, soonest)
     }
 
-    private func deadlinesPassed() {
+    /// The timer armed for `time` fired: every deadline up to it has passed (by the loop's own clock).
+    private func deadlinesPassed(_ time: NIODeadline) {
         deadlineTimer = nil
-        let now = NIODeadline.now()
-        while let first = deadlines.first, first.deadline <= now {
+        while let first = deadlines.first, first.deadline <= time {
             deadlines.removeFirst()
             perform(state.timedOut(first.id))
         }

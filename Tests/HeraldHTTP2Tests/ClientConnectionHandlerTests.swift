@@ -3,6 +3,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHPACK
 import NIOHTTP2
+import Synchronization
 import Testing
 
 /// The handler between NIO's HTTP/2 codec and the state machine, on an `EmbeddedChannel` whose clock
@@ -107,6 +108,35 @@ import Testing
         #expect(indexing[":path"] == .nonIndexable)
         #expect(indexing["apns-id"] == .nonIndexable)
         promise.fail(RequestNotProcessed())
+    }
+
+    /// One timer serves every request's deadline: a later request with a shorter timeout times out first,
+    /// an answered one never does, and the rest keep theirs.
+    @Test func eachRequestEndsByItsOwnDeadlineUnderOneTimer() throws {
+        let fixture = try Fixture(liveness: .init(idlePingInterval: .seconds(3600), pingTimeout: .seconds(3600)))
+        try fixture.serverSettings()
+        _ = try fixture.outbound()
+        let long = fixture.start("/long", timeout: .seconds(10))
+        let answered = fixture.start("/answered", timeout: .seconds(1))
+        let short = fixture.start("/short", timeout: .seconds(2))
+        _ = try fixture.outbound()
+        final class Recorded: Sendable { let value = Mutex("pending") }
+        let outcome = { (future: EventLoopFuture<HTTP2Response>) -> String in
+            let recorded = Recorded()
+            future.whenComplete { result in recorded.value.withLock { $0 = (try? result.get()).map { "answered \($0.status)" } ?? "failed" } }
+            fixture.loop.run()
+            return recorded.value.withLock { $0 }
+        }
+        // Stream 3 is "/answered".
+        try fixture.channel.writeInbound(HTTP2Frame(streamID: 3, payload: .headers(.init(headers: HPACKHeaders([(":status", "200")]), endStream: true))))
+        #expect(outcome(answered) == "answered 200")
+        fixture.loop.advanceTime(by: .milliseconds(1500))
+        #expect(outcome(short) == "pending" && outcome(long) == "pending", "the answered request's deadline passed, and it ended nothing")
+        fixture.loop.advanceTime(by: .seconds(1))
+        #expect(outcome(short) == "failed", "the shorter timeout, though started later")
+        #expect(outcome(long) == "pending")
+        fixture.loop.advanceTime(by: .seconds(8))
+        #expect(outcome(long) == "failed")
     }
 
     @Test func nioWindowEventsBecomeWindowUpdates() throws {
