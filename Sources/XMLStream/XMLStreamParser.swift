@@ -67,6 +67,8 @@ public final class XMLStreamParser {
     /// Element names and namespace URIs already made into Strings, by the address libxml2 hands them
     /// at (its dictionary keeps one copy of each): a stanza repeats the same few dozen names.
     private var internedNames: [UnsafeRawPointer: String] = [:]
+    /// Namespace URIs the same way, kept decoded (`&#38;` as `&`).
+    private var internedNamespaces: [UnsafeRawPointer: (raw: String, decoded: String)] = [:]
     private var depth = 0
     private var bytesFed = 0
     private var stanzaStartOffset = 0
@@ -385,7 +387,7 @@ public final class XMLStreamParser {
     fileprivate func internedName(_ pointer: UnsafePointer<xmlChar>) -> String {
         let length = Int(xmlStrlen(pointer))
         let bytes = UnsafeBufferPointer(start: pointer, count: length)
-        if let known = internedNames[UnsafeRawPointer(pointer)], known.utf8.elementsEqual(bytes) { return known }
+        if let known = internedNames[UnsafeRawPointer(pointer)], Self.equals(known, bytes) { return known }
         let name = String(decoding: bytes, as: UTF8.self)
         if internedNames.count >= 4096 { internedNames.removeAll(keepingCapacity: true) }
         internedNames[UnsafeRawPointer(pointer)] = name
@@ -395,8 +397,23 @@ public final class XMLStreamParser {
     /// A namespace URI: interned like a name, and decoded like an attribute value, since libxml2
     /// hands URIs back with `&amp;` left as `&#38;` too (found by fuzzing).
     fileprivate func internedNamespace(_ pointer: UnsafePointer<xmlChar>) -> String {
-        let name = internedName(pointer)
-        return name.utf8.contains(0x26) ? name.replacing("&#38;", with: "&") : name
+        let bytes = UnsafeBufferPointer(start: pointer, count: Int(xmlStrlen(pointer)))
+        if let known = internedNamespaces[UnsafeRawPointer(pointer)], Self.equals(known.raw, bytes) { return known.decoded }
+        let raw = String(decoding: bytes, as: UTF8.self)
+        let decoded = raw.utf8.contains(0x26) ? raw.replacing("&#38;", with: "&") : raw
+        if internedNamespaces.count >= 1024 { internedNamespaces.removeAll(keepingCapacity: true) }
+        internedNamespaces[UnsafeRawPointer(pointer)] = (raw, decoded)
+        return decoded
+    }
+
+    /// Whether `string` holds exactly `bytes` (its UTF-8 is contiguous: it was made from bytes here).
+    private static func equals(_ string: String, _ bytes: UnsafeBufferPointer<xmlChar>) -> Bool {
+        var string = string
+        return string.withUTF8 { utf8 in
+            guard utf8.count == bytes.count else { return false }
+            for index in 0..<bytes.count where utf8[index] != bytes[index] { return false }
+            return true
+        }
     }
 
     static func decodeAttributeValue(_ bytes: UnsafeBufferPointer<xmlChar>) -> String {

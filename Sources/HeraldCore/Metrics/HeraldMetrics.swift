@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import HeraldSupport
+import Synchronization
 
 /// Herald's metrics, made through an injected factory so each application (and each test) has its own
 /// registry instead of the process-wide one.
@@ -10,6 +11,9 @@ public struct HeraldMetrics: Sendable {
     private let handles: MetricHandles
     /// Made up front for every configured app, so each outcome reads 0 from the first scrape.
     private let publishCounters: [String: [PublishOutcome.Kind: Counter]]
+    /// Each app and vendor's handles for an accepted push, the outcome of nearly every vendor request:
+    /// looked up by app and vendor rather than by the whole label set, which had to be built each time.
+    private let acceptedPushes = AcceptedPushHandles()
 
     /// `apps`: the configured app names; a publish of another app (or of none) still counts, under its name.
     public init(factory: any MetricsFactory, apps: [String] = []) {
@@ -39,6 +43,17 @@ public struct HeraldMetrics: Sendable {
 
     /// One request to a vendor: its result class, the vendor's reason, and the time to its answer.
     public func vendorRequest(_ service: PushVendor, app: String, outcome: PushOutcome, duration: Duration) {
+        if case .delivered = outcome {
+            let (counter, timer) = acceptedPushes.handles(app: app, vendor: service) {
+                (
+                    handles.counter("herald_vendor_requests_total", [("app", app), ("vendor", service.rawValue), ("status", outcome.label), ("reason", outcome.reason.metricLabel)]),
+                    handles.timer("herald_vendor_request_duration_seconds", [("app", app), ("vendor", service.rawValue)])
+                )
+            }
+            counter.increment()
+            timer.recordNanoseconds(duration.nanoseconds)
+            return
+        }
         handles.counter(
             "herald_vendor_requests_total",
             [("app", app), ("vendor", service.rawValue), ("status", outcome.label), ("reason", outcome.reason.metricLabel)]
@@ -94,5 +109,26 @@ public struct HeraldMetrics: Sendable {
     /// Sets a gauge; for values sampled when metrics are read (queue depth, registrations, connections).
     public func gauge(_ label: String, _ value: Int, dimensions: [(String, String)] = []) {
         handles.gauge(label, dimensions).record(value)
+    }
+}
+
+/// The handles `vendorRequest` uses for accepted pushes, by app and vendor.
+final class AcceptedPushHandles: Sendable {
+    private struct Key: Hashable {
+        var app: String
+        var vendor: PushVendor
+    }
+
+    private let table = Mutex<[Key: (Counter, CoreMetrics.Timer)]>([:])
+
+    func handles(app: String, vendor: PushVendor, make: () -> (Counter, CoreMetrics.Timer)) -> (Counter, CoreMetrics.Timer) {
+        let key = Key(app: app, vendor: vendor)
+        if let found = table.withLock({ $0[key] }) { return found }
+        let made = make()
+        return table.withLock { table in
+            if let found = table[key] { return found }
+            table[key] = made
+            return made
+        }
     }
 }

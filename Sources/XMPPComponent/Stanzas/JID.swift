@@ -11,12 +11,13 @@ public struct JID: Sendable, Hashable, CustomStringConvertible {
 
     public init?(_ string: some StringProtocol) {
         let text = String(string)
-        let slash = text.firstIndex(of: "/")
+        // '/' and '@' are ASCII: found among the UTF-8 bytes, whose indexes are valid String indexes there.
+        let slash = text.utf8.firstIndex(of: UInt8(ascii: "/"))
         let addressPart = slash.map { text[..<$0] } ?? Substring(text)
-        let resource = slash.map { String(text[text.index(after: $0)...]) }
-        let at = addressPart.firstIndex(of: "@")
+        let resource = slash.map { String(text[text.utf8.index(after: $0)...]) }
+        let at = addressPart.utf8.firstIndex(of: UInt8(ascii: "@"))
         let local = at.map { String(addressPart[..<$0]) }
-        let domain = JID.lowercase(String(at.map { addressPart[addressPart.index(after: $0)...] } ?? addressPart))
+        let domain = JID.lowercase(String(at.map { addressPart[addressPart.utf8.index(after: $0)...] } ?? addressPart))
         guard JID.isValidDomain(domain) else { return nil }
         if let local {
             guard !local.isEmpty, local.utf8.count <= 1023,
