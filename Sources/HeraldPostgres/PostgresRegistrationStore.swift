@@ -298,6 +298,8 @@ public final class PostgresRegistrationStore: RegistrationStore {
                 logger: logger
             )
         }
+        // Activity columns do not notify (the trigger leaves them out): the cache is brought up to date here.
+        cache.recordActivity(activity)
     }
 
     // MARK: Pending pushes

@@ -52,9 +52,11 @@ final class SQLiteNodeReader: Sendable {
                 sqlite3_close_v2(database)
                 throw ReadError(code: opened, message: message)
             }
-            // As the store's own readers: wait out a lock rather than fail, and 8 MiB of page cache.
+            // Wait out a lock rather than fail, as the store's own readers do. 2 MiB of page cache each: the
+            // index's upper pages, which every lookup walks; the rest of a large table is read from the OS's
+            // cache either way, and a bigger one per connection only added to Herald's resident memory.
             sqlite3_busy_timeout(database, 5000)
-            sqlite3_exec(database, "PRAGMA cache_size = -8192", nil, nil, nil)
+            sqlite3_exec(database, "PRAGMA cache_size = -2048", nil, nil, nil)
             var statement: OpaquePointer?
             let sql = "SELECT \(SQLiteRegistrationStore.columns) FROM registration WHERE node = ?"
             let prepared = sqlite3_prepare_v3(database, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)

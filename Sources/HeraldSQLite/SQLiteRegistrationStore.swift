@@ -445,7 +445,9 @@ public final class SQLiteRegistrationStore: RegistrationStore {
     }
 
     public func recordActivity(_ activity: [String: RegistrationActivity]) async throws {
-        let updates = activity.map { ($0.key, $0.value) }
+        // In node order: nodes begin with their time of registration, as rows do, so neighbouring
+        // updates share pages of the index and the table instead of each finding its own.
+        let updates = activity.map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }
         try await writer.write { db in
             let statement = try db.cachedStatement(
                 sql: "UPDATE registration SET last_push_at = coalesce(?, last_push_at), last_failure = ? WHERE node = ?"
@@ -454,6 +456,7 @@ public final class SQLiteRegistrationStore: RegistrationStore {
                 try statement.execute(arguments: [update.lastPushAt?.timeIntervalSince1970, update.lastFailure, node])
             }
         }
+        cache.recordActivity(activity)
     }
 
     public func pendingPushes(limit: Int) async throws -> [PendingPush] {

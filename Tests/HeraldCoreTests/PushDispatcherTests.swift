@@ -359,6 +359,34 @@ private struct Fixture {
         #expect(delivered.lastFailure == nil)
     }
 
+    /// A success is not written again while the stored one is recent and no failure is stored; a
+    /// failure always is, and a success after one.
+    @Test func aRecentSuccessIsNotWrittenAgainButAFailureAlwaysIs() async throws {
+        let fixture = Fixture()
+        var recent = registration("recent")
+        recent.lastPushAt = fixture.wallNow.addingTimeInterval(-60)
+        var failing = registration("failing")
+        failing.lastPushAt = fixture.wallNow.addingTimeInterval(-60)
+        failing.lastFailure = "ServiceUnavailable"
+        var old = registration("old")
+        old.lastPushAt = fixture.wallNow.addingTimeInterval(-3_600)
+        for registration in [recent, failing, old] { try await fixture.store.save(registration) }
+        for node in ["recent", "failing", "old"] { #expect(await fixture.dispatcher.publish(publish(node)) == .delivered) }
+        await fixture.dispatcher.flushActivity()
+        #expect(try await fixture.store.registration(node: "recent")?.lastPushAt == recent.lastPushAt, "a minute ago is recent enough")
+        let cleared = try #require(try await fixture.store.registration(node: "failing"))
+        #expect(cleared.lastFailure == nil && cleared.lastPushAt == fixture.wallNow, "the stored failure is cleared")
+        #expect(try await fixture.store.registration(node: "old")?.lastPushAt == fixture.wallNow)
+        // A failure noted, then a success that would be skipped: the failure must not be what is written.
+        fixture.provider.answer(.rejected(reason: "BadTopic"))
+        fixture.clock.advance(by: .seconds(3))
+        #expect(await fixture.dispatcher.publish(publish("recent")) == .failed(reason: "BadTopic"))
+        fixture.clock.advance(by: .seconds(3))
+        #expect(await fixture.dispatcher.publish(publish("recent")) == .delivered)
+        await fixture.dispatcher.flushActivity()
+        #expect(try await fixture.store.registration(node: "recent")?.lastFailure == nil)
+    }
+
     @Test func credentialProblemsAreOurFault() async {
         let fixture = Fixture()
         fixture.provider.answer(.credentials(reason: "InvalidProviderToken"))
