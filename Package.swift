@@ -280,6 +280,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HeraldTestingTests", dependencies: ["HeraldTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeraldHarnessTests", dependencies: ["HeraldHarness"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeraldAppTests",
             dependencies: [

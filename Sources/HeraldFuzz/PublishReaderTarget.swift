@@ -10,11 +10,8 @@ enum PublishReaderTarget {
 
     static func run(_ data: UnsafeRawBufferPointer) {
         var input = FuzzInput(data)
-        let limits = XMLStreamParser.Limits(
-            maximumDepth: 4 + Int(input.byte() % 8), maximumStanzaBytes: 256 + Int(input.uint16() % 4096),
-            maximumBufferedBytes: 8192, maximumSkippedDepth: 64
-        )
-        let chunk = 1 + Int(input.byte() % 64)
+        // The same start as the xml target's, so its corpus seeds this one.
+        let (limits, chunk) = XMLStreamTarget.limitsAndChunk(&input)
         let body = input.remaining
         let tree = events(body, chunk: chunk, parser: XMLStreamParser(limits: limits))
         let read = events(body, chunk: chunk, parser: XMLStreamParser(limits: limits, readers: [PublishReader()]))

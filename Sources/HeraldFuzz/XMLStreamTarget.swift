@@ -9,14 +9,19 @@ enum XMLStreamTarget {
         xmlns='jabber:component:accept' from='push.example.com' id='fuzz'>
         """.utf8)
 
-    static func run(_ data: UnsafeRawBufferPointer) {
-        var input = FuzzInput(data)
-        // Small limits so that the fuzzer reaches the skipping paths with small inputs.
+    /// The limits and chunk size an input starts with (its first four bytes). Small limits, so that the
+    /// fuzzer reaches the skipping paths with small inputs.
+    static func limitsAndChunk(_ input: inout FuzzInput) -> (XMLStreamParser.Limits, chunk: Int) {
         let limits = XMLStreamParser.Limits(
             maximumDepth: 4 + Int(input.byte() % 8), maximumStanzaBytes: 256 + Int(input.uint16() % 4096),
             maximumBufferedBytes: 8192, maximumSkippedDepth: 64
         )
-        let chunk = 1 + Int(input.byte() % 64)
+        return (limits, 1 + Int(input.byte() % 64))
+    }
+
+    static func run(_ data: UnsafeRawBufferPointer) {
+        var input = FuzzInput(data)
+        let (limits, chunk) = limitsAndChunk(&input)
         let parser = XMLStreamParser(limits: limits)
         var events: [XMLStreamEvent] = []
         do {

@@ -112,12 +112,12 @@ final class EchoHandler: ChannelInboundHandler {
     private func answerRequests() {
         while true {
             let consumed: Int? = buffer.withUnsafeReadableBytes { bytes in
-                guard let start = Self.find(Self.iqOpen, in: bytes, from: 0),
-                    let tagEnd = Self.find([UInt8(ascii: ">")], in: bytes, from: start)
+                guard let start = ByteSearch.find(Self.iqOpen, in: bytes, from: 0),
+                    let tagEnd = ByteSearch.find([UInt8(ascii: ">")], in: bytes, from: start)
                 else { return nil }
                 var end = tagEnd
                 if bytes[tagEnd - 1] != UInt8(ascii: "/") {
-                    guard let close = Self.find(Self.iqClose, in: bytes, from: tagEnd) else { return nil }
+                    guard let close = ByteSearch.find(Self.iqClose, in: bytes, from: tagEnd) else { return nil }
                     end = close + Self.iqClose.count - 1
                 }
                 let tag = UnsafeRawBufferPointer(rebasing: bytes[start...tagEnd])
@@ -142,23 +142,9 @@ final class EchoHandler: ChannelInboundHandler {
     private static func attribute(_ name: String, in tag: UnsafeRawBufferPointer) -> String? {
         for quote in ["'", "\""] {
             let needle = Array(" \(name)=\(quote)".utf8)
-            if let start = find(needle, in: tag, from: 0), let end = find(Array(quote.utf8), in: tag, from: start + needle.count) {
+            if let start = ByteSearch.find(needle, in: tag, from: 0), let end = ByteSearch.find(Array(quote.utf8), in: tag, from: start + needle.count) {
                 return String(decoding: tag[(start + needle.count)..<end], as: UTF8.self)
             }
-        }
-        return nil
-    }
-
-    private static func find(_ needle: [UInt8], in haystack: UnsafeRawBufferPointer, from: Int) -> Int? {
-        guard let first = needle.first, haystack.count - from >= needle.count, let base = haystack.baseAddress else { return nil }
-        var index = from
-        let last = haystack.count - needle.count
-        while index <= last {
-            // memchr finds the first byte; the rest is compared from there.
-            guard let hit = memchr(base + index, Int32(first), last - index + 1) else { return nil }
-            index = base.distance(to: UnsafeRawPointer(hit))
-            if memcmp(base + index, needle, needle.count) == 0 { return index }
-            index += 1
         }
         return nil
     }

@@ -399,13 +399,13 @@ public final class LoadHandler: ChannelInboundHandler {
     private func scanReplies() {
         while true {
             let consumed: Int? = buffer.withUnsafeReadableBytes { bytes in
-                guard let start = Self.find(Self.iqOpen, in: bytes, from: 0),
-                    let tagEnd = Self.find(Self.tagClose, in: bytes, from: start + Self.iqOpen.count)
+                guard let start = ByteSearch.find(Self.iqOpen, in: bytes, from: 0),
+                    let tagEnd = ByteSearch.find(Self.tagClose, in: bytes, from: start + Self.iqOpen.count)
                 else { return nil }
                 let selfClosing = bytes[tagEnd - 1] == UInt8(ascii: "/")
                 var end = tagEnd
                 if !selfClosing {
-                    guard let close = Self.find(Self.iqClose, in: bytes, from: tagEnd) else { return nil }
+                    guard let close = ByteSearch.find(Self.iqClose, in: bytes, from: tagEnd) else { return nil }
                     end = close + Self.iqClose.count - 1
                 }
                 handleReply(tag: UnsafeRawBufferPointer(rebasing: bytes[start...tagEnd]), body: UnsafeRawBufferPointer(rebasing: bytes[tagEnd...end]))
@@ -422,23 +422,8 @@ public final class LoadHandler: ChannelInboundHandler {
     private static let idAttribute = Array(" id='".utf8)
     private static let resultType = Array("type='result'".utf8)
 
-    /// Where `needle` starts in `haystack` at or after `from`.
-    private static func find(_ needle: [UInt8], in haystack: UnsafeRawBufferPointer, from: Int) -> Int? {
-        guard let first = needle.first, haystack.count - from >= needle.count, let base = haystack.baseAddress else { return nil }
-        var index = from
-        let last = haystack.count - needle.count
-        while index <= last {
-            // memchr finds the first byte; the rest is compared from there.
-            guard let hit = memchr(base + index, Int32(first), last - index + 1) else { return nil }
-            index = base.distance(to: UnsafeRawPointer(hit))
-            if memcmp(base + index, needle, needle.count) == 0 { return index }
-            index += 1
-        }
-        return nil
-    }
-
     private func handleReply(tag: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) {
-        guard let run, let idStart = Self.find(Self.idAttribute, in: tag, from: 0).map({ $0 + Self.idAttribute.count }) else { return }
+        guard let run, let idStart = ByteSearch.find(Self.idAttribute, in: tag, from: 0).map({ $0 + Self.idAttribute.count }) else { return }
         var id = 0
         var index = idStart
         while index < tag.count, tag[index] >= 0x30, tag[index] <= 0x39 {
@@ -449,7 +434,7 @@ public final class LoadHandler: ChannelInboundHandler {
         latencies.append(DispatchTime.now().uptimeNanoseconds - sendTimes[id])
         received += 1
         let condition: String
-        if Self.find(Self.resultType, in: tag, from: 0) != nil {
+        if ByteSearch.find(Self.resultType, in: tag, from: 0) != nil {
             results += 1
             condition = "result"
         } else {
