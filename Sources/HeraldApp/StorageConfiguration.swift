@@ -10,8 +10,10 @@ public enum StorageConfiguration: Sendable, Hashable {
     init(section: ConfigSection) throws(ConfigurationError) {
         let engine = try section.oneOf("engine", ["sqlite", "postgres"], default: "sqlite")
         let path = try section.string("path", default: "herald.sqlite")
+        // Read whatever the engine, as `path` is: a key given is a key checked.
+        let cacheSize = try section.int("cache_size", default: 20_000, range: 0...10_000_000)
         guard engine == "postgres" else {
-            self = .sqlite(path: path, cacheSize: try section.int("cache_size", default: 20_000, range: 0...10_000_000))
+            self = .sqlite(path: path, cacheSize: cacheSize)
             return
         }
         let postgres = try section.section("postgres")

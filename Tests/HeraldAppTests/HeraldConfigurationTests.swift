@@ -374,6 +374,16 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         #expect(configuration.components[0].handshakeTimeout == .seconds(10), "default where nothing is given")
     }
 
+    @Test func sqliteKeepsItsPathAndItsCacheSize() throws {
+        let environment = ["HERALD_COMPONENTS__0__DOMAIN": "push.example.org", "HERALD_COMPONENTS__0__SECRET": "x", "HERALD_STORAGE__PATH": "/tmp/h.sqlite"]
+        #expect(try HeraldConfiguration.load(path: nil, environment: environment).storage == .sqlite(path: "/tmp/h.sqlite", cacheSize: 20_000))
+        let none = try HeraldConfiguration.load(path: nil, environment: environment.merging(["HERALD_STORAGE__CACHE_SIZE": "0"]) { $1 })
+        #expect(none.storage == .sqlite(path: "/tmp/h.sqlite", cacheSize: 0))
+        #expect(throws: ConfigurationError.self) {
+            _ = try HeraldConfiguration.load(path: nil, environment: environment.merging(["HERALD_STORAGE__CACHE_SIZE": "-1"]) { $1 })
+        }
+    }
+
     @Test func postgresIsChosenByEngineWithAURLOverTheKeysAndAPasswordFile() throws {
         let passwordFile = FileManager.default.temporaryDirectory.appendingPathComponent("herald-pg-\(UUID().uuidString)").path
         try "s3cret\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)

@@ -167,7 +167,7 @@ private func fast(_ number: Int, id: String? = nil, to: String = "push.example.c
         let server = try await FakeComponentServer.start(secret: "s3cret", group: group)
         let handler = FastHandler(.result)
         let service = service(handler, port: server.port, group: group)
-        let count = 3_000
+        let count = 1_000
         try await whileRunning({ await service.run() }) {
             #expect(await eventually { service.status.isConnected })
             try await server.sendRaw((0..<count).map { fast($0) }.joined())
