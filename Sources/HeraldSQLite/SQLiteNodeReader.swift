@@ -58,7 +58,7 @@ final class SQLiteNodeReader: Sendable {
             sqlite3_busy_timeout(database, 5000)
             sqlite3_exec(database, "PRAGMA cache_size = -2048", nil, nil, nil)
             var statement: OpaquePointer?
-            let sql = "SELECT \(SQLiteRegistrationStore.columns) FROM registration WHERE node = ?"
+            let sql = SQLiteRegistrationStore.selection + " WHERE node = ?"
             let prepared = sqlite3_prepare_v3(database, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
             guard prepared == SQLITE_OK, let statement else {
                 let message = String(cString: sqlite3_errmsg(database))
@@ -92,7 +92,7 @@ final class SQLiteNodeReader: Sendable {
             }
         }
 
-        /// The row as `SQLiteRegistrationStore` decodes it (`columns`, in order).
+        /// The row as `SQLiteRegistrationStore` decodes it (`selection`, in order).
         private func decode() -> Registration {
             let p256dh = text(7)
             let auth = text(8)

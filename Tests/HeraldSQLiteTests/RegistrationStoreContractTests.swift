@@ -313,6 +313,58 @@ func temporaryDatabasePath() -> String {
         #expect(try await store.registration(node: "gone") == nil)
     }
 
+    @Test(arguments: StoreKind.allCases)
+    func aNodeRegisteredAgainAfterADeleteStartsWithoutActivity(kind: StoreKind) async throws {
+        let store = try await kind.make()
+        var registration = sample("a")
+        registration.lastPushAt = nil
+        registration.lastFailure = nil
+        try await store.save(registration)
+        try await store.recordActivity(["a": RegistrationActivity(lastPushAt: Date(timeIntervalSince1970: 1_790_000_500), lastFailure: "Unregistered")])
+        #expect(try await store.delete(node: "a"))
+        try await store.save(registration)
+        let stored = try #require(try await store.registration(node: "a"))
+        #expect(stored.lastPushAt == nil)
+        #expect(stored.lastFailure == nil)
+        // Saving a registration writes its activity as given, clearing what was recorded.
+        try await store.recordActivity(["a": RegistrationActivity(lastPushAt: Date(timeIntervalSince1970: 1_790_000_600))])
+        try await store.save(registration)
+        #expect(try await store.registration(node: "a")?.lastPushAt == nil)
+    }
+
+    @Test func sqliteActivityMovesToItsOwnTableAndLeavesWithItsRegistration() async throws {
+        let path = temporaryDatabasePath()
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try SQLiteRegistrationStore.migrator.migrate(queue, upTo: "2026-12-02 pending pushes")
+            try await queue.write { db in
+                for (node, pushed, failure) in [("pushed", 1_790_000_000.0, nil), ("failed", nil, "BadDeviceToken"), ("quiet", nil, nil)] as [(String, Double?, String?)] {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO registration (node, secret, app, service, dialect, token, account_domain, account_key,
+                                device_key, created_at, updated_at, last_push_at, last_failure)
+                                VALUES (?, 's', 'chat', 'fcm', 'p2', 't', 'example.org', 'a', ?, 1, 1, ?, ?)
+                            """,
+                        arguments: [node, "device-" + node, pushed, failure]
+                    )
+                }
+            }
+        }
+        let store = try SQLiteRegistrationStore(path: path)
+        #expect(try await store.registration(node: "pushed")?.lastPushAt == Date(timeIntervalSince1970: 1_790_000_000))
+        #expect(try await store.registration(node: "failed")?.lastFailure == "BadDeviceToken")
+        let quiet = try #require(try await store.registration(node: "quiet"))
+        #expect(quiet.lastPushAt == nil && quiet.lastFailure == nil)
+        #expect(try await store.activityRowCount() == 2, "rows only for registrations with activity")
+        #expect(try await store.registration(deviceKey: "device-pushed")?.lastPushAt == Date(timeIntervalSince1970: 1_790_000_000))
+        #expect(try await store.list(after: nil, limit: 10).compactMap(\.lastFailure) == ["BadDeviceToken"])
+        #expect(try await store.delete(node: "pushed"))
+        #expect(try await store.delete(node: "failed", ifToken: "t"))
+        #expect(try await store.activityRowCount() == 0, "a deleted registration takes its activity along")
+        #expect(try await store.count() == 1)
+    }
+
     @Test func sqliteCountsSurviveUpdatesThatMoveADomainAndBulkLoads() async throws {
         let store = try SQLiteRegistrationStore(path: temporaryDatabasePath())
         try await store.save(sample("x"))
