@@ -104,9 +104,26 @@ struct ClientConnectionStateMachine<Pending> {
 
     var openStreams: Int { open.count }
 
-    /// Whether the request is still waiting here, queued or on the wire.
+    /// Whether the request is still waiting here, queued or on the wire. Asked for the oldest deadline
+    /// after every answer, so it must not walk the queue: thousands wait there when the vendor is slow.
     func isPending(_ id: RequestID) -> Bool {
-        streamOfRequest[id] != nil || queued.contains { $0.0 == id }
+        streamOfRequest[id] != nil || queuedIndex(of: id) != nil
+    }
+
+    /// Where the request waits in the queue: ids are handed out in increasing order and the queue keeps
+    /// its order (taken from the front, or one removed when it times out), so a binary search finds it.
+    private func queuedIndex(of id: RequestID) -> CircularBuffer<(RequestID, Pending)>.Index? {
+        guard let first = queued.first?.0, let last = queued.last?.0, first <= id, id <= last else { return nil }
+        var low = 0
+        var high = queued.count - 1
+        while low <= high {
+            let middle = (low + high) / 2
+            let index = queued.index(queued.startIndex, offsetBy: middle)
+            let found = queued[index].0
+            if found == id { return index }
+            if found < id { low = middle + 1 } else { high = middle - 1 }
+        }
+        return nil
     }
     var queuedRequests: Int { queued.count }
 
@@ -169,7 +186,7 @@ struct ClientConnectionStateMachine<Pending> {
 
     /// The request's deadline passed.
     mutating func timedOut(_ id: RequestID) -> [Action] {
-        if let index = queued.firstIndex(where: { $0.0 == id }) {
+        if let index = queuedIndex(of: id) {
             let (_, pending) = queued.remove(at: index)
             return [.fail(id, pending, .notProcessed)]
         }
