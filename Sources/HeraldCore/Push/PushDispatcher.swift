@@ -112,6 +112,11 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     /// publish goes to the vendor on the calling thread and `reply` is called from the thread its answer
     /// arrives on. Anything that needs to wait (a lookup, a refusal to confirm with the store, a store
     /// write) continues in the dispatcher's own tasks, which `run()` keeps. `reply` is called once.
+    // The component calls this through a protocol, so the optimizer never saw it with a concrete clock:
+    // every publish ran the unspecialized dispatcher and state machine, looking up generic metadata as
+    // it went. A specialization for the system clock, chosen at run time, cut Herald's CPU per publish
+    // by 10–18% (herald-bench path, window 1000 and steady 5,000/s, alternating builds).
+    @_specialize(where C == SystemClock)
     public func publish(_ publish: Publish, reply: @escaping @Sendable (PublishOutcome) -> Void) {
         let start = clock.now
         let finish: @Sendable (PublishOutcome, String?) -> Void = { outcome, app in
