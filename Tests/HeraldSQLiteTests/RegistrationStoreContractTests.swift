@@ -323,22 +323,16 @@ func temporaryDatabasePath() -> String {
     }
 
     @Test func sqliteActivityMovesToItsOwnTableAndLeavesWithItsRegistration() async throws {
-        let path = temporaryDatabasePath()
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        do {
-            let queue = try DatabaseQueue(path: path)
-            try SQLiteRegistrationStore.migrator.migrate(queue, upTo: "2026-12-02 pending pushes")
-            try await queue.write { db in
-                for (node, pushed, failure) in [("pushed", 1_790_000_000.0, nil), ("failed", nil, "BadDeviceToken"), ("quiet", nil, nil)] as [(String, Double?, String?)] {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO registration (node, secret, app, service, dialect, token, account_domain, account_key,
-                                device_key, created_at, updated_at, last_push_at, last_failure)
-                                VALUES (?, 's', 'chat', 'fcm', 'p2', 't', 'example.org', 'a', ?, 1, 1, ?, ?)
-                            """,
-                        arguments: [node, "device-" + node, pushed, failure]
-                    )
-                }
+        let path = try await databaseMigrated(upTo: "2026-12-02 pending pushes") { db in
+            for (node, pushed, failure) in [("pushed", 1_790_000_000.0, nil), ("failed", nil, "BadDeviceToken"), ("quiet", nil, nil)] as [(String, Double?, String?)] {
+                try db.execute(
+                    sql: """
+                        INSERT INTO registration (node, secret, app, service, dialect, token, account_domain, account_key,
+                            device_key, created_at, updated_at, last_push_at, last_failure)
+                            VALUES (?, 's', 'chat', 'fcm', 'p2', 't', 'example.org', 'a', ?, 1, 1, ?, ?)
+                        """,
+                    arguments: [node, "device-" + node, pushed, failure]
+                )
             }
         }
         let store = try SQLiteRegistrationStore(path: path)
@@ -402,28 +396,36 @@ func temporaryDatabasePath() -> String {
 
     @Test func sqliteLooksUpByNodeThroughTheIndex() async throws {
         let store = try SQLiteRegistrationStore(path: temporaryDatabasePath())
-        let plan = try await store.queryPlan(sql: "SELECT * FROM registration WHERE node = 'x'")
-        #expect(plan.contains("USING INDEX"), "plan: \(plan)")
-        let byDevice = try await store.queryPlan(sql: "SELECT * FROM registration WHERE device_key = 'x'")
-        #expect(byDevice.contains("USING INDEX"), "plan: \(byDevice)")
+        // The reads as the store makes them: by index into the registrations, then the activity by rowid.
+        let plan = try await store.queryPlan(sql: SQLiteRegistrationStore.selection + " WHERE node = 'x'")
+        #expect(plan.contains("registration USING INDEX"), "plan: \(plan)")
+        #expect(plan.contains("registration_activity USING INTEGER PRIMARY KEY"), "plan: \(plan)")
+        let byDevice = try await store.queryPlan(sql: SQLiteRegistrationStore.selection + " WHERE device_key = 'x'")
+        #expect(byDevice.contains("registration USING INDEX"), "plan: \(byDevice)")
+        #expect(byDevice.contains("registration_activity USING INTEGER PRIMARY KEY"), "plan: \(byDevice)")
+    }
+
+    /// A database file as an earlier Herald left it: migrated up to `migration`, with `rows` written.
+    private func databaseMigrated(upTo migration: String, rows: @escaping @Sendable (Database) throws -> Void) async throws -> String {
+        let path = temporaryDatabasePath()
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let queue = try DatabaseQueue(path: path)
+        try SQLiteRegistrationStore.migrator.migrate(queue, upTo: migration)
+        try await queue.write(rows)
+        try queue.close()
+        return path
     }
 
     @Test func aStoreKeyedByNodeMovesToRowidsKeepingRowsAndCounts() async throws {
-        let path = temporaryDatabasePath()
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        do {
-            let queue = try DatabaseQueue(path: path)
-            try SQLiteRegistrationStore.migrator.migrate(queue, upTo: "2026-12-02 registration counts")
-            try await queue.write { db in
-                for (node, created) in [("zz", 3.0), ("aa", 2.0), ("mm", 1.0)] {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO registration (node, secret, app, service, dialect, token, account_domain, account_key,
-                                device_key, created_at, updated_at) VALUES (?, 's', 'chat', 'fcm', 'p2', 't', 'example.org', 'a', ?, ?, ?)
-                            """,
-                        arguments: [node, "device-" + node, created, created]
-                    )
-                }
+        let path = try await databaseMigrated(upTo: "2026-12-02 registration counts") { db in
+            for (node, created) in [("zz", 3.0), ("aa", 2.0), ("mm", 1.0)] {
+                try db.execute(
+                    sql: """
+                        INSERT INTO registration (node, secret, app, service, dialect, token, account_domain, account_key,
+                            device_key, created_at, updated_at) VALUES (?, 's', 'chat', 'fcm', 'p2', 't', 'example.org', 'a', ?, ?, ?)
+                        """,
+                    arguments: [node, "device-" + node, created, created]
+                )
             }
         }
         let store = try SQLiteRegistrationStore(path: path)
