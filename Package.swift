@@ -188,7 +188,8 @@ let package = Package(
             name: "HeraldBenchmarks",
             dependencies: [
                 "HeraldCore", "HeraldSQLite", "HeraldPostgres", "HeraldHTTP2", "HeraldHarness", "MockVendors", "VendorSupport",
-                external("PostgresNIO", "postgres-nio"), crypto, nioCore, nioSSL, argumentParser, logging,
+                external("PostgresNIO", "postgres-nio"), crypto, nioCore, nioPosix, nioSSL, nioHTTP2, nioHPACK, argumentParser,
+                logging,
             ],
             swiftSettings: swiftSettings
         ),

@@ -6,7 +6,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald-bench",
         abstract: "Herald's benchmarks. Run in release mode: swift run -c release herald-bench <benchmark>.",
-        subcommands: [PathBenchmark.self, RegistrationBenchmark.self, StoreBenchmark.self]
+        subcommands: [PathBenchmark.self, FloorBenchmark.self, EchoComponentCommand.self, RegistrationBenchmark.self, StoreBenchmark.self]
     )
 }
 
