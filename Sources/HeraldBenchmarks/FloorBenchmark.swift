@@ -43,26 +43,26 @@ struct FloorBenchmark: AsyncParsableCommand {
         let vendor = try await vendorHalf(workspace: workspace)
         report.add(
             "vendor half: NIO HTTP/2 + NIO SSL, \(connections) connections",
-            "\(format(vendor.rate))/s, \(format(vendor.clientMicroseconds, decimals: 1)) µs per request"
-                + " (bench vendor \(format(vendor.vendorMicroseconds, decimals: 1)) µs)",
+            "\(format(vendor.rate))/s, \(format(vendor.cpuMicroseconds, decimals: 1)) µs per request"
+                + " (bench vendor \(format(vendor.peerMicroseconds, decimals: 1)) µs), p50 \(format(vendor.p50, decimals: 2)) ms, p99 \(format(vendor.p99, decimals: 2)) ms",
             key: "vendor_half",
             [
-                "requests_per_second": vendor.rate, "client_cpu_us_per_request": vendor.clientMicroseconds,
-                "vendor_cpu_us_per_request": vendor.vendorMicroseconds,
+                "requests_per_second": vendor.rate, "client_cpu_us_per_request": vendor.cpuMicroseconds,
+                "vendor_cpu_us_per_request": vendor.peerMicroseconds, "p50_ms": vendor.p50, "p99_ms": vendor.p99,
             ]
         )
         let component = try await componentHalf(workspace: workspace)
         report.add(
             "component half: NIO reading publishes, writing replies",
-            "\(format(component.rate))/s, \(format(component.componentMicroseconds, decimals: 1)) µs per publish"
-                + " (generator \(format(component.generatorMicroseconds, decimals: 1)) µs)",
+            "\(format(component.rate))/s, \(format(component.cpuMicroseconds, decimals: 1)) µs per publish"
+                + " (generator \(format(component.peerMicroseconds, decimals: 1)) µs), p50 \(format(component.p50, decimals: 2)) ms, p99 \(format(component.p99, decimals: 2)) ms",
             key: "component_half",
             [
-                "publishes_per_second": component.rate, "component_cpu_us_per_publish": component.componentMicroseconds,
-                "generator_cpu_us_per_publish": component.generatorMicroseconds,
+                "publishes_per_second": component.rate, "component_cpu_us_per_publish": component.cpuMicroseconds,
+                "generator_cpu_us_per_publish": component.peerMicroseconds, "p50_ms": component.p50, "p99_ms": component.p99,
             ]
         )
-        let floor = vendor.clientMicroseconds + component.componentMicroseconds
+        let floor = vendor.cpuMicroseconds + component.cpuMicroseconds
         report.add(
             "both halves", "\(format(floor, decimals: 1)) µs per publish, before parsing XML or anything of Herald's",
             key: "floor_cpu_us_per_publish", floor
@@ -70,8 +70,12 @@ struct FloorBenchmark: AsyncParsableCommand {
         report.print()
     }
 
+    /// One half's rate, its CPU per request and its peer's (the bench vendor, or the load generator), and
+    /// the time from a request's write to its answer.
+    typealias HalfFigures = (rate: Double, cpuMicroseconds: Double, peerMicroseconds: Double, p50: Double, p99: Double)
+
     /// Requests shaped as Herald's APNs requests, straight to NIO HTTP/2 over NIO SSL.
-    private func vendorHalf(workspace: URL) async throws -> (rate: Double, clientMicroseconds: Double, vendorMicroseconds: Double) {
+    private func vendorHalf(workspace: URL) async throws -> HalfFigures {
         let portFile = workspace.appendingPathComponent("vendor.port").path
         let vendor = try BenchVendor.start(portFile: portFile, statsFile: workspace.appendingPathComponent("vendor-stats.json").path, workspace: workspace)
         defer { vendor.process.terminate() }
@@ -108,26 +112,31 @@ struct FloorBenchmark: AsyncParsableCommand {
             channels.append(channel)
         }
 
-        func counts() async throws -> (completed: Int, failed: Int) {
-            var total = (completed: 0, failed: 0)
-            for channel in channels {
+        /// The connections' counts, and the latencies of the answers since `marks` (each connection's
+        /// count of answers timed, as an earlier snapshot returned it).
+        func snapshot(since marks: [Int]? = nil) async throws -> (completed: Int, failed: Int, latencies: [UInt64], marks: [Int]) {
+            var total = (completed: 0, failed: 0, latencies: [UInt64](), marks: [Int]())
+            for (index, channel) in channels.enumerated() {
                 let counted = try await channel.eventLoop.submit {
                     let handler = try channel.pipeline.syncOperations.handler(type: FloorHandler.self)
-                    return (handler.completed, handler.failed)
+                    let from = marks?[index] ?? handler.latencies.count
+                    return (handler.completed, handler.failed, Array(handler.latencies[from...]), handler.latencies.count)
                 }.get()
                 total.completed += counted.0
                 total.failed += counted.1
+                total.latencies += counted.2
+                total.marks.append(counted.3)
             }
             return total
         }
 
         try await Task.sleep(for: .seconds(1))
-        let before = try await counts()
+        let before = try await snapshot()
         let ownBefore = ProcessStats(pid: getpid())
         let vendorBefore = ProcessStats(pid: vendor.process.pid)
         let started = ContinuousClock.now
         try await Task.sleep(for: .seconds(seconds))
-        let after = try await counts()
+        let after = try await snapshot(since: before.marks)
         let elapsed = (ContinuousClock.now - started).seconds
         let own = ProcessStats(pid: getpid()).cpuSeconds - ownBefore.cpuSeconds
         let vendorCPU = ProcessStats(pid: vendor.process.pid).cpuSeconds - vendorBefore.cpuSeconds
@@ -135,12 +144,14 @@ struct FloorBenchmark: AsyncParsableCommand {
         let completed = after.completed - before.completed
         guard completed > 0 else { throw BenchmarkError("the vendor answered no request") }
         if after.failed > 0 { throw BenchmarkError("the vendor refused \(after.failed) requests") }
-        return (Double(completed) / elapsed, own / Double(completed) * 1e6, vendorCPU / Double(completed) * 1e6)
+        // Percentiles reports in milliseconds when fed microseconds.
+        let latencies = Percentiles(after.latencies.map { $0 / 1000 })
+        return (Double(completed) / elapsed, own / Double(completed) * 1e6, vendorCPU / Double(completed) * 1e6, latencies.value(0.5), latencies.value(0.99))
     }
 
     /// The load generator's publishes to an echo component in a process of its own (this binary's
     /// `echo-component`), which answers each at once: NIO's reads and writes on the component connection.
-    private func componentHalf(workspace: URL) async throws -> (rate: Double, componentMicroseconds: Double, generatorMicroseconds: Double) {
+    private func componentHalf(workspace: URL) async throws -> HalfFigures {
         let generator = try await LoadGenerator.start(secret: "floor-component-secret", publishSecret: "floor-publish-secret")
         defer { Task { await generator.stop() } }
         let echo = try ChildProcess(
@@ -162,7 +173,8 @@ struct FloorBenchmark: AsyncParsableCommand {
         await echo.stop()
         guard result.results > 0, result.unexpected == 0 else { throw BenchmarkError("the echo component's replies were not all results") }
         let replies = Double(result.results)
-        return (replies / result.seconds, echoCPU / replies * 1e6, own / replies * 1e6)
+        let latencies = Percentiles(result.latenciesNanoseconds.map { $0 / 1000 })
+        return (replies / result.seconds, echoCPU / replies * 1e6, own / replies * 1e6, latencies.value(0.5), latencies.value(0.99))
     }
 
     private func waitForPort(_ path: String) async -> Int? {
@@ -217,6 +229,9 @@ final class FloorHandler: ChannelInboundHandler {
     private let load: FloorLoad
     private var nextStreamID = HTTP2StreamID(1)
     private var sent = 0
+    private var sentAt: [HTTP2StreamID: UInt64] = [:]
+    /// Each answered request's time from its write to its answer, in nanoseconds, in order of answers.
+    private(set) var latencies: [UInt64] = []
     private var tick: RepeatedTask?
     private(set) var completed = 0
     private(set) var failed = 0
@@ -255,12 +270,12 @@ final class FloorHandler: ChannelInboundHandler {
         switch frame.payload {
         case .headers(let headers):
             if headers.headers.first(name: ":status") != "200" { failed += 1 }
-            if headers.endStream { finished(context: context) }
+            if headers.endStream { finished(frame.streamID, context: context) }
         case .data(let data):
-            if data.endStream { finished(context: context) }
+            if data.endStream { finished(frame.streamID, context: context) }
         case .rstStream:
             failed += 1
-            finished(context: context)
+            finished(frame.streamID, context: context)
         default:
             break
         }
@@ -271,8 +286,9 @@ final class FloorHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
-    private func finished(context: ChannelHandlerContext) {
+    private func finished(_ streamID: HTTP2StreamID, context: ChannelHandlerContext) {
         completed += 1
+        if let started = sentAt.removeValue(forKey: streamID) { latencies.append(NIODeadline.now().uptimeNanoseconds - started) }
         if case .window = load { send(context: context) }
     }
 
@@ -280,6 +296,7 @@ final class FloorHandler: ChannelInboundHandler {
         let streamID = nextStreamID
         nextStreamID = HTTP2StreamID(Int32(streamID) + 2)
         sent += 1
+        sentAt[streamID] = NIODeadline.now().uptimeNanoseconds
         context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .headers(.init(headers: request.headers, endStream: false)))), promise: nil)
         context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .data(.init(data: .byteBuffer(request.body), endStream: true)))), promise: nil)
     }
