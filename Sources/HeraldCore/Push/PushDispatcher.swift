@@ -64,7 +64,9 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         stateless: StatelessApps = .none,
         policy: DeliveryPolicy = .init(),
         clock: C,
-        activityFlushInterval: Duration? = .seconds(5),
+        // Every second: with a million registrations pushed at random a 5 s batch (25,000 rows at 5,000/s)
+        // held the cores long enough to put p99 at 0.33-0.44 s; batches of a second put it at 0.20-0.23 s.
+        activityFlushInterval: Duration? = .seconds(1),
         instance: String = "local",
         logger: Logger,
         metrics: HeraldMetrics = .disabled
