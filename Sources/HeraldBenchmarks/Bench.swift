@@ -84,3 +84,12 @@ struct BenchmarkError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+/// The text of a file a child process writes once it is ready (its port), waiting up to 10 s for it.
+func waitForFile(_ path: String) async -> String? {
+    for _ in 0..<500 {
+        if let text = try? String(contentsOfFile: path, encoding: .utf8), !text.isEmpty { return text }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return nil
+}

@@ -41,27 +41,9 @@ struct FloorBenchmark: AsyncParsableCommand {
         let load = rate.map { "\($0)/s" } ?? "window \(window)"
         var report = Report(title: "The stack alone, \(load), \(seconds) s")
         let vendor = try await vendorHalf(workspace: workspace)
-        report.add(
-            "vendor half: NIO HTTP/2 + NIO SSL, \(connections) connections",
-            "\(format(vendor.rate))/s, \(format(vendor.cpuMicroseconds, decimals: 1)) µs per request"
-                + " (bench vendor \(format(vendor.peerMicroseconds, decimals: 1)) µs), p50 \(format(vendor.p50, decimals: 2)) ms, p99 \(format(vendor.p99, decimals: 2)) ms",
-            key: "vendor_half",
-            [
-                "requests_per_second": vendor.rate, "client_cpu_us_per_request": vendor.cpuMicroseconds,
-                "vendor_cpu_us_per_request": vendor.peerMicroseconds, "p50_ms": vendor.p50, "p99_ms": vendor.p99,
-            ]
-        )
+        add(vendor, as: "vendor half: NIO HTTP/2 + NIO SSL, \(connections) connections", per: "request", peer: "bench vendor", key: "vendor_half", to: &report)
         let component = try await componentHalf(workspace: workspace)
-        report.add(
-            "component half: NIO reading publishes, writing replies",
-            "\(format(component.rate))/s, \(format(component.cpuMicroseconds, decimals: 1)) µs per publish"
-                + " (generator \(format(component.peerMicroseconds, decimals: 1)) µs), p50 \(format(component.p50, decimals: 2)) ms, p99 \(format(component.p99, decimals: 2)) ms",
-            key: "component_half",
-            [
-                "publishes_per_second": component.rate, "component_cpu_us_per_publish": component.cpuMicroseconds,
-                "generator_cpu_us_per_publish": component.peerMicroseconds, "p50_ms": component.p50, "p99_ms": component.p99,
-            ]
-        )
+        add(component, as: "component half: NIO reading publishes, writing replies", per: "publish", peer: "generator", key: "component_half", to: &report)
         let floor = vendor.cpuMicroseconds + component.cpuMicroseconds
         report.add(
             "both halves", "\(format(floor, decimals: 1)) µs per publish, before parsing XML or anything of Herald's",
@@ -74,12 +56,25 @@ struct FloorBenchmark: AsyncParsableCommand {
     /// the time from a request's write to its answer.
     typealias HalfFigures = (rate: Double, cpuMicroseconds: Double, peerMicroseconds: Double, p50: Double, p99: Double)
 
+    private func add(_ half: HalfFigures, as label: String, per unit: String, peer: String, key: String, to report: inout Report) {
+        report.add(
+            label,
+            "\(format(half.rate))/s, \(format(half.cpuMicroseconds, decimals: 1)) µs per \(unit) (\(peer) \(format(half.peerMicroseconds, decimals: 1)) µs),"
+                + " p50 \(format(half.p50, decimals: 2)) ms, p99 \(format(half.p99, decimals: 2)) ms",
+            key: key,
+            [
+                "per_second": half.rate, "cpu_us": half.cpuMicroseconds, "peer_cpu_us": half.peerMicroseconds,
+                "p50_ms": half.p50, "p99_ms": half.p99,
+            ]
+        )
+    }
+
     /// Requests shaped as Herald's APNs requests, straight to NIO HTTP/2 over NIO SSL.
     private func vendorHalf(workspace: URL) async throws -> HalfFigures {
         let portFile = workspace.appendingPathComponent("vendor.port").path
         let vendor = try BenchVendor.start(portFile: portFile, statsFile: workspace.appendingPathComponent("vendor-stats.json").path, workspace: workspace)
         defer { vendor.process.terminate() }
-        guard let port = await waitForPort(portFile) else { throw BenchmarkError("bench vendor did not start") }
+        guard let port = await waitForFile(portFile).flatMap({ Int($0) }) else { throw BenchmarkError("bench vendor did not start") }
 
         let request = try FloorRequest.make(authority: "127.0.0.1:\(port)")
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -175,16 +170,6 @@ struct FloorBenchmark: AsyncParsableCommand {
         let replies = Double(result.results)
         let latencies = Percentiles(result.latenciesNanoseconds.map { $0 / 1000 })
         return (replies / result.seconds, echoCPU / replies * 1e6, own / replies * 1e6, latencies.value(0.5), latencies.value(0.99))
-    }
-
-    private func waitForPort(_ path: String) async -> Int? {
-        for _ in 0..<500 {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                return port
-            }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return nil
     }
 }
 

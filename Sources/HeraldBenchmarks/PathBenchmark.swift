@@ -467,14 +467,6 @@ struct PathBenchmark: AsyncParsableCommand {
         return Int(try await server.psql("SELECT xact_commit FROM pg_stat_database WHERE datname = '\(database)'", database: "postgres")) ?? 0
     }
 
-    private func waitForFile(_ path: String) async -> String? {
-        for _ in 0..<500 {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8), !text.isEmpty { return text }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return nil
-    }
-
     // MARK: The mock's own ceiling
 
     /// The vendor alone under a direct HTTP/2 load: its requests/s, and its CPU per request.
