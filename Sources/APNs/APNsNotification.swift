@@ -76,20 +76,27 @@ public struct APNsNotification: Sendable, Hashable {
         body = json.text
     }
 
-    /// The headers, all but those that change from push to push (which `unindexedHeaders` lists).
-    public var headers: [(String, String)] {
-        [
-            ("apns-push-type", pushType),
-            ("apns-priority", priority == 10 ? "10" : String(priority)),
-            ("apns-topic", topic),
-            ("content-type", "application/json"),
-        ]
+    /// The headers, all but those that change from push to push (which `unindexedHeaders` lists), with
+    /// the provider token where one is used.
+    public func headers(authorization: String?) -> [(String, String)] {
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(5)
+        headers.append(("apns-push-type", pushType))
+        headers.append(("apns-priority", priority == 10 ? "10" : String(priority)))
+        headers.append(("apns-topic", topic))
+        headers.append(("content-type", "application/json"))
+        if let authorization { headers.append(("authorization", authorization)) }
+        return headers
     }
 
-    /// The headers whose values differ between pushes: not worth a place in HPACK's table.
-    public var unindexedHeaders: [(String, String)] {
-        var headers = [("apns-expiration", expiration == 0 ? "0" : String(expiration))]
+    /// The headers whose values differ between pushes, not worth a place in HPACK's table: this
+    /// request's `apnsID` among them.
+    public func unindexedHeaders(apnsID: String) -> [(String, String)] {
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(3)
+        headers.append(("apns-expiration", expiration == 0 ? "0" : String(expiration)))
         if let collapseID { headers.append(("apns-collapse-id", collapseID)) }
+        headers.append(("apns-id", apnsID))
         return headers
     }
 }

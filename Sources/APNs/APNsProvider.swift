@@ -193,36 +193,39 @@ public final class APNsProvider: CallbackPushProvider {
         } catch {
             return completion(.failure(error))
         }
-        post(notification, apnsID: apnsID, bearer: bearer, client: client).whenComplete { result in
+        post(notification, apnsID: apnsID, bearer: bearer, client: client) { result in
             guard case .success(.credentials(VendorReason.APNs.expiredProviderToken)) = result, case .token(let tokens) = self.authentication,
                 let rejected = bearer
             else { return completion(result) }
             do {
                 let renewed = try tokens.renew(rejected: rejected)
-                self.post(notification, apnsID: apnsID, bearer: renewed, client: client).whenComplete(completion)
+                self.post(notification, apnsID: apnsID, bearer: renewed, client: client, completion: completion)
             } catch {
                 completion(.failure(APNsConfigurationError(message: "signing the provider token failed")))
             }
         }
     }
 
-    private func post(_ notification: APNsNotification, apnsID: String, bearer: String?, client: HTTP2Client) -> EventLoopFuture<PushOutcome> {
-        var headers = notification.headers
-        if let bearer { headers.append(("authorization", bearer)) }
-        var unindexed = notification.unindexedHeaders
-        unindexed.append(("apns-id", apnsID))
+    private func post(
+        _ notification: APNsNotification, apnsID: String, bearer: String?, client: HTTP2Client,
+        completion: @escaping @Sendable (Result<PushOutcome, any Error>) -> Void
+    ) {
         let request = HTTP2Request(
-            path: "/3/device/" + notification.deviceToken, headers: headers, unindexedHeaders: unindexed, indexesPath: false,
+            path: "/3/device/" + notification.deviceToken, headers: notification.headers(authorization: bearer),
+            unindexedHeaders: notification.unindexedHeaders(apnsID: apnsID), indexesPath: false,
             body: ByteBuffer(string: notification.body)
         )
         let clock = self.clock
-        return client.executeFuture(request).map { response in
-            let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime)
-            return APNsResponseClassifier.outcome(
-                status: response.status,
-                reason: response.status == 200 ? nil : APNsResponseClassifier.reason(in: Data(response.body.readableBytesView)),
-                retryAfter: retryAfter,
-                apnsID: response.headers.first(name: "apns-id") ?? apnsID
+        client.execute(request) { result in
+            completion(
+                result.map { response in
+                    APNsResponseClassifier.outcome(
+                        status: response.status,
+                        reason: response.status == 200 ? nil : APNsResponseClassifier.reason(in: Data(response.body.readableBytesView)),
+                        retryAfter: RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime),
+                        apnsID: response.headers.first(name: "apns-id") ?? apnsID
+                    )
+                }
             )
         }
     }

@@ -13,7 +13,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     struct Pending {
         var request: HTTP2Request
-        var promise: EventLoopPromise<HTTP2Response>
+        /// Called once, on the connection's event loop.
+        var completion: (Result<HTTP2Response, any Error>) -> Void
     }
 
     struct Liveness: Sendable {
@@ -66,10 +67,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Requests
 
-    /// Sends `request`; `promise` completes with the response, an `HTTP2ClientError`, or
-    /// `RequestNotProcessed` when the request should go to another connection.
-    func start(_ request: HTTP2Request, deadline: NIODeadline, promise: EventLoopPromise<HTTP2Response>) {
-        guard context != nil else { return promise.fail(RequestNotProcessed()) }
+    /// Sends `request`; `completion` is called once, on this event loop, with the response, an
+    /// `HTTP2ClientError`, or `RequestNotProcessed` when the request should go to another connection.
+    func start(_ request: HTTP2Request, deadline: NIODeadline, completion: @escaping (Result<HTTP2Response, any Error>) -> Void) {
+        guard context != nil else { return completion(.failure(RequestNotProcessed())) }
         let id = nextRequestID
         nextRequestID += 1
         // Deadlines nearly always arrive in order (one timeout per client); an earlier one finds its place.
@@ -79,7 +80,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         } else {
             deadlines.append((deadline, id))
         }
-        perform(state.start(id, Pending(request: request, promise: promise)))
+        perform(state.start(id, Pending(request: request, completion: completion)))
         armDeadlineTimer()
     }
 
@@ -187,12 +188,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 wrote = true
             case .succeed(let id, let pending, let response):
                 if deadlines.first?.id == id { armDeadlineTimer() }
-                pending.promise.succeed(response)
+                pending.completion(.success(response))
             case .fail(let id, let pending, let failure):
                 if deadlines.first?.id == id { armDeadlineTimer() }
                 switch failure {
-                case .notProcessed: pending.promise.fail(RequestNotProcessed())
-                case .lost(let error): pending.promise.fail(error)
+                case .notProcessed: pending.completion(.failure(RequestNotProcessed()))
+                case .lost(let error): pending.completion(.failure(error))
                 }
             case .resetStream(let streamID):
                 context?.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .rstStream(.cancel))), promise: nil)

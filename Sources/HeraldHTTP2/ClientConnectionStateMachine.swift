@@ -6,7 +6,7 @@ import NIOHTTP2
 /// liveness pings and retirement. No I/O: each event returns the actions for `ClientConnectionHandler`
 /// to carry out, so every rule here is tested without sockets.
 ///
-/// `Pending` is whatever the driver keeps per request (its promise and timer); the state machine only
+/// `Pending` is whatever the driver keeps per request (its request and completion); the state machine only
 /// stores it and hands it back in actions.
 ///
 /// Send-side flow control (the server's INITIAL_WINDOW_SIZE and MAX_FRAME_SIZE for request bodies) is

@@ -64,42 +64,66 @@ public final class HTTP2Client: Sendable {
 
     /// Sends a request and collects the response, within the configured request timeout.
     public func execute(_ request: HTTP2Request) async throws -> HTTP2Response {
-        try await executeFuture(request).get()
+        try await withCheckedThrowingContinuation { continuation in
+            execute(request) { continuation.resume(with: $0) }
+        }
     }
 
     /// `execute` for callers that chain futures rather than await.
     public func executeFuture(_ request: HTTP2Request) -> EventLoopFuture<HTTP2Response> {
-        let deadline = NIODeadline.now() + TimeAmount(request.timeout ?? configuration.requestTimeout)
-        // Each try goes to the next slot; every connection may refuse it at most once.
-        return attempt(request, deadline: deadline, triesLeft: configuration.connections + 1)
+        let promise = (loops.first { $0.inEventLoop } ?? eventLoopGroup.any()).makePromise(of: HTTP2Response.self)
+        execute(request, completion: promise.completeWith)
+        return promise.futureResult
     }
 
-    private func attempt(_ request: HTTP2Request, deadline: NIODeadline, triesLeft: Int) -> EventLoopFuture<HTTP2Response> {
-        let (index, ready) = chooseSlot()
-        let started: EventLoopFuture<HTTP2Response>
-        if let connection = ready {
-            // The common case: no connect to wait for, so no deadline guard and no timer for it.
-            let eventLoop = connection.channel.eventLoop
-            started = eventLoop.inEventLoop
-                ? connection.start(request, deadline: deadline)
-                : eventLoop.flatSubmit { connection.start(request, deadline: deadline) }
-        } else {
-            started = connection(at: index, deadline: deadline).flatMap { connection in
-                connection.start(request, deadline: deadline)
-            }
-        }
-        return started.flatMapError { error in
-            let eventLoop = self.eventLoopGroup.any()
+    /// `execute` for the push path, which makes no future on the way: `completion` is called once, on
+    /// one of the group's event loops, with the response or an `HTTP2ClientError`.
+    public func execute(_ request: HTTP2Request, completion: @escaping @Sendable (Result<HTTP2Response, any Error>) -> Void) {
+        let deadline = NIODeadline.now() + TimeAmount(request.timeout ?? configuration.requestTimeout)
+        // Each try goes to the next slot; every connection may refuse it at most once.
+        attempt(request, deadline: deadline, triesLeft: configuration.connections + 1, completion: completion)
+    }
+
+    private func attempt(
+        _ request: HTTP2Request, deadline: NIODeadline, triesLeft: Int,
+        completion: @escaping @Sendable (Result<HTTP2Response, any Error>) -> Void
+    ) {
+        let finished: @Sendable (Result<HTTP2Response, any Error>) -> Void = { result in
+            guard case .failure(let error) = result else { return completion(result) }
             guard error is RequestNotProcessed else {
-                if let error = error as? HTTP2ClientError { return eventLoop.makeFailedFuture(error) }
                 // Connect failures (refused, TLS, DNS): the request never reached the server.
-                return eventLoop.makeFailedFuture(HTTP2ClientError.unavailable)
+                return completion(.failure(error as? HTTP2ClientError ?? .unavailable))
             }
             guard triesLeft > 1, NIODeadline.now() < deadline, !self.isShutDown.load(ordering: .relaxed) else {
-                return eventLoop.makeFailedFuture(HTTP2ClientError.unavailable)
+                return completion(.failure(HTTP2ClientError.unavailable))
             }
             self.configuration.onEvent?(.requestRerouted)
-            return self.attempt(request, deadline: deadline, triesLeft: triesLeft - 1)
+            self.attempt(request, deadline: deadline, triesLeft: triesLeft - 1, completion: completion)
+        }
+        let (index, ready) = chooseSlot()
+        if let connection = ready {
+            // The common case: no connect to wait for, so no deadline guard and no timer for it.
+            Self.start(request, deadline: deadline, on: connection, completion: finished)
+        } else {
+            connection(at: index, deadline: deadline).whenComplete { result in
+                switch result {
+                case .success(let connection): Self.start(request, deadline: deadline, on: connection, completion: finished)
+                case .failure(let error): finished(.failure(error))
+                }
+            }
+        }
+    }
+
+    /// Starts `request` on `connection`'s event loop: at once when called there, the common case.
+    private static func start(
+        _ request: HTTP2Request, deadline: NIODeadline, on connection: HTTP2Connection,
+        completion: @escaping @Sendable (Result<HTTP2Response, any Error>) -> Void
+    ) {
+        let eventLoop = connection.channel.eventLoop
+        if eventLoop.inEventLoop {
+            connection.start(request, deadline: deadline, completion: completion)
+        } else {
+            eventLoop.execute { connection.start(request, deadline: deadline, completion: completion) }
         }
     }
 

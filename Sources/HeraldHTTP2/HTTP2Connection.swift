@@ -15,11 +15,10 @@ struct HTTP2Connection: Sendable {
 
     var isUsable: Bool { channel.isActive && !retiring.value }
 
-    /// Sends `request` on this connection; must be called on the channel's event loop.
-    func start(_ request: HTTP2Request, deadline: NIODeadline) -> EventLoopFuture<HTTP2Response> {
-        let promise = channel.eventLoop.makePromise(of: HTTP2Response.self)
-        handler.value.start(request, deadline: deadline, promise: promise)
-        return promise.futureResult
+    /// Sends `request` on this connection; `completion` is called once, on the channel's event loop.
+    /// Must be called on that loop.
+    func start(_ request: HTTP2Request, deadline: NIODeadline, completion: @escaping (Result<HTTP2Response, any Error>) -> Void) {
+        handler.value.start(request, deadline: deadline, completion: completion)
     }
 
     struct Settings: Sendable {

@@ -72,13 +72,7 @@ public enum XMLSerializer {
     }
 
     public static func escapeAttribute(_ value: String, into output: inout String) {
-        let needsEscaping = value.utf8.contains { byte in
-            switch byte {
-            case 0x26, 0x3C, 0x3E, 0x27, 0x22, 0x09, 0x0A, 0x0D: true
-            default: false
-            }
-        }
-        guard needsEscaping else {
+        guard needsEscaping(attribute: value) else {
             output += value
             return
         }
@@ -94,6 +88,16 @@ public enum XMLSerializer {
             case "\n": output += "&#10;"
             case "\r": output += "&#13;"
             default: output.unicodeScalars.append(scalar)
+            }
+        }
+    }
+
+    /// Whether `escapeAttribute` would change `value`: most attribute values (ids, JIDs) are written as they are.
+    public static func needsEscaping(attribute value: String) -> Bool {
+        value.utf8.contains { byte in
+            switch byte {
+            case 0x26, 0x3C, 0x3E, 0x27, 0x22, 0x09, 0x0A, 0x0D: true
+            default: false
             }
         }
     }

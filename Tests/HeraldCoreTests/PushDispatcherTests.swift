@@ -505,6 +505,8 @@ private struct Fixture {
         #expect(constantTimeEquals("abc", "abc"))
         #expect(!constantTimeEquals("abc", "abd"))
         #expect(!constantTimeEquals("abc", "abcd"))
+        #expect(!constantTimeEquals("abc", "abc" + String(repeating: "\0", count: 256)))
+        #expect(constantTimeEquals("sécret", "sécret"))
         #expect(!constantTimeEquals("", "a"))
         #expect(constantTimeEquals("", ""))
     }

@@ -46,7 +46,7 @@ import Testing
 
         func start(_ path: String, body: String? = nil, timeout: TimeAmount = .seconds(10)) -> EventLoopFuture<HTTP2Response> {
             let promise = loop.makePromise(of: HTTP2Response.self)
-            handler.start(HTTP2Request(path: path, headers: [("x-test", "1")], body: body.map { ByteBuffer(string: $0) }), deadline: loop.now + timeout, promise: promise)
+            handler.start(HTTP2Request(path: path, headers: [("x-test", "1")], body: body.map { ByteBuffer(string: $0) }), deadline: loop.now + timeout, completion: promise.completeWith)
             return promise.futureResult
         }
     }
@@ -97,7 +97,7 @@ import Testing
         let request = HTTP2Request(
             path: "/3/device/abc", headers: [("apns-topic", "org.example")], unindexedHeaders: [("apns-id", "1234")], indexesPath: false
         )
-        fixture.handler.start(request, deadline: fixture.loop.now + .seconds(10), promise: promise)
+        fixture.handler.start(request, deadline: fixture.loop.now + .seconds(10), completion: promise.completeWith)
         guard case .headers(let payload) = try fixture.outbound().first?.payload else {
             Issue.record("expected HEADERS")
             return

@@ -23,6 +23,13 @@ private func parseStanza(_ xml: String) throws -> StreamElement {
         )
     }
 
+    @Test(arguments: ["&", "<", ">", "'", "\"", "\t", "\n", "\r", "plain", "caf\u{e9} \u{1F600}", ""])
+    func needsEscapingExactlyWhenEscapingChangesTheValue(value: String) {
+        var escaped = ""
+        XMLSerializer.escapeAttribute(value, into: &escaped)
+        #expect(XMLSerializer.needsEscaping(attribute: value) == (escaped != value))
+    }
+
     @Test func declaresNamespacesOnlyWhereTheyChange() {
         let iq = StreamElement("iq", namespace: "jabber:component:accept", ["type": "result"])
             .appending(

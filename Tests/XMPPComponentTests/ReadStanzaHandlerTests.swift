@@ -214,6 +214,11 @@ private func fast(_ number: Int, id: String? = nil, to: String = "push.example.c
         StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "id": "x'<&\"", "from": "u@example.org/r&r", "to": "push.example.com"]),
         StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "to": "push.example.com"]),
         StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "id": "only-id"]),
+        // Past the buffer's first size, escaped and not.
+        StreamElement(
+            "iq", namespace: Stanza.componentNamespace,
+            ["type": "set", "id": String(repeating: "&'", count: 1000), "from": String(repeating: "u", count: 3000) + "@example.org"]
+        ),
     ])
     func aResultIsWrittenAsTheSerializerWritesIt(request: StreamElement) {
         let written = IQAnswer.result.reply(to: request, allocator: ByteBufferAllocator())

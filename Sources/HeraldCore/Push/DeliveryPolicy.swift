@@ -63,13 +63,19 @@ public enum PublishOutcome: Sendable, Hashable {
 
 /// Compares secrets in time independent of where they differ.
 public func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
-    let left = Array(lhs.utf8)
-    let right = Array(rhs.utf8)
-    var difference = UInt8(truncatingIfNeeded: left.count ^ right.count)
-    for index in 0..<max(left.count, right.count) {
-        let a = index < left.count ? left[index] : 0
-        let b = index < right.count ? right[index] : 0
-        difference |= a ^ b
+    // Read in place: a copy of each side was two allocations on every publish.
+    var lhs = lhs
+    var rhs = rhs
+    return lhs.withUTF8 { left in
+        rhs.withUTF8 { right in
+            var difference: UInt8 = 0
+            for index in 0..<max(left.count, right.count) {
+                let a = index < left.count ? left[index] : 0
+                let b = index < right.count ? right[index] : 0
+                difference |= a ^ b
+            }
+            // Lengths compared whole: a length's low byte alone let a secret padded with 256 NULs pass.
+            return difference == 0 && left.count == right.count
+        }
     }
-    return difference == 0
 }

@@ -42,7 +42,8 @@ public final class PublishReader: StanzaPayloadReader {
 
     public func startElement(_ name: String, namespace: String?, attributes: XMLAttributeView, depth: Int) {
         guard depth > 0 else {
-            roles = [.pubsub]
+            roles.removeAll(keepingCapacity: true)
+            roles.append(.pubsub)
             return
         }
         let role: Role
@@ -95,6 +96,8 @@ public final class PublishReader: StanzaPayloadReader {
 
     private func startForm(options: Bool) {
         form = PublishParts.Form()
+        // Room for the fields a client's forms carry, so that reading them does not regrow the array.
+        form.fields.reserveCapacity(8)
         formIsOptions = options
     }
 

@@ -143,20 +143,31 @@ extension IQAnswer {
         case .error(let error):
             return allocator.buffer(string: XMLSerializer.serialize(request.errorReply(error), inheritedNamespace: Stanza.componentNamespace))
         case .result:
-            var text = "<iq type='result'"
-            if let id = request[attribute: "id"] { Self.append("id", id, to: &text) }
-            if let from = request[attribute: "to"] { Self.append("from", from, to: &text) }
-            if let to = request[attribute: "from"] { Self.append("to", to, to: &text) }
-            text += "/>"
-            return allocator.buffer(string: text)
+            let id = request[attribute: "id"]
+            let from = request[attribute: "to"]
+            let to = request[attribute: "from"]
+            // One allocation, sized for the common case of values written as they are.
+            let valueBytes = (id?.utf8.count ?? 0) + (from?.utf8.count ?? 0) + (to?.utf8.count ?? 0)
+            var buffer = allocator.buffer(capacity: 40 + valueBytes)
+            buffer.writeStaticString("<iq type='result'")
+            Self.write(" id='", id, to: &buffer)
+            Self.write(" from='", from, to: &buffer)
+            Self.write(" to='", to, to: &buffer)
+            buffer.writeStaticString("/>")
+            return buffer
         }
     }
 
-    private static func append(_ name: String, _ value: String, to text: inout String) {
-        text += " "
-        text += name
-        text += "='"
-        XMLSerializer.escapeAttribute(value, into: &text)
-        text += "'"
+    private static func write(_ opening: StaticString, _ value: String?, to buffer: inout ByteBuffer) {
+        guard let value else { return }
+        buffer.writeStaticString(opening)
+        if XMLSerializer.needsEscaping(attribute: value) {
+            var escaped = ""
+            XMLSerializer.escapeAttribute(value, into: &escaped)
+            buffer.writeString(escaped)
+        } else {
+            buffer.writeString(value)
+        }
+        buffer.writeStaticString("'")
     }
 }
