@@ -11,10 +11,17 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     typealias OutboundIn = Never
     typealias OutboundOut = HTTP2Frame
 
-    struct Pending {
-        var request: HTTP2Request
+    /// A class: the state machine's actions pass it along, and a reference costs one retain per copy
+    /// where the request's strings, arrays and body cost one each.
+    final class Pending {
+        let request: HTTP2Request
         /// Called once, on the connection's event loop.
-        var completion: (Result<HTTP2Response, any Error>) -> Void
+        let completion: (Result<HTTP2Response, any Error>) -> Void
+
+        init(request: HTTP2Request, completion: @escaping (Result<HTTP2Response, any Error>) -> Void) {
+            self.request = request
+            self.completion = completion
+        }
     }
 
     struct Liveness: Sendable {

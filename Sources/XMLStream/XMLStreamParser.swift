@@ -60,6 +60,10 @@ public final class XMLStreamParser {
     private var pendingText: [UInt8] = []
     /// Set while the current stanza is being skipped: its routing attributes and the limit it broke.
     private var skipped: SkippedStanza?
+    // Asked on every SAX event. `skipped == nil` compared two `SkippedStanza?` as Equatable values,
+    // copying each (a few percent of a publish's parse); a pattern only reads the case.
+    private var isSkipping: Bool { if case .some = skipped { true } else { false } }
+    private var hasFailed: Bool { if case .some = failure { true } else { false } }
     /// Bytes of character data copied while building text, and the callbacks that delivered them: the
     /// parser's work on text, which tests hold to linear.
     private(set) var textBytesCopied = 0
@@ -110,10 +114,10 @@ public final class XMLStreamParser {
             bytesFed += length
             offset += length
             let status = xmlParseChunk(context, slice, Int32(length), 0)
-            if failure == nil, status != 0 {
+            if !hasFailed, status != 0 {
                 failure = .notWellFormed(lastLibraryMessage ?? "parser error \(status)")
             }
-            if failure == nil { checkBufferedSize() }
+            if !hasFailed { checkBufferedSize() }
             if let failure {
                 events.removeAll()
                 throw failure
@@ -143,19 +147,19 @@ public final class XMLStreamParser {
         if bytesFed - consumedOffset > limits.maximumBufferedBytes {
             return fail(.tooLarge(limit: limits.maximumBufferedBytes))
         }
-        if depth >= 2, skipped == nil, bytesFed - stanzaStartOffset > limits.maximumStanzaBytes {
+        if depth >= 2, !isSkipping, bytesFed - stanzaStartOffset > limits.maximumStanzaBytes {
             skipStanza(.tooLarge(limit: limits.maximumStanzaBytes))
         }
     }
 
     private func checkStanzaSize() {
-        guard depth >= 2, skipped == nil, consumedOffset - stanzaStartOffset > limits.maximumStanzaBytes else { return }
+        guard depth >= 2, !isSkipping, consumedOffset - stanzaStartOffset > limits.maximumStanzaBytes else { return }
         skipStanza(.tooLarge(limit: limits.maximumStanzaBytes))
     }
 
     /// Drops what was built of the current stanza and discards the rest of it as it arrives.
     private func skipStanza(_ reason: StanzaLimit) {
-        guard skipped == nil, let stanza = openElements.first else { return }
+        guard !isSkipping, let stanza = openElements.first else { return }
         var routing = StreamElement(stanza.name, namespace: stanza.namespace)
         routing.attributes = stanza.attributes.filter { Self.routingAttributes.contains($0.name) && $0.namespace == nil }
         skipped = SkippedStanza(element: routing, reason: reason)
@@ -170,7 +174,7 @@ public final class XMLStreamParser {
     private static let routingAttributes: Set<String> = ["id", "type", "from", "to"]
 
     private func fail(_ error: XMLStreamError) {
-        guard failure == nil else { return }
+        guard !hasFailed else { return }
         failure = error
         if let context { xmlStopParser(context) }
     }
@@ -186,11 +190,11 @@ public final class XMLStreamParser {
         attributeCount: Int,
         attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?
     ) {
-        guard failure == nil else { return }
+        guard !hasFailed else { return }
         if let prefix, namespace == nil {
             return fail(.unboundPrefix(String(cString: prefix)))
         }
-        if skipped != nil {
+        if isSkipping {
             depth += 1
             if depth - 1 > limits.maximumSkippedDepth { fail(.tooDeep(limit: limits.maximumSkippedDepth)) }
             return
@@ -307,19 +311,19 @@ public final class XMLStreamParser {
     private var lastStanzaEndOffset = 0
 
     fileprivate func endElement() {
-        guard failure == nil else { return }
+        guard !hasFailed else { return }
         defer { depth -= 1 }
         if depth == 1 {
             events.append(.streamEnd)
             return
         }
-        if skipped == nil, readerDepth > 0 {
+        if !isSkipping, readerDepth > 0 {
             stanzaReader?.endElement(depth: depth - readerDepth)
             if depth == readerDepth { readerDepth = 0 }
             checkStanzaSize()
             return
         }
-        if skipped == nil {
+        if !isSkipping {
             flushPendingText()
             if openElements.count > 1 {
                 let element = openElements.removeLast()
@@ -328,7 +332,7 @@ public final class XMLStreamParser {
             }
             checkStanzaSize()
         }
-        guard depth == 2, failure == nil else { return }
+        guard depth == 2, !hasFailed else { return }
         lastStanzaEndOffset = consumedOffset
         if let skip = skipped {
             skipped = nil
@@ -351,7 +355,7 @@ public final class XMLStreamParser {
     }
 
     fileprivate func characters(_ pointer: UnsafePointer<xmlChar>, count: Int) {
-        guard failure == nil, count > 0, skipped == nil || depth < 2 else { return }
+        guard !hasFailed, count > 0, !isSkipping || depth < 2 else { return }
         if readerDepth > 0 {
             stanzaReader?.characters(UnsafeBufferPointer(start: pointer, count: count), depth: depth - readerDepth)
             checkStanzaSize()
