@@ -251,12 +251,12 @@ let package = Package(
         .testTarget(name: "VendorSupportTests", dependencies: ["VendorSupport", "HeraldSupport", crypto, cryptoExtras], swiftSettings: swiftSettings),
         .testTarget(
             name: "APNsTests",
-            dependencies: ["APNs", "HeraldCore", "HeraldSupport", "VendorSupport", "HeraldTesting", "HeraldHarness", "MockVendors", crypto, nioSSL, logging],
+            dependencies: ["APNs", "HeraldCore", "HeraldHTTP2", "HeraldSupport", "VendorSupport", "HeraldTesting", "HeraldHarness", "MockVendors", crypto, nioSSL, logging],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FCMTests",
-            dependencies: ["FCM", "HeraldCore", "HeraldSupport", "VendorSupport", "HeraldTesting", "MockVendors", cryptoExtras, logging],
+            dependencies: ["FCM", "HeraldCore", "HeraldHTTP2", "HeraldSupport", "VendorSupport", "HeraldTesting", "MockVendors", cryptoExtras, logging],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import HeraldCore
 import HeraldHarness
+import HeraldHTTP2
 import HeraldSupport
 import HeraldTesting
 import Logging
@@ -43,8 +44,12 @@ private struct Fixture {
         let sandbox = try await MockAPNsServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath, credentials: credentials)
         let tokens = APNsTokenManager(key: try key ?? ExampleKeys.apnsKey(), keyID: ExampleKeys.apnsKeyID, teamID: ExampleKeys.apnsTeamID, lifetime: lifetime, clock: clock)
         let provider = try APNsProvider(
-            // These tests are about answers, not time: a timeout that a busy machine cannot hit.
-            configuration: .init(topic: "org.example.chat", productionURL: production.url, sandboxURL: sandbox.url, requestTimeout: .seconds(60), trustRootsFile: ExampleKeys.tlsCertificatePath),
+            // These tests are about answers, not time: timeouts that a busy machine cannot hit (the suite's
+            // first seconds start every test's mocks and servers at once, and a connect once took over 10 s).
+            configuration: .init(
+                topic: "org.example.chat", productionURL: production.url, sandboxURL: sandbox.url, requestTimeout: .seconds(60),
+                trustRootsFile: ExampleKeys.tlsCertificatePath, connection: .init(connectTimeout: .seconds(60))
+            ),
             authentication: .token(tokens),
             logger: Logger(label: "test")
         )
@@ -257,7 +262,8 @@ private struct Fixture {
 @Suite(.timeLimit(.minutes(1))) struct APNsCertificateAuthenticationTests {
     static func provider(_ configure: (inout APNsProvider.Configuration) -> Void, mock: MockAPNsServer) throws -> APNsProvider {
         var configuration = APNsProvider.Configuration(
-            topic: "org.example.chat", productionURL: mock.url, sandboxURL: mock.url, requestTimeout: .seconds(60), trustRootsFile: ExampleKeys.tlsCertificatePath
+            topic: "org.example.chat", productionURL: mock.url, sandboxURL: mock.url, requestTimeout: .seconds(60), trustRootsFile: ExampleKeys.tlsCertificatePath,
+            connection: .init(connectTimeout: .seconds(60))
         )
         configure(&configuration)
         return try APNsProvider(configuration: configuration, authentication: .certificate, logger: Logger(label: "test"))

@@ -1,6 +1,7 @@
 import CryptoExtras
 import Foundation
 import HeraldCore
+import HeraldHTTP2
 import HeraldSupport
 import HeraldTesting
 import Logging
@@ -42,7 +43,11 @@ private struct Fixture {
         )
         let provider = try FCMProvider(
             account: account,
-            configuration: .init(endpoint: mock.url, tokenURI: mock.tokenURI, requestTimeout: .seconds(60), trustRootsFile: ExampleKeys.tlsCertificatePath, notification: notification),
+            // Timeouts a busy machine cannot hit: these tests are about answers, not time.
+            configuration: .init(
+                endpoint: mock.url, tokenURI: mock.tokenURI, requestTimeout: .seconds(60), trustRootsFile: ExampleKeys.tlsCertificatePath,
+                notification: notification, connection: .init(connectTimeout: .seconds(60))
+            ),
             logger: Logger(label: "test"), clock: clock
         )
         return Fixture(mock: mock, provider: provider)
