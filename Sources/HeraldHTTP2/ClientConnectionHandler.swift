@@ -15,13 +15,24 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// where the request's strings, arrays and body cost one each.
     final class Pending {
         let request: HTTP2Request
-        /// Called once, on the connection's event loop.
-        let completion: (Result<HTTP2Response, any Error>) -> Void
+        private let completion: (Result<HTTP2Response, any Error>) -> Void
+        private var completed = false
 
         init(request: HTTP2Request, completion: @escaping (Result<HTTP2Response, any Error>) -> Void) {
             self.request = request
             self.completion = completion
         }
+
+        /// Answers the request, once, on the connection's event loop.
+        func complete(_ result: Result<HTTP2Response, any Error>) {
+            assert(!completed, "a vendor request answered twice")
+            completed = true
+            completion(result)
+        }
+
+        // A promise dropped unfulfilled was reported by NIO in debug builds; a dropped callback would
+        // leave its push waiting for ever, so debug builds still say so.
+        deinit { assert(completed, "a vendor request dropped without an answer") }
     }
 
     struct Liveness: Sendable {
@@ -195,12 +206,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 wrote = true
             case .succeed(let id, let pending, let response):
                 if deadlines.first?.id == id { armDeadlineTimer() }
-                pending.completion(.success(response))
+                pending.complete(.success(response))
             case .fail(let id, let pending, let failure):
                 if deadlines.first?.id == id { armDeadlineTimer() }
                 switch failure {
-                case .notProcessed: pending.completion(.failure(RequestNotProcessed()))
-                case .lost(let error): pending.completion(.failure(error))
+                case .notProcessed: pending.complete(.failure(RequestNotProcessed()))
+                case .lost(let error): pending.complete(.failure(error))
                 }
             case .resetStream(let streamID):
                 context?.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .rstStream(.cancel))), promise: nil)
