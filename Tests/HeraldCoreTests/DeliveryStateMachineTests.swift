@@ -224,6 +224,34 @@ private func sent(_ actions: [Machine.Action], sourceLocation: SourceLocation = 
         #expect(machine.nodes.count < 20_000)
     }
 
+    @Test func aRememberedNodeHoldsNoPushOfItsOwnOnceItsPushIsAnswered() throws {
+        // Every node pushed to lately is remembered: with a million registrations that is tens of thousands.
+        #expect(MemoryLayout<Machine.NodeState>.stride <= 64, "\(MemoryLayout<Machine.NodeState>.stride) bytes per node")
+        #expect(MemoryLayout<Machine.Waiting>.stride > 64, "the pushes this keeps out of the node table are larger")
+        var machine = Machine(policy: DeliveryPolicy(coalescingWindow: .zero), random: { .max })
+        var sends: [Machine.Send] = []
+        for index in 0..<1_000 {
+            sends.append(try #require(sent(machine.publish(publish(node: "n\(index)"), pushClass: .alert, registration: registration, reply: index, now: at(0)))))
+        }
+        #expect(machine.pushesInFlight == 1_000)
+        // A verdict names its node too: one for another node's push is ignored, and keeps that push.
+        #expect(machine.verdict(.delivered, send: sends[0].id, node: "n1", now: at(0)) == [])
+        #expect(machine.pushesInFlight == 1_000)
+        for (index, send) in sends.enumerated() {
+            #expect(machine.verdict(.delivered, send: send.id, node: send.node, now: at(0)) == [.reply([index], .delivered)])
+        }
+        #expect(machine.pushesInFlight == 0)
+        // Each push is answered once.
+        #expect(machine.verdict(.delivered, send: sends[0].id, node: sends[0].node, now: at(0)) == [])
+        // And a node whose push is answered may be pushed to again at once (no window).
+        let again = try #require(sent(machine.publish(publish(node: "n0"), pushClass: .alert, registration: registration, reply: 5_000, now: at(0))))
+        #expect(machine.pushesInFlight == 1)
+        #expect(machine.verdict(.retry(reason: "busy", retryAfter: nil), send: again.id, node: "n0", now: at(0)).contains { action in
+            if case .store = action { true } else { false }
+        })
+        #expect(machine.pushesInFlight == 0)
+    }
+
     @Test func aVerdictForAnUnknownSendChangesNothing() {
         var machine = Machine(policy: policy, random: { .max })
         #expect(machine.verdict(.delivered, send: 99, node: "n", now: at(0)) == [])
