@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 
-/// A child process started with a clean signal mask and default dispositions.
+/// A child process started with a clean signal mask and default dispositions, and no open file of
+/// this process's but its standard input, output and error.
 ///
 /// Foundation's `Process` passes on the spawning thread's signal mask, and test runners' threads block
 /// most signals, so a server started that way never sees the SIGTERM that should stop it.
@@ -33,6 +34,9 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of this process's: an inherited pipe or socket would stay open as long as the
+        // child runs, and whoever waits for its end (a test runner reading a pipe) would wait too.
+        _ = Self.addCloseFrom?(&actions, 3)
 
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -44,6 +48,39 @@ public final class ChildProcess: Sendable {
         let status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         guard status == 0 else { throw Failure(description: "posix_spawn \(path) failed: \(status)") }
         self.pid = pid
+        Self.unreaped.withLock { unreaped in
+            if !unreaped.killedAtExit {
+                atexit { ChildProcess.killUnreaped() }
+                unreaped.killedAtExit = true
+            }
+            unreaped.pids.insert(pid)
+        }
+    }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's Glibc module
+    /// does not declare (it needs `_GNU_SOURCE`); nil where the C library has none.
+    private static let addCloseFrom: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map {
+        unsafeBitCast($0, to: AddCloseFrom.self)
+    }
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// Children not yet reaped, which this process kills (SIGKILL) when it exits. `terminate()` leaves
+    /// its SIGKILL to a thread that dies with the process, so a server that ignored SIGTERM (a Prosody
+    /// once did, for over half an hour) outlived the test run that started it. A PID stays here until
+    /// it is reaped, and the kernel does not hand it to another process before then.
+    private struct Unreaped {
+        var pids: Set<pid_t> = []
+        var killedAtExit = false
+    }
+
+    private static let unreaped = Mutex(Unreaped())
+
+    static var unreapedPIDs: Set<pid_t> { unreaped.withLock { $0.pids } }
+
+    private static func killUnreaped() {
+        unreaped.withLock { unreaped in
+            for pid in unreaped.pids { kill(pid, SIGKILL) }
+        }
     }
 
     /// Whether the process is still running; reaps it if it has exited.
@@ -127,6 +164,7 @@ public final class ChildProcess: Sendable {
                 reaped = signal == 0 ? (status >> 8) & 0xFF : 128 + signal
             default: reaped = -1
             }
+            Self.unreaped.withLock { _ = $0.pids.remove(pid) }
             return reaped
         }
     }
