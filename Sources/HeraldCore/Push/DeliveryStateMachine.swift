@@ -166,7 +166,11 @@ public struct DeliveryStateMachine<Instant: InstantProtocol>: Sendable where Ins
         guard let index = inFlight.index(forKey: id), inFlight[index].value.node == node else { return [] }
         let sent = inFlight.remove(at: index).value.push
         guard var state = nodes.removeValue(forKey: node) else { return [] }
-        defer { nodes[node] = state }
+        defer {
+            // With no window, an answered node has nothing to remember: it leaves the table now
+            // rather than at the next prune.
+            if state.inFlightCount > 0 || state.next != nil || window(of: state) > .zero { nodes[node] = state }
+        }
         state.inFlightCount -= 1
         var actions: [Action] = []
 
