@@ -281,7 +281,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HeraldTestingTests", dependencies: ["HeraldTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "HeraldHarnessTests", dependencies: ["HeraldHarness"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeraldHarnessTests", dependencies: ["HeraldHarness", "HeraldTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeraldAppTests",
             dependencies: [
