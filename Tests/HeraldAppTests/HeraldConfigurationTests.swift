@@ -70,6 +70,7 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         #expect(component.drainTimeout == .seconds(25))
         #expect(component.parserLimits.maximumDepth == 64)
         #expect(component.parserLimits.maximumStanzaBytes == 512 * 1024)
+        #expect(component.readInterval == .zero, "reads are not paced unless asked")
         #expect(configuration.logLevel == .info)
         #expect(configuration.logFormat == .text)
     }
@@ -284,6 +285,8 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         ("xmpp: [1, 2]\n", "xmpp"),
         ("xmpp:\n  keepalive: 1e300s\n", "xmpp.keepalive"),
         ("xmpp:\n  drain_timeout: infs\n", "xmpp.drain_timeout"),
+        ("xmpp:\n  read_interval: 6ms\n", "xmpp.read_interval"),
+        ("xmpp:\n  read_interval: -1ms\n", "xmpp.read_interval"),
         ("vendors:\n  ping_interval: 0s\n", "vendors.ping_interval"),
         ("vendors:\n  ping_timeout: 400d\n", "vendors.ping_timeout"),
         ("vendors:\n  connect_timeout: 0ms\n", "vendors.connect_timeout"),
@@ -296,6 +299,13 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
     ])
     func invalidValuesNameTheirKey(extra: String, key: String) {
         #expect(configurationError(minimal + "\n" + extra)?.key == key)
+    }
+
+    @Test func everyComponentSharesTheReadInterval() throws {
+        let yaml = minimal + "\n  - domain: push2.example.com\n    secret: other\nxmpp:\n  read_interval: 5ms\n"
+        #expect(try load(yaml).components.map(\.readInterval) == [.milliseconds(5), .milliseconds(5)])
+        let paced = try load(minimal, environment: ["HERALD_XMPP__READ_INTERVAL": "1ms"])
+        #expect(paced.components.first?.readInterval == .milliseconds(1))
     }
 
     @Test(arguments: ["HERALD_COMPONENTS__100000000000__SECRET", "HERALD_COMPONENTS__-1__SECRET", "HERALD_COMPONENTS__1000__SECRET"])

@@ -93,13 +93,13 @@ private func fast(_ number: Int, id: String? = nil, to: String = "push.example.c
 @Suite(.timeLimit(.minutes(1))) struct ReadStanzaHandlerTests {
     private func service(
         _ handler: FastHandler, port: Int, group: any EventLoopGroup, routed: Counter? = nil,
-        maximumConcurrentRequests: Int = 10_000, drainTimeout: Duration = .seconds(2)
+        maximumConcurrentRequests: Int = 10_000, drainTimeout: Duration = .seconds(2), readInterval: Duration = .zero
     ) -> ComponentService {
         var router = ComponentRouter(identity: testIdentity)
         router.register(immediate: handler)
         let configuration = ComponentConfiguration(
             domain: "push.example.com", secret: "s3cret", host: "127.0.0.1", port: port, reconnectSchedule: FixedReconnectDelay(.milliseconds(20)),
-            drainTimeout: drainTimeout, maximumConcurrentRequests: maximumConcurrentRequests
+            drainTimeout: drainTimeout, maximumConcurrentRequests: maximumConcurrentRequests, readInterval: readInterval
         )
         let routing: any StanzaRouting = routed.map { CountingRouter(inner: router, routed: $0) } ?? router
         return ComponentService(configuration: configuration, router: routing, logger: Logger(label: "test"), eventLoopGroup: group)
@@ -205,6 +205,39 @@ private func fast(_ number: Int, id: String? = nil, to: String = "push.example.c
                     _ = try await server.inbox.next("closing tag") { $0.name == "stream-end" }
                     tasks.cancelAll()
                 }
+            }
+            await server.stop()
+        }
+    }
+
+    @Test func withAReadIntervalStanzasSentOneByOneAreReadTogetherAndALoneOneAtOnce() async throws {
+        try await withOwnEventLoop { group in
+            let server = try await FakeComponentServer.start(secret: "s3cret", group: group)
+            let handler = FastHandler(.result)
+            let interval = Duration.milliseconds(400)
+            let service = service(handler, port: server.port, group: group, readInterval: interval)
+            try await whileRunning({ await service.run() }) {
+                #expect(await eventually { service.status.isConnected })
+                let clock = ContinuousClock()
+                // The last read before the quiet spell may have been held up to an interval past the
+                // handshake: a spell of two intervals is quiet whatever it was.
+                try await clock.sleep(for: interval * 2 + .milliseconds(100))
+                let lone = clock.now
+                try await server.sendRaw(fast(0))
+                _ = try await server.inbox.next { $0.stanzaID == "f0" }
+                #expect(clock.now - lone < .milliseconds(300), "after a quiet spell a stanza waits for nothing")
+
+                // Each in a write of its own. The read after the lone stanza's takes what has come of the
+                // first half; what comes after it is held until an interval after that read, then read
+                // together. Read one per interval, they would take 40 s.
+                for number in 1...50 { try await server.sendRaw(fast(number)) }
+                try await clock.sleep(for: .milliseconds(50))
+                for number in 51...100 { try await server.sendRaw(fast(number)) }
+                for number in 1...100 { _ = try await server.inbox.next { $0.stanzaID == "f\(number)" } }
+                let took = clock.now - lone
+                #expect(took >= interval, "held until an interval after the read that followed the lone stanza's")
+                #expect(took < interval * 4, "read together, in an interval or two")
+                #expect(handler.handled.withLock { $0.map(\.number) } == Array(0...100), "each handled once, in order")
             }
             await server.stop()
         }

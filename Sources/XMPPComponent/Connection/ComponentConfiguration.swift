@@ -26,6 +26,10 @@ public struct ComponentConfiguration: Sendable {
     /// Requests handled at once on this connection; beyond it the server is told to wait.
     public var maximumConcurrentRequests: Int
     public var parserLimits: XMLStreamParser.Limits
+    /// The connection is read at most once per this interval under sustained traffic, so that stanzas
+    /// arriving one by one are handled and answered together (`ReadPacingHandler`); zero reads each at
+    /// once.
+    public var readInterval: Duration
 
     public init(
         domain: String,
@@ -41,7 +45,8 @@ public struct ComponentConfiguration: Sendable {
         drainTimeout: Duration = .seconds(10),
         drainReplyText: String = "service is restarting",
         maximumConcurrentRequests: Int = 10_000,
-        parserLimits: XMLStreamParser.Limits = .init()
+        parserLimits: XMLStreamParser.Limits = .init(),
+        readInterval: Duration = .zero
     ) {
         self.domain = domain
         self.secret = secret
@@ -57,5 +62,6 @@ public struct ComponentConfiguration: Sendable {
         self.drainReplyText = drainReplyText
         self.maximumConcurrentRequests = maximumConcurrentRequests
         self.parserLimits = parserLimits
+        self.readInterval = readInterval
     }
 }

@@ -73,6 +73,9 @@ final class ComponentSession: Sendable {
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .connect(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if self.configuration.readInterval > .zero {
+                        try channel.pipeline.syncOperations.addHandler(ReadPacingHandler(interval: TimeAmount(self.configuration.readInterval)))
+                    }
                     // Replies answered in one tick leave in one write.
                     try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
                     let readers = self.router.makePayloadReaders()
