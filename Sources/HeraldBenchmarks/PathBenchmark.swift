@@ -45,6 +45,10 @@ struct PathBenchmark: AsyncParsableCommand {
         var registrations: Int
         var window: Int?
         var rate: Int?
+        /// With `rate`: one publish per write, evenly apart (`LoadGenerator.Run.spaced`).
+        var spaced = false
+        /// `xmpp.read_interval` for Herald, if not its default.
+        var readInterval: String?
         var publishes: Int
         var deadPercent = 0
         var delayMilliseconds = 0
@@ -61,6 +65,7 @@ struct PathBenchmark: AsyncParsableCommand {
         let count = quick ? 2_000 : publishes
         let rateCount = (quick ? 2 : rateSeconds) * 1000
         let rate5kCount = (quick ? 1 : rateSeconds) * 5000
+        let rate2kCount = (quick ? 1 : rateSeconds) * 2000
         var scenarios = [
             Scenario(name: "window 1, 1k registrations", registrations: small, window: 1, publishes: min(count, quick ? 500 : 10_000)),
             Scenario(name: "window 100, 1k registrations", registrations: small, window: 100, publishes: count),
@@ -68,8 +73,15 @@ struct PathBenchmark: AsyncParsableCommand {
             Scenario(name: "steady 1000/s, 1k registrations", registrations: small, rate: 1000, publishes: rateCount),
             Scenario(name: "window 1000, \(large / 1000)k registrations", registrations: large, window: 1000, publishes: count),
             Scenario(name: "steady 1000/s, \(large / 1000)k registrations", registrations: large, rate: 1000, publishes: rateCount),
-            // An ordinary deployment's load: nothing to batch, every publish pays its own wake-ups.
+            // Each millisecond's five publishes leave the generator in one write, as a busy server's do.
             Scenario(name: "steady 5000/s, 1k registrations", registrations: small, rate: 5000, publishes: rate5kCount),
+            // An ordinary deployment's load: a server that is not busy sends each publish as it happens, so
+            // there is nothing to batch unless Herald waits for more (`xmpp.read_interval`, off by default).
+            Scenario(name: "spaced 5000/s, 1k registrations", registrations: small, rate: 5000, spaced: true, publishes: rate5kCount),
+            Scenario(
+                name: "spaced 5000/s, 1k registrations, reads paced 1ms", registrations: small, rate: 5000, spaced: true,
+                readInterval: "1ms", publishes: rate5kCount
+            ),
             Scenario(name: "steady 5000/s, \(large / 1000)k registrations", registrations: large, rate: 5000, publishes: rate5kCount),
             Scenario(name: "steady 5000/s, 5% dead tokens", registrations: small, rate: 5000, publishes: rate5kCount, deadPercent: 5),
             Scenario(name: "steady 5000/s, FCM", registrations: small, rate: 5000, publishes: rate5kCount, vendor: .fcm),
@@ -80,6 +92,13 @@ struct PathBenchmark: AsyncParsableCommand {
             Scenario(name: "window 100, burst on one node", registrations: small, window: 100, publishes: quick ? 500 : 3_000, burst: true),
             // Behind one Prosody, alternating with Prosody's own routing ceiling: Herald must not be what limits it.
             Scenario(name: "through Prosody, window 500", registrations: small, window: 500, publishes: quick ? 2_000 : count, throughProsody: true),
+            // Behind a Prosody that is not at its limit, publishes sent to it one by one: whether they reach
+            // Herald one by one too, and what pacing Herald's reads does there.
+            Scenario(name: "through Prosody, spaced 2000/s", registrations: small, rate: 2000, spaced: true, publishes: rate2kCount, throughProsody: true),
+            Scenario(
+                name: "through Prosody, spaced 2000/s, reads paced 1ms", registrations: small, rate: 2000, spaced: true, readInterval: "1ms",
+                publishes: rate2kCount, throughProsody: true
+            ),
             // Vendor connections under sustained traffic: FCM answers every success with a body.
             Scenario(
                 name: "sustained FCM, 5% dead tokens, window 100", registrations: quick ? 1_000 : 10_000, window: 100,
@@ -194,6 +213,7 @@ struct PathBenchmark: AsyncParsableCommand {
             "HERALD_LOG__LEVEL": "warning",
         ]
         environment.merge(storage) { a, _ in a }
+        if let readInterval = scenario.readInterval { environment["HERALD_XMPP__READ_INTERVAL"] = readInterval }
         environment.merge(MockVendorEnvironment.apns(url: "https://127.0.0.1:\(mockPort)", topic: "org.example.bench")) { a, _ in a }
         if scenario.vendor == .fcm {
             environment.merge(MockVendorEnvironment.fcm(url: "https://127.0.0.1:\(fcmPort)")) { a, _ in a }
@@ -221,7 +241,7 @@ struct PathBenchmark: AsyncParsableCommand {
         let mockBefore = ProcessStats(pid: mock.process.pid)
         let generatorBefore = ProcessStats(pid: getpid())
         let result = try await generator.run(.init(
-            publishes: scenario.publishes, window: scenario.window, rate: scenario.rate,
+            publishes: scenario.publishes, window: scenario.window, rate: scenario.rate, spaced: scenario.spaced,
             registrations: scenario.registrations, burst: scenario.burst, timeLimit: .seconds(600), deadPercent: scenario.deadPercent
         ))
         let after = ProcessStats(pid: herald.pid)
@@ -329,7 +349,11 @@ struct PathBenchmark: AsyncParsableCommand {
         )
         defer { Task { await generator.stop() } }
         guard await generator.waitForHandshake(timeout: .seconds(30)) != nil else { throw BenchmarkError("prosody did not accept the generator") }
-        let run = LoadGenerator.Run(publishes: scenario.publishes, window: scenario.window, registrations: scenario.registrations, timeLimit: .seconds(600))
+        let run = LoadGenerator.Run(
+            publishes: scenario.publishes, window: scenario.window, rate: scenario.rate, spaced: scenario.spaced,
+            registrations: scenario.registrations, timeLimit: .seconds(600)
+        )
+        let warmUpWindow = scenario.window ?? 100
 
         /// One pass through Prosody to whatever answers `push.bench` now, with the CPU each process spent.
         func pass() async throws -> (result: LoadGenerator.Result, prosodyCPU: Double, generatorCPU: Double) {
@@ -346,13 +370,14 @@ struct PathBenchmark: AsyncParsableCommand {
         func ceiling() async throws -> (rate: Double, prosodyCPU: Double) {
             let echo = try await EchoComponent.connect(port: prosody.componentPort, domain: "push.bench", secret: heraldSecret)
             defer { Task { await echo.stop() } }
-            _ = try await generator.run(.init(publishes: min(2_000, scenario.publishes), window: scenario.window, registrations: scenario.registrations, timeLimit: .seconds(60)))
+            _ = try await generator.run(.init(publishes: min(2_000, scenario.publishes), window: warmUpWindow, registrations: scenario.registrations, timeLimit: .seconds(60)))
             let measured = try await pass()
             await echo.stop()
             return (Double(measured.result.results) / measured.result.seconds, measured.prosodyCPU)
         }
 
-        let before = try await ceiling()
+        // At a steady rate Prosody is not at its limit, so there is no ceiling to compare with.
+        let before = scenario.rate == nil ? try await ceiling() : nil
         var environment = [
             "HERALD_XMPP__PORT": String(prosody.componentPort),
             "HERALD_COMPONENTS__0__DOMAIN": "push.bench",
@@ -364,6 +389,7 @@ struct PathBenchmark: AsyncParsableCommand {
             "HERALD_STORAGE__PATH": database,
         ]
         environment.merge(MockVendorEnvironment.apns(url: "https://127.0.0.1:\(mockPort)", topic: "org.example.bench")) { a, _ in a }
+        if let readInterval = scenario.readInterval { environment["HERALD_XMPP__READ_INTERVAL"] = readInterval }
         // Prosody answers the echo's reconnect window with `conflict` for a moment; Herald's reconnect takes over.
         let herald = try ChildProcess(path: binary, arguments: ["serve"], environment: environment, logPath: workspace.appendingPathComponent("herald-prosody.log").path)
         defer { herald.terminate() }
@@ -375,7 +401,7 @@ struct PathBenchmark: AsyncParsableCommand {
             if !connected { try await Task.sleep(for: .milliseconds(100)) }
         }
         guard connected else { throw BenchmarkError("herald did not answer through prosody; see \(workspace.path)/herald-prosody.log") }
-        let warmUp = try await generator.run(.init(publishes: min(2_000, scenario.publishes), window: scenario.window, registrations: scenario.registrations, timeLimit: .seconds(60)))
+        let warmUp = try await generator.run(.init(publishes: min(2_000, scenario.publishes), window: warmUpWindow, registrations: scenario.registrations, timeLimit: .seconds(60)))
         let vendorBefore = try await mock.snapshot()
         let heraldBefore = ProcessStats(pid: herald.pid)
         let mockBefore = ProcessStats(pid: mock.process.pid)
@@ -384,13 +410,13 @@ struct PathBenchmark: AsyncParsableCommand {
         let mockAfter = ProcessStats(pid: mock.process.pid)
         let vendor = try await mock.snapshot().since(vendorBefore)
         await herald.stop()
-        let after = try await ceiling()
+        let after = scenario.rate == nil ? try await ceiling() : nil
         await mock.process.stop()
 
         let result = measured.result
         let replies = result.results + result.errors.values.reduce(0, +)
         let rate = Double(replies) / result.seconds
-        let ceilingRate = (before.rate + after.rate) / 2
+        let ceilingRate = before.flatMap { before in after.map { (before.rate + $0.rate) / 2 } }
         let latencies = Percentiles(result.latenciesNanoseconds.map { $0 / 1000 })
         var problems: [String] = []
         if warmUp.unexpected > 0 { problems.append("\(warmUp.unexpected) unexpected replies in the warm-up") }
@@ -399,17 +425,20 @@ struct PathBenchmark: AsyncParsableCommand {
         if vendor.apnsAccepted != result.results || vendor.apnsTokenSum != result.resultIndexSum {
             problems.append("\(vendor.apnsAccepted) pushes accepted for \(result.results) publishes answered result")
         }
-        var summary = "\(result.results) ok; Prosody's ceiling \(format(before.rate)) and \(format(after.rate))/s, Herald at \(format(100 * rate / ceilingRate))% of it"
-        summary += "; Prosody CPU µs per publish \(format(measured.prosodyCPU, decimals: 1)) (echo: \(format((before.prosodyCPU + after.prosodyCPU) / 2, decimals: 1)))"
+        var summary = "\(result.results) ok"
+        if let before, let after, let ceilingRate {
+            summary += "; Prosody's ceiling \(format(before.rate)) and \(format(after.rate))/s, Herald at \(format(100 * rate / ceilingRate))% of it"
+            summary += "; Prosody CPU µs per publish \(format(measured.prosodyCPU, decimals: 1)) (echo: \(format((before.prosodyCPU + after.prosodyCPU) / 2, decimals: 1)))"
+        } else {
+            summary += "; Prosody CPU µs per publish \(format(measured.prosodyCPU, decimals: 1))"
+        }
         summary += problems.isEmpty ? "; checked" : "; CHECK FAILED: " + problems.joined(separator: "; ")
-        return [
+        var row: [String: Any] = [
             "scenario": scenario.name,
             "store": "sqlite",
             "registrations": scenario.registrations,
             "publishes": result.sent,
             "publishes_per_second": rate,
-            "prosody_ceiling_publishes_per_second": ceilingRate,
-            "share_of_ceiling": rate / ceilingRate,
             "prosody_cpu_us_per_publish": measured.prosodyCPU,
             "p50_ms": latencies.value(0.5), "p90_ms": latencies.value(0.9), "p99_ms": latencies.value(0.99), "max_ms": latencies.value(1.0),
             "herald_cpu_us_per_publish": (heraldAfter.cpuSeconds - heraldBefore.cpuSeconds) / Double(max(1, replies)) * 1e6,
@@ -422,6 +451,11 @@ struct PathBenchmark: AsyncParsableCommand {
             "checks_passed": problems.isEmpty,
             "problems": problems,
         ]
+        if let ceilingRate {
+            row["prosody_ceiling_publishes_per_second"] = ceilingRate
+            row["share_of_ceiling"] = rate / ceilingRate
+        }
+        return row
     }
 
     /// Registrations whose node is `n<index>`; `deadPercent` of the tokens start with `dead`, which the

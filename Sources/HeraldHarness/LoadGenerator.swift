@@ -29,6 +29,9 @@ public final class LoadGenerator: Sendable {
         public var window: Int?
         /// Publishes per second, sent open-loop.
         public var rate: Int?
+        /// With `rate`: each publish in a write of its own, `1/rate` apart, as a server that is not busy
+        /// sends them. Otherwise each millisecond's publishes leave in one write, as a busy server's do.
+        public var spaced: Bool
         public var registrations: Int
         /// All publishes to one node.
         public var burst: Bool
@@ -40,14 +43,15 @@ public final class LoadGenerator: Sendable {
         public var deadPercent: Int
 
         public init(
-            publishes: Int, window: Int? = nil, rate: Int? = nil, registrations: Int, burst: Bool = false, sequential: Bool = false,
-            timeLimit: Duration, kind: Kind = .publish, deadPercent: Int = 0
+            publishes: Int, window: Int? = nil, rate: Int? = nil, spaced: Bool = false, registrations: Int, burst: Bool = false,
+            sequential: Bool = false, timeLimit: Duration, kind: Kind = .publish, deadPercent: Int = 0
         ) {
             self.kind = kind
             self.deadPercent = deadPercent
             self.publishes = publishes
             self.window = window
             self.rate = rate
+            self.spaced = spaced
             self.registrations = registrations
             self.burst = burst
             self.sequential = sequential
@@ -333,15 +337,18 @@ public final class LoadHandler: ChannelInboundHandler {
             for _ in 0..<min(window, run.publishes) { sendOne(context: context) }
             context.flush()
         } else if let rate = run.rate {
-            // Each millisecond tick sends what the rate owes by now: a tick that runs late (a repeated
-            // task waits its delay after the last run ended) sends more rather than lowering the rate.
-            rateTask = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { task in
+            // Each tick (a millisecond, or one publish's share of a second when spaced) sends what the rate
+            // owes by now: a tick that runs late (a repeated task waits its delay after the last run
+            // ended) sends more rather than lowering the rate. Spaced, each publish is flushed alone.
+            let tick: TimeAmount = run.spaced ? .nanoseconds(max(1, 1_000_000_000 / Int64(rate))) : .milliseconds(1)
+            rateTask = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: tick) { task in
                 let handler = loopBound.value
                 guard let context = handler.context, handler.sent < run.publishes else { return task.cancel() }
                 let elapsed = Double(DispatchTime.now().uptimeNanoseconds - handler.started) / 1e9
                 let owed = min(run.publishes, Int(Double(rate) * elapsed) + 1)
                 while handler.sent < owed {
                     handler.sendOne(context: context)
+                    if run.spaced { context.flush() }
                 }
                 context.flush()
             }
