@@ -5,12 +5,12 @@ import Testing
 
 /// Reads reach the socket at most once per interval while traffic lasts, and at once after a quiet spell.
 @Suite struct ReadPacingHandlerTests {
-    private func pacedChannel(interval: TimeAmount = .milliseconds(1)) throws -> (EmbeddedChannel, EmbeddedEventLoop, ReadCounter) {
+    private func pacedChannel(interval: TimeAmount = .milliseconds(1)) throws -> (EmbeddedChannel, EmbeddedEventLoop, OutboundEventCounter) {
         let loop = EmbeddedEventLoop()
-        let reads = ReadCounter()
+        let counter = OutboundEventCounter()
         // The counter sits nearer the socket, so it sees only the reads the pacing lets through.
-        let channel = EmbeddedChannel(handlers: [reads, ReadPacingHandler(interval: interval)], loop: loop)
-        return (channel, loop, reads)
+        let channel = EmbeddedChannel(handlers: [counter, ReadPacingHandler(interval: interval)], loop: loop)
+        return (channel, loop, counter)
     }
 
     /// What the channel does after each read when it reads automatically.
@@ -20,87 +20,76 @@ import Testing
     }
 
     @Test func aReadSoonAfterTheLastIsHeldUntilTheIntervalIsUpAndIssuedOnce() throws {
-        let (channel, loop, reads) = try pacedChannel()
+        let (channel, loop, counter) = try pacedChannel()
         channel.read()
-        #expect(reads.count == 1, "the first read is not held")
+        #expect(counter.reads == 1, "the first read is not held")
         readCompletes(channel)
         channel.read()
         channel.read()
-        #expect(reads.count == 1, "held, however often it is asked for")
+        #expect(counter.reads == 1, "held, however often it is asked for")
         loop.advanceTime(by: .microseconds(999))
-        #expect(reads.count == 1)
+        #expect(counter.reads == 1)
         loop.advanceTime(by: .microseconds(1))
-        #expect(reads.count == 2, "issued once when the interval is up")
+        #expect(counter.reads == 2, "issued once when the interval is up")
 
         // Under sustained traffic each read is asked for right after the last: one per interval.
         for round in 3...100 {
             readCompletes(channel)
             loop.advanceTime(by: .microseconds(999))
-            #expect(reads.count == round - 1)
+            #expect(counter.reads == round - 1)
             loop.advanceTime(by: .microseconds(1))
-            #expect(reads.count == round)
+            #expect(counter.reads == round)
         }
         loop.advanceTime(by: .milliseconds(5))
-        #expect(reads.count == 100, "and no read more")
+        #expect(counter.reads == 100, "and no read more")
         _ = try channel.finish()
     }
 
     @Test func theIntervalCountsFromTheLastReadNotFromWhenDataCame() throws {
-        let (channel, loop, reads) = try pacedChannel()
+        let (channel, loop, counter) = try pacedChannel()
         channel.read()
         readCompletes(channel)
         loop.advanceTime(by: .milliseconds(1))
-        #expect(reads.count == 2)
+        #expect(counter.reads == 2)
         // Data comes late in the interval: the next read is due an interval after the last one,
         // not an interval after the data.
         loop.advanceTime(by: .microseconds(900))
         readCompletes(channel)
-        #expect(reads.count == 2)
+        #expect(counter.reads == 2)
         loop.advanceTime(by: .microseconds(100))
-        #expect(reads.count == 3, "on the interval, not 900 µs later")
+        #expect(counter.reads == 3, "on the interval, not 900 µs later")
         _ = try channel.finish()
     }
 
     @Test func aReadAfterAQuietSpellIsNotHeld() throws {
-        let (channel, loop, reads) = try pacedChannel()
+        let (channel, loop, counter) = try pacedChannel()
         channel.read()
         loop.advanceTime(by: .milliseconds(1))
         readCompletes(channel)
-        #expect(reads.count == 2, "a full interval since the last read: at once")
+        #expect(counter.reads == 2, "a full interval since the last read: at once")
         loop.advanceTime(by: .seconds(30))
         readCompletes(channel)
-        #expect(reads.count == 3)
+        #expect(counter.reads == 3)
         _ = try channel.finish()
     }
 
     @Test func aHeldReadIsDroppedWhenTheChannelClosesAndIssuedWhenTheHandlerGoes() throws {
-        let (channel, loop, reads) = try pacedChannel()
+        let (channel, loop, counter) = try pacedChannel()
         channel.read()
         readCompletes(channel)
-        #expect(reads.count == 1)
+        #expect(counter.reads == 1)
         let pacing = try channel.pipeline.syncOperations.handler(type: ReadPacingHandler.self)
         try channel.pipeline.syncOperations.removeHandler(pacing).wait()
-        #expect(reads.count == 2, "a removed handler must not leave the channel without a read")
+        #expect(counter.reads == 2, "a removed handler must not leave the channel without a read")
         loop.advanceTime(by: .milliseconds(5))
-        #expect(reads.count == 2, "and its timer does not read again")
+        #expect(counter.reads == 2, "and its timer does not read again")
         _ = try channel.finish()
 
-        let (closing, closingLoop, closingReads) = try pacedChannel()
+        let (closing, closingLoop, closingCounter) = try pacedChannel()
         closing.read()
         readCompletes(closing)
         _ = try closing.finish()
         closingLoop.advanceTime(by: .milliseconds(5))
-        #expect(closingReads.count == 1, "no read on a channel that has closed")
-    }
-}
-
-/// Counts the reads that pass it on their way to the socket.
-private final class ReadCounter: ChannelOutboundHandler {
-    typealias OutboundIn = Any
-    private(set) var count = 0
-
-    func read(context: ChannelHandlerContext) {
-        count += 1
-        context.read()
+        #expect(closingCounter.reads == 1, "no read on a channel that has closed")
     }
 }
