@@ -46,24 +46,22 @@ let decryptScript = """
 
 @Suite(.timeLimit(.minutes(1))) struct WebPushProviderTests {
     @Test func deliversToTheEndpointWithRFC8030Headers() async throws {
-        let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
-        let provider = try makeProvider(allowPrivateEndpoints: true)
-        let subscriber = Subscriber()
-        let outcome = await provider.send(push(registration(endpoint: mock.endpoint("sub1"), subscriber: subscriber)))
-        #expect(outcome == .delivered(id: nil), "\(outcome)")
-        let delivery = try #require(mock.received.first)
-        #expect(delivery.headers["ttl"] == "86400")
-        #expect(delivery.headers["urgency"] == "high")
-        #expect(delivery.headers["content-encoding"] == "aes128gcm")
-        #expect(delivery.headers["topic"]?.count ?? 99 <= 32)
-        #expect(delivery.headers["authorization"]?.hasPrefix("vapid t=") == true)
-        let (status, output) = try await PythonCheck.run(decryptScript, files: [delivery.body, Data(subscriber.key.pemRepresentation.utf8), subscriber.auth])
-        #expect(status == 0, "http_ece: \(output)")
-        #expect(output.contains(#""priority":"high""#))
-        #expect(output.contains(#""unread":2"#))
-        #expect(!output.contains("secret words"), "no message text unless the app allows it")
-        await provider.shutdown()
-        await mock.stop()
+        try await withProviderAndMock { provider, mock in
+            let subscriber = Subscriber()
+            let outcome = await provider.send(push(registration(endpoint: mock.endpoint("sub1"), subscriber: subscriber)))
+            #expect(outcome == .delivered(id: nil), "\(outcome)")
+            let delivery = try #require(mock.received.first)
+            #expect(delivery.headers["ttl"] == "86400")
+            #expect(delivery.headers["urgency"] == "high")
+            #expect(delivery.headers["content-encoding"] == "aes128gcm")
+            #expect(delivery.headers["topic"]?.count ?? 99 <= 32)
+            #expect(delivery.headers["authorization"]?.hasPrefix("vapid t=") == true)
+            let (status, output) = try await PythonCheck.run(decryptScript, files: [delivery.body, Data(subscriber.key.pemRepresentation.utf8), subscriber.auth])
+            #expect(status == 0, "http_ece: \(output)")
+            #expect(output.contains(#""priority":"high""#))
+            #expect(output.contains(#""unread":2"#))
+            #expect(!output.contains("secret words"), "no message text unless the app allows it")
+        }
     }
 
     @Test(arguments: [(404, "dead"), (410, "dead"), (429, "retry"), (503, "retry"), (500, "retry"), (413, "rejected"), (400, "rejected"), (401, "credentials"), (403, "credentials")])
@@ -76,38 +74,32 @@ let decryptScript = """
     }
 
     @Test func goneSubscriptionIsADeadToken() async throws {
-        let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
-        mock.script("gone", status: 410)
-        let provider = try makeProvider(allowPrivateEndpoints: true)
-        #expect(await provider.send(push(registration(endpoint: mock.endpoint("gone"), subscriber: Subscriber()))) == .deadToken(reason: "HTTP 410"))
-        await provider.shutdown()
-        await mock.stop()
+        try await withProviderAndMock { provider, mock in
+            mock.script("gone", status: 410)
+            #expect(await provider.send(push(registration(endpoint: mock.endpoint("gone"), subscriber: Subscriber()))) == .deadToken(reason: "HTTP 410"))
+        }
     }
 
     @Test func redirectsAreNotFollowed() async throws {
-        let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
-        mock.script("moved", status: 307)
-        let provider = try makeProvider(allowPrivateEndpoints: true)
-        #expect(await provider.send(push(registration(endpoint: mock.endpoint("moved"), subscriber: Subscriber()))) == .rejected(reason: "HTTP 307"))
-        #expect(mock.received.map(\.id) == ["moved"], "the redirect's target was never asked")
-        await provider.shutdown()
-        await mock.stop()
+        try await withProviderAndMock { provider, mock in
+            mock.script("moved", status: 307)
+            #expect(await provider.send(push(registration(endpoint: mock.endpoint("moved"), subscriber: Subscriber()))) == .rejected(reason: "HTTP 307"))
+            #expect(mock.received.map(\.id) == ["moved"], "the redirect's target was never asked")
+        }
     }
 
     @Test func endpointsOnPrivateAddressesAreNeverContacted() async throws {
-        let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
-        let provider = try makeProvider(allowPrivateEndpoints: false)
-        let loopback = mock.endpoint("inside")
-        #expect(await provider.send(push(registration(endpoint: loopback, subscriber: Subscriber()))) == .deadToken(reason: "invalid subscription"))
-        let named = loopback.replacingOccurrences(of: "127.0.0.1", with: "localhost.")
-        #expect(await provider.send(push(registration(endpoint: named, subscriber: Subscriber()))).isDeadToken)
-        #expect(mock.received.isEmpty)
-        // A name is judged by every address it resolves to.
-        #expect(await WebPushProvider.resolvesPublicly("localhost") == .notPublic)
-        #expect(await WebPushProvider.resolvesPublicly("127.0.0.1") == .notPublic)
-        #expect(await WebPushProvider.resolvesPublicly("no-such-host.invalid") == .unresolved)
-        await provider.shutdown()
-        await mock.stop()
+        try await withProviderAndMock(allowPrivateEndpoints: false) { provider, mock in
+            let loopback = mock.endpoint("inside")
+            #expect(await provider.send(push(registration(endpoint: loopback, subscriber: Subscriber()))) == .deadToken(reason: "invalid subscription"))
+            let named = loopback.replacingOccurrences(of: "127.0.0.1", with: "localhost.")
+            #expect(await provider.send(push(registration(endpoint: named, subscriber: Subscriber()))).isDeadToken)
+            #expect(mock.received.isEmpty)
+            // A name is judged by every address it resolves to.
+            #expect(await WebPushProvider.resolvesPublicly("localhost") == .notPublic)
+            #expect(await WebPushProvider.resolvesPublicly("127.0.0.1") == .notPublic)
+            #expect(await WebPushProvider.resolvesPublicly("no-such-host.invalid") == .unresolved)
+        }
     }
 }
 
@@ -115,11 +107,32 @@ extension PushOutcome {
     fileprivate var isDeadToken: Bool { if case .deadToken = self { true } else { false } }
 }
 
-/// A provider trusting the mock's certificate; the mock listens on loopback, which only tests allow.
-private func makeProvider(allowPrivateEndpoints: Bool) throws -> WebPushProvider {
-    try WebPushProvider(
-        vapid: VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org"),
-        configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath, allowPrivateEndpoints: allowPrivateEndpoints),
-        logger: Logger(label: "test")
-    )
+/// Runs `body` with a mock push service and a provider trusting its certificate (the mock listens on
+/// loopback, which only tests allow), and shuts both down however `body` ends: a provider released
+/// without `shutdown()` stops the whole test process, so a failed `#require` used to crash every test.
+private func withProviderAndMock(
+    allowPrivateEndpoints: Bool = true, _ body: (WebPushProvider, MockWebPushServer) async throws -> Void
+) async throws {
+    let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
+    let provider: WebPushProvider
+    do {
+        provider = try WebPushProvider(
+            vapid: VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org"),
+            configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath, allowPrivateEndpoints: allowPrivateEndpoints),
+            logger: Logger(label: "test")
+        )
+    } catch {
+        await mock.stop()
+        throw error
+    }
+    let outcome: Result<Void, any Error>
+    do {
+        try await body(provider, mock)
+        outcome = .success(())
+    } catch {
+        outcome = .failure(error)
+    }
+    await provider.shutdown()
+    await mock.stop()
+    try outcome.get()
 }
