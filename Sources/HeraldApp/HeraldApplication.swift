@@ -303,7 +303,11 @@ struct VendorSet: Sendable {
 
     init() {}
 
+    /// Web Push clients are made last, once nothing can fail: one released without `shutdown()` stops
+    /// the process (AsyncHTTPClient checks in its deinit), and a set that throws part-way is released,
+    /// at start or on a credential reload. The HTTP/2 clients of APNs and FCM close themselves then.
     init(apps: [AppConfiguration], logger: Logger, metrics: HeraldMetrics) throws {
+        var webPushApps: [(name: String, webPush: WebPushAppConfiguration, logger: Logger)] = []
         for var app in apps {
             var vendorLogger = logger
             vendorLogger[metadataKey: LogKey.app] = "\(app.app.name)"
@@ -321,14 +325,15 @@ struct VendorSet: Sendable {
                 let provider = try FCMProvider(account: fcm.account, configuration: fcm.provider, logger: vendorLogger)
                 add(provider, app: app.app.name, service: .fcm) { await provider.shutdown() }
             }
-            if let webPush = app.webPush {
-                let provider = try WebPushProvider(
-                    vapid: VAPID(key: webPush.vapidKey, subject: webPush.subject),
-                    configuration: webPush.provider,
-                    logger: vendorLogger
-                )
-                add(provider, app: app.app.name, service: .webpush) { await provider.shutdown() }
-            }
+            if let webPush = app.webPush { webPushApps.append((app.app.name, webPush, vendorLogger)) }
+        }
+        for (name, webPush, vendorLogger) in webPushApps {
+            let provider = WebPushProvider(
+                vapid: VAPID(key: webPush.vapidKey, subject: webPush.subject),
+                configuration: webPush.provider,
+                logger: vendorLogger
+            )
+            add(provider, app: name, service: .webpush) { await provider.shutdown() }
         }
     }
 

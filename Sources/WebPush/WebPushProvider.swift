@@ -39,7 +39,7 @@ public final class WebPushProvider: PushProvider {
     private let logger: Logger
     private let clock: any ServerClock
 
-    public init(vapid: VAPID, configuration: Configuration, logger: Logger, clock: any ServerClock = SystemClock()) throws {
+    public init(vapid: VAPID, configuration: Configuration, logger: Logger, clock: any ServerClock = SystemClock()) {
         self.clock = clock
         var tls = TLSConfiguration.makeClientConfiguration()
         if let trustRootsFile = configuration.trustRootsFile { tls.trustRoots = .file(trustRootsFile) }

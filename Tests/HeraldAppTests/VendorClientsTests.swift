@@ -1,4 +1,8 @@
+import HeraldCore
 import HeraldTesting
+import Logging
+import Prometheus
+import MockVendors
 import Synchronization
 import Testing
 
@@ -41,5 +45,36 @@ import Testing
         try? await running.value
         #expect(Set(closed.all) == ["first", "second"])
         #expect(closed.all.count == 2, "each closed once")
+    }
+}
+
+/// Vendor clients built from a configuration: a set that cannot be built closes what it opened.
+@Suite struct VendorSetTests {
+    @Test func aSetThatFailsPartWayLeavesNoClientOpenAndThrows() throws {
+        // Every key loads on its own, so the configuration passes its checks, but the second app's
+        // certificate is not the one of its private key: TLS refuses it when its client is built,
+        // after the first app's Web Push client exists.
+        let yaml = """
+            components:
+              - domain: push.example.com
+                secret: s
+            apps:
+              - name: web
+                webpush:
+                  vapid_private_key_file: \(ExampleKeys.vapidKeyPath)
+                  subject: mailto:ops@example.org
+              - name: chat
+                apns:
+                  topic: org.example.chat
+                  certificate_file: \(ExampleKeys.tlsCertificatePath)
+                  private_key_file: \(ExampleKeys.apnsCertificateKeyPath)
+            """
+        let configuration = try HeraldConfiguration(tree: ConfigTree(yaml: yaml))
+        let metrics = HeraldMetrics(factory: DescribedMetricsFactory(registry: PrometheusCollectorRegistry(), durationBuckets: [.seconds(1)]))
+        // A Web Push client left open when the set is released stops the whole test process
+        // ("Client not shut down before the deinit"), as it stopped Herald on a failed reload.
+        #expect(throws: (any Error).self) {
+            _ = try VendorSet(apps: configuration.apps, logger: Logger(label: "test"), metrics: metrics)
+        }
     }
 }

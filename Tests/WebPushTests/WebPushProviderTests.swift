@@ -113,18 +113,13 @@ extension PushOutcome {
 private func withProviderAndMock(
     allowPrivateEndpoints: Bool = true, _ body: (WebPushProvider, MockWebPushServer) async throws -> Void
 ) async throws {
+    let key = try ExampleKeys.vapidKey()
     let mock = try await MockWebPushServer.start(certificateFile: ExampleKeys.tlsCertificatePath, privateKeyFile: ExampleKeys.tlsKeyPath)
-    let provider: WebPushProvider
-    do {
-        provider = try WebPushProvider(
-            vapid: VAPID(key: try ExampleKeys.vapidKey(), subject: "mailto:ops@example.org"),
-            configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath, allowPrivateEndpoints: allowPrivateEndpoints),
-            logger: Logger(label: "test")
-        )
-    } catch {
-        await mock.stop()
-        throw error
-    }
+    let provider = WebPushProvider(
+        vapid: VAPID(key: key, subject: "mailto:ops@example.org"),
+        configuration: .init(trustRootsFile: ExampleKeys.tlsCertificatePath, allowPrivateEndpoints: allowPrivateEndpoints),
+        logger: Logger(label: "test")
+    )
     let outcome: Result<Void, any Error>
     do {
         try await body(provider, mock)
