@@ -216,7 +216,7 @@ let package = Package(
         .testTarget(name: "HeraldSupportTests", dependencies: ["HeraldSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HeraldNIOTests",
-            dependencies: ["HeraldNIO", nioCore, external("NIOEmbedded", "swift-nio")],
+            dependencies: ["HeraldNIO", "HeraldTesting", nioCore, nioPosix, external("NIOEmbedded", "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "XMLStreamTests", dependencies: ["XMLStream"], swiftSettings: swiftSettings),

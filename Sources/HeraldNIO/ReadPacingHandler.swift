@@ -41,7 +41,8 @@ public final class ReadPacingHandler: ChannelOutboundHandler, RemovableChannelHa
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        cancelHeldRead()
+        // Closing only the output still reads what the peer sends.
+        if mode != .output { cancelHeldRead() }
         context.close(mode: mode, promise: promise)
     }
 

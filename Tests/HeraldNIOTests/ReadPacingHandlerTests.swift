@@ -1,6 +1,9 @@
 import HeraldNIO
+import HeraldTesting
 import NIOCore
 import NIOEmbedded
+import NIOPosix
+import Synchronization
 import Testing
 
 /// Reads reach the socket at most once per interval while traffic lasts, and at once after a quiet spell.
@@ -91,5 +94,51 @@ import Testing
         _ = try closing.finish()
         closingLoop.advanceTime(by: .milliseconds(5))
         #expect(closingCounter.reads == 1, "no read on a channel that has closed")
+    }
+
+    /// On a real socket: a connection that closed only its output still reads what the peer sends,
+    /// through a held read (EmbeddedChannel closes all of itself for any close).
+    @Test(.timeLimit(.minutes(1))) func aConnectionThatClosedItsOutputStillReads() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let peers = Mutex<[any Channel]>([])
+        let server = try await ServerBootstrap(group: group)
+            // The peer keeps writing after it reads the client's end of output.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                peers.withLock { $0.append(channel) }
+                return channel.eventLoop.makeSucceededVoidFuture()
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let received = Received()
+        let client = try await ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Long enough that the close below comes while the read after "a" is held.
+                    try channel.pipeline.syncOperations.addHandler(ReadPacingHandler(interval: .seconds(2)))
+                    try channel.pipeline.syncOperations.addHandler(received)
+                }
+            }
+            .connect(host: "127.0.0.1", port: server.localAddress!.port!).get()
+        #expect(await eventually(timeout: .seconds(10)) { peers.withLock { !$0.isEmpty } })
+        let peer = try #require(peers.withLock { $0.first })
+        try await peer.writeAndFlush(ByteBuffer(string: "a"))
+        #expect(await eventually(timeout: .seconds(10)) { received.text == "a" })
+        try await client.close(mode: .output)
+        try await peer.writeAndFlush(ByteBuffer(string: "b"))
+        #expect(await eventually(timeout: .seconds(10)) { received.text == "ab" }, "read once the interval is up")
+        try await client.close()
+        try await server.close()
+    }
+}
+
+/// Collects what a channel reads.
+private final class Received: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    private let bytes = Mutex("")
+    var text: String { bytes.withLock { $0 } }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        bytes.withLock { $0 += String(buffer: buffer) }
     }
 }
