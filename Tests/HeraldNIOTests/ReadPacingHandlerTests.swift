@@ -118,7 +118,7 @@ import Testing
                     try channel.pipeline.syncOperations.addHandler(received)
                 }
             }
-            .connect(host: "127.0.0.1", port: server.localAddress!.port!).get()
+            .connect(host: "127.0.0.1", port: try #require(server.localAddress?.port)).get()
         #expect(await eventually(timeout: .seconds(10)) { peers.withLock { !$0.isEmpty } })
         let peer = try #require(peers.withLock { $0.first })
         try await peer.writeAndFlush(ByteBuffer(string: "a"))
@@ -127,6 +127,8 @@ import Testing
         try await peer.writeAndFlush(ByteBuffer(string: "b"))
         #expect(await eventually(timeout: .seconds(10)) { received.text == "ab" }, "read once the interval is up")
         try await client.close()
+        // Allowed a half-closed input, the peer stays open until closed.
+        try await peer.close()
         try await server.close()
     }
 }
