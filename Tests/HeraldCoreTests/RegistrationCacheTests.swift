@@ -111,4 +111,29 @@ import Testing
         cache.fill(registration("n2"), ticket: later)
         #expect(cache.lookup("n2").registration != nil, "a read under way still fills: activity invalidates nothing")
     }
+
+    @Test func activityForManyMoreNodesThanAChunkReachesEveryCachedOne() throws {
+        let cache = RegistrationCache(capacity: 5_000)
+        cache.reset(enabled: true)
+        for index in 0..<5_000 { fill(cache, "n\(index)") }
+        let earlier = Date(timeIntervalSince1970: 1_800_000_000)
+        let later = earlier.addingTimeInterval(60)
+        // Twice as many nodes as are cached, over many chunks: the uncached half is skipped, not added.
+        let nodes = (0..<10_000).map { "n\($0)" }
+        #expect(nodes.count > 10 * RegistrationCache.activityChunk)
+        cache.recordActivity(Dictionary(uniqueKeysWithValues: nodes.map { ($0, RegistrationActivity(lastPushAt: earlier)) }))
+        cache.recordActivity(Dictionary(uniqueKeysWithValues: nodes.enumerated().map { index, node in
+            (node, index.isMultiple(of: 2) ? RegistrationActivity(lastPushAt: later) : RegistrationActivity(lastFailure: "Unregistered"))
+        }))
+        #expect(cache.count == 5_000)
+        for index in 0..<5_000 {
+            let cached = try #require(cache.lookup("n\(index)").registration)
+            if index.isMultiple(of: 2) {
+                #expect(cached.lastPushAt == later && cached.lastFailure == nil)
+            } else {
+                #expect(cached.lastPushAt == earlier && cached.lastFailure == "Unregistered", "a failure keeps the last push time")
+            }
+        }
+        #expect(cache.lookup("n5000").registration == nil)
+    }
 }

@@ -68,17 +68,29 @@ public final class RegistrationCache: Sendable {
 
     /// Brings cached registrations' `lastPushAt` and `lastFailure` up to what was just written, without
     /// invalidating anything: activity is bookkeeping, and deliveries do not depend on it.
+    ///
+    /// A busy second's activity is thousands of nodes, and every publish's lookup waits for this lock:
+    /// updated all at once, copying each entry out and back, 5,000 nodes held it for 3-4 ms each second.
+    /// Entries are changed in place, `activityChunk` nodes per hold.
     public func recordActivity(_ activity: [String: RegistrationActivity]) {
-        state.withLock { state in
-            guard state.enabled else { return }
-            for (node, update) in activity {
-                guard var entry = state.entries[node] else { continue }
-                entry.registration.lastPushAt = update.lastPushAt ?? entry.registration.lastPushAt
-                entry.registration.lastFailure = update.lastFailure
-                state.entries[node] = entry
+        var pending = activity.makeIterator()
+        var more = true
+        while more {
+            more = state.withLock { state in
+                guard state.enabled else { return false }
+                for _ in 0..<Self.activityChunk {
+                    guard let (node, update) = pending.next() else { return false }
+                    guard let index = state.entries.index(forKey: node) else { continue }
+                    state.entries.values[index].registration.lastPushAt = update.lastPushAt ?? state.entries.values[index].registration.lastPushAt
+                    state.entries.values[index].registration.lastFailure = update.lastFailure
+                }
+                return true
             }
         }
     }
+
+    /// Nodes updated per hold of the lock by `recordActivity`.
+    public static let activityChunk = 256
 
     public func invalidate(_ node: String) {
         state.withLock { state in
