@@ -493,22 +493,37 @@ public final class SQLiteRegistrationStore: RegistrationStore {
         // In node order: nodes begin with their time of registration, as rows do, so neighbouring
         // updates share pages of the index and the table instead of each finding its own.
         let updates = activity.map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }
-        try await writer.write { db in
-            // A node no longer registered selects no row, and so writes none.
-            let statement = try db.cachedStatement(
-                sql: """
-                    INSERT INTO registration_activity (registration, last_push_at, last_failure)
-                        SELECT id, ?2, ?3 FROM registration WHERE node = ?1
-                    ON CONFLICT (registration) DO UPDATE SET
-                        last_push_at = coalesce(excluded.last_push_at, last_push_at), last_failure = excluded.last_failure
-                    """
-            )
-            for (node, update) in updates {
-                try statement.execute(arguments: [node, update.lastPushAt?.timeIntervalSince1970, update.lastFailure])
+        let pool = pool
+        // Past the group-commit writer, on the bookkeeping thread: in transactions of
+        // `activityTransactionRows`, so that a registration or a queued push waits for one at most.
+        try await BookkeepingThread.run {
+            for start in stride(from: 0, to: updates.count, by: Self.activityTransactionRows) {
+                let rows = updates[start..<min(start + Self.activityTransactionRows, updates.count)]
+                try pool.writeWithoutTransaction { db in
+                    try db.inTransaction(.immediate) {
+                        // A node no longer registered selects no row, and so writes none.
+                        let statement = try db.cachedStatement(
+                            sql: """
+                                INSERT INTO registration_activity (registration, last_push_at, last_failure)
+                                    SELECT id, ?2, ?3 FROM registration WHERE node = ?1
+                                ON CONFLICT (registration) DO UPDATE SET
+                                    last_push_at = coalesce(excluded.last_push_at, last_push_at), last_failure = excluded.last_failure
+                                """
+                        )
+                        for (node, update) in rows {
+                            try statement.execute(arguments: [node, update.lastPushAt?.timeIntervalSince1970, update.lastFailure])
+                        }
+                        return .commit
+                    }
+                }
             }
         }
         cache.recordActivity(activity)
     }
+
+    /// Activity rows per transaction: a few milliseconds of the writer's connection each. At low priority
+    /// on a saturated machine a transaction takes about ten times as long, which a registration waits out.
+    static let activityTransactionRows = 1_024
 
     public func pendingPushes(limit: Int) async throws -> [PendingPush] {
         try await pool.read { db in

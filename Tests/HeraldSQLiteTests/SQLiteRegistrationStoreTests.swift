@@ -73,4 +73,34 @@ import Testing
             #expect(store.cachedRegistrations == 10)
         }
     }
+
+    /// A second's activity is written in several transactions of the bookkeeping thread, through the
+    /// writer's own connection: every row lands, the cache follows, and it is not emptied as if another
+    /// process had written (which a connection of its own would look like, every second).
+    @Test func activityOverSeveralTransactionsReachesTheStoreAndTheCacheWithoutEmptyingIt() async throws {
+        let store = try SQLiteRegistrationStore(path: temporaryDatabasePath(), cacheCapacity: 10_000)
+        let count = 4 * SQLiteRegistrationStore.activityTransactionRows + 10
+        let nodes = (0..<count).map { "n\($0)" }
+        try await store.saveAll(nodes.map { sample($0, device: "d-\($0)") })
+        let pushed = Date(timeIntervalSince1970: 1_800_000_000)
+        try await whileRunning({ await store.keepCacheCoherent(interval: .milliseconds(20)) }) {
+            #expect(await eventually { store.cacheIsOn })
+            for node in nodes { _ = store.registrationForDeliveryNow(node: node) }
+            #expect(store.cachedRegistrations == count)
+            // Registrations written while the activity is: neither waits for the other to fail.
+            async let saved: Void = store.saveAll((0..<50).map { sample("new\($0)", device: "new-d\($0)") })
+            try await store.recordActivity(Dictionary(uniqueKeysWithValues: nodes.map { ($0, RegistrationActivity(lastPushAt: pushed)) }))
+            try await saved
+            // Several turns of the watcher: the store's own transactions are not another process's.
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(store.cachedRegistrations >= count - 50, "the cache was not emptied")
+            for node in nodes {
+                #expect(found(store.registrationForDeliveryNow(node: node))?.lastPushAt == pushed)
+            }
+        }
+        for node in nodes {
+            #expect(try await store.registration(node: node)?.lastPushAt == pushed)
+        }
+        #expect(try await store.registration(node: "new49") != nil)
+    }
 }
