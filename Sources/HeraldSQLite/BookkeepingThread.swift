@@ -18,6 +18,10 @@ enum BookkeepingThread {
                 lowerPriority()
                 continuation.resume(with: Result { try body() })
             }
+            #if !os(Linux)
+            // Elsewhere a thread's quality of service is set before it starts, not by the thread itself.
+            thread.qualityOfService = .utility
+            #endif
             thread.start()
         }
     }
@@ -25,19 +29,17 @@ enum BookkeepingThread {
     /// The calling thread's nice value (on Linux, a thread's own).
     static var currentNice: Int32 {
         #if os(Linux)
-        errno = 0
         return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
         #else
         return 0
         #endif
     }
 
+    /// A refusal (a system that forbids it) leaves the thread at its priority: the write still happens.
     private static func lowerPriority() {
         #if os(Linux)
         // PRIO_PROCESS with 0 is the calling thread on Linux, not the whole process.
         setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, currentNice + niceIncrement)
-        #else
-        Thread.current.qualityOfService = .utility
         #endif
     }
 }
