@@ -2,7 +2,13 @@
 /// keeps key order stable, which makes payloads easy to compare in tests.
 public struct JSONWriter {
     public private(set) var text = ""
-    private var needsComma = [false]
+    /// Bit `n` says whether the object open at depth `n` already has a member, so the next needs a comma:
+    /// a word rather than an array, which cost an allocation for every payload written.
+    private var hasMembers: UInt64 = 0
+    private var depth = 0
+
+    /// Vendor payloads nest three or four objects deep; the bit set above holds this many.
+    public static let maximumDepth = 63
 
     public init() {
         text.reserveCapacity(256)
@@ -11,12 +17,15 @@ public struct JSONWriter {
     public mutating func beginObject(_ key: String? = nil) {
         writeKey(key)
         text += "{"
-        needsComma.append(false)
+        precondition(depth < Self.maximumDepth, "JSON nested deeper than JSONWriter.maximumDepth")
+        depth += 1
+        hasMembers &= ~(1 << depth)
     }
 
     public mutating func endObject() {
+        precondition(depth > 0, "endObject without beginObject")
         text += "}"
-        needsComma.removeLast()
+        depth -= 1
     }
 
     public mutating func string(_ key: String, _ value: String) {
@@ -32,8 +41,9 @@ public struct JSONWriter {
     mutating func writeKeyForValue(_ key: String?) { writeKey(key) }
 
     private mutating func writeKey(_ key: String?) {
-        if needsComma[needsComma.count - 1] { text += "," }
-        needsComma[needsComma.count - 1] = true
+        let bit: UInt64 = 1 << depth
+        if hasMembers & bit != 0 { text += "," }
+        hasMembers |= bit
         if let key {
             Self.escape(key, into: &text)
             text += ":"
@@ -43,7 +53,7 @@ public struct JSONWriter {
     public static func escape(_ value: String, into text: inout String) {
         text += "\""
         // Keys and most values need no escaping: appended whole, not scalar by scalar.
-        if !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+        if !Self.needsEscaping(value) {
             text += value
             text += "\""
             return
@@ -62,6 +72,15 @@ public struct JSONWriter {
             }
         }
         text += "\""
+    }
+
+    /// Whether `value` holds a quote, a backslash or a control character: a plain loop over its bytes
+    /// where they are contiguous (every native string), not the UTF-8 view's iterator.
+    private static func needsEscaping(_ value: String) -> Bool {
+        let scanned = value.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
+        }
+        return scanned ?? value.utf8.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
     }
 }
 
