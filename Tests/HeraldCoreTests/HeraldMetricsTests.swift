@@ -30,6 +30,22 @@ import Testing
         #expect(factory.counters.last?.dimensions.map(\.1) == ["removed-app", "delivered"])
     }
 
+    @Test func aPublishDurationGoesToItsAppsTimerMadeUpFront() {
+        let factory = RecordingMetricsFactory()
+        let metrics = HeraldMetrics(factory: factory, apps: ["chat"])
+        let prepared = factory.timers.filter { $0.label == "herald_publish_duration_seconds" }
+        #expect(prepared.map { $0.dimensions.map(\.1) } == [["chat"], [MetricCatalog.noApp]])
+        metrics.publishAnswered(.delivered, app: "chat", duration: .milliseconds(3))
+        metrics.publishAnswered(.retrying(reason: "queued"), app: "chat", duration: .microseconds(5))
+        metrics.publishAnswered(.unknownNode, app: nil, duration: .milliseconds(1))
+        #expect(factory.timers.count == prepared.count, "no timer made per publish")
+        #expect(prepared[0].values == [3_000_000, 5_000])
+        #expect(prepared[1].values == [1_000_000])
+        metrics.publishAnswered(.delivered, app: "removed-app", duration: .milliseconds(2))
+        #expect(factory.timers.last?.dimensions.map(\.1) == ["removed-app"])
+        #expect(factory.timers.last?.values == [2_000_000])
+    }
+
     @Test func everyMetricInTheCatalogHasHelpAndLabelsInSnakeCase() {
         #expect(Set(MetricCatalog.all.map(\.name)).count == MetricCatalog.all.count)
         for entry in MetricCatalog.all {
@@ -69,15 +85,37 @@ private final class RecordingMetricsFactory: MetricsFactory, @unchecked Sendable
     private let lock = NSLock()
     private var made: [Made] = []
 
+    private var madeTimers: [RecordingTimer] = []
+
     var counters: [Made] { lock.withLock { made } }
+    var timers: [RecordingTimer] { lock.withLock { madeTimers } }
 
     func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
         lock.withLock { made.append(Made(label: label, dimensions: dimensions)) }
         return NOOPMetricsHandler.instance
     }
     func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler { NOOPMetricsHandler.instance }
-    func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler { NOOPMetricsHandler.instance }
+    func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        let timer = RecordingTimer(label: label, dimensions: dimensions)
+        lock.withLock { madeTimers.append(timer) }
+        return timer
+    }
     func destroyCounter(_ handler: any CounterHandler) {}
     func destroyRecorder(_ handler: any RecorderHandler) {}
     func destroyTimer(_ handler: any TimerHandler) {}
+}
+
+private final class RecordingTimer: TimerHandler, @unchecked Sendable {
+    let label: String
+    let dimensions: [(String, String)]
+    private let lock = NSLock()
+    private var recorded: [Int64] = []
+
+    init(label: String, dimensions: [(String, String)]) {
+        self.label = label
+        self.dimensions = dimensions
+    }
+
+    var values: [Int64] { lock.withLock { recorded } }
+    func recordNanoseconds(_ duration: Int64) { lock.withLock { recorded.append(duration) } }
 }

@@ -9,22 +9,31 @@ import Synchronization
 /// Names follow Prometheus conventions; README.md ("Metrics") lists them for operators.
 public struct HeraldMetrics: Sendable {
     private let handles: MetricHandles
-    /// Made up front for every configured app, so each outcome reads 0 from the first scrape.
-    private let publishCounters: [String: [PublishOutcome.Kind: Counter]]
+    /// Made up front for every configured app, so each outcome reads 0 from the first scrape; held per
+    /// app so that a publish finds its counter and timer with one lookup, not a label set built each time.
+    private let publishHandles: [String: PublishHandles]
     /// Each app and vendor's handles for an accepted push, the outcome of nearly every vendor request:
     /// looked up by app and vendor rather than by the whole label set, which had to be built each time.
     private let acceptedPushes = AcceptedPushHandles()
 
+    private struct PublishHandles: Sendable {
+        var counters: [PublishOutcome.Kind: Counter]
+        var duration: CoreMetrics.Timer
+    }
+
     /// `apps`: the configured app names; a publish of another app (or of none) still counts, under its name.
     public init(factory: any MetricsFactory, apps: [String] = []) {
-        handles = MetricHandles(factory: factory)
-        var counters: [String: [PublishOutcome.Kind: Counter]] = [:]
+        let handles = MetricHandles(factory: factory)
+        var publishHandles: [String: PublishHandles] = [:]
         for app in apps + [MetricCatalog.noApp] {
+            var counters: [PublishOutcome.Kind: Counter] = [:]
             for kind in PublishOutcome.Kind.allCases {
-                counters[app, default: [:]][kind] = handles.counter("herald_publishes_total", [("app", app), ("outcome", kind.rawValue)])
+                counters[kind] = handles.counter("herald_publishes_total", [("app", app), ("outcome", kind.rawValue)])
             }
+            publishHandles[app] = PublishHandles(counters: counters, duration: handles.timer("herald_publish_duration_seconds", [("app", app)]))
         }
-        publishCounters = counters
+        self.handles = handles
+        self.publishHandles = publishHandles
     }
 
     /// Metrics that go nowhere (tests and tools that do not scrape).
@@ -33,11 +42,12 @@ public struct HeraldMetrics: Sendable {
     /// One publish answered, and how long Herald took to answer it; `app` is nil when no registration was found.
     public func publishAnswered(_ outcome: PublishOutcome, app: String?, duration: Duration) {
         let app = app ?? MetricCatalog.noApp
-        if let counter = publishCounters[app]?[outcome.kind] {
+        if let known = publishHandles[app], let counter = known.counters[outcome.kind] {
             counter.increment()
-        } else {
-            handles.counter("herald_publishes_total", [("app", app), ("outcome", outcome.kind.rawValue)]).increment()
+            known.duration.recordNanoseconds(duration.nanoseconds)
+            return
         }
+        handles.counter("herald_publishes_total", [("app", app), ("outcome", outcome.kind.rawValue)]).increment()
         handles.timer("herald_publish_duration_seconds", [("app", app)]).recordNanoseconds(duration.nanoseconds)
     }
 
