@@ -222,7 +222,7 @@ public final class APNsProvider: CallbackPushProvider {
                     APNsResponseClassifier.outcome(
                         status: response.status,
                         reason: response.status == 200 ? nil : APNsResponseClassifier.reason(in: Data(response.body.readableBytesView)),
-                        retryAfter: RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime),
+                        retryAfter: response.headers.first(name: "retry-after").flatMap { RetryAfter.parse($0, now: clock.wallTime) },
                         apnsID: response.headers.first(name: "apns-id") ?? apnsID
                     )
                 }

@@ -141,7 +141,7 @@ public final class FCMProvider: CallbackPushProvider {
             headers: [("authorization", "Bearer " + token), ("content-type", "application/json")],
             body: body
         )).map { response in
-            let retryAfter = RetryAfter.parse(response.headers.first(name: "retry-after"), now: clock.wallTime)
+            let retryAfter = response.headers.first(name: "retry-after").flatMap { RetryAfter.parse($0, now: clock.wallTime) }
             return (response.status, Data(response.body.readableBytesView), retryAfter)
         }
     }
