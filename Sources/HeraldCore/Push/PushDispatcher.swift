@@ -100,6 +100,14 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         providers.withLock { $0[app: registration.app, service: registration.service] }
     }
 
+    private func callbackProvider(for registration: Registration) -> (any CallbackPushProvider)? {
+        providers.withLock { $0.callbackProvider(app: registration.app, service: registration.service) }
+    }
+
+    private func hasProvider(for registration: Registration) -> Bool {
+        providers.withLock { $0.contains(app: registration.app, service: registration.service) }
+    }
+
     // MARK: Publishing
 
     public func publish(_ publish: Publish) async -> PublishOutcome {
@@ -150,7 +158,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
             }
             return finish(.forbidden, registration.app)
         }
-        guard provider(for: registration) != nil else {
+        guard hasProvider(for: registration) else {
             logger.error("no provider for a registration's app and vendor", metadata: [
                 LogKey.app: "\(registration.app)", LogKey.vendor: "\(registration.service.rawValue)",
             ])
@@ -229,7 +237,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
             return (.failed(reason: "store unavailable"), nil)
         }
         guard authorize(publish, registration) else { return (.forbidden, registration.app) }
-        guard provider(for: registration) != nil else {
+        guard hasProvider(for: registration) else {
             logger.error("no provider for a registration's app and vendor", metadata: [
                 LogKey.app: "\(registration.app)", LogKey.vendor: "\(registration.service.rawValue)",
             ])
@@ -374,7 +382,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
             let next = self.state.withLock { $0.machine.verdict(verdict, send: send.id, node: send.node, now: self.clock.now) }
             self.performNow(next)
         }
-        guard let registration = send.registration, let provider = provider(for: registration) as? any CallbackPushProvider else {
+        guard let registration = send.registration, let provider = callbackProvider(for: registration) else {
             return later { finish(await self.execute(send)) }
         }
         let push = pushRequest(send, registration: registration)
