@@ -14,28 +14,121 @@ import Foundation
 /// - `deviceKey`, a keyed hash of (app, dialect family, account, device), finds the registration again
 ///   when the same device re-registers, so it keeps its node and secret.
 public struct Registration: Sendable, Hashable, Codable {
-    public var node: String
+    public var node: String {
+        get { storage.fields.node }
+        set { fields.node = newValue }
+    }
     /// Absent for dialects whose clients enable push without publish-options (Siskin).
-    public var secret: String?
-    public var app: String
-    public var service: PushVendor
-    public var dialect: RegistrationDialect
+    public var secret: String? {
+        get { storage.fields.secret }
+        set { fields.secret = newValue }
+    }
+    public var app: String {
+        get { storage.fields.app }
+        set { fields.app = newValue }
+    }
+    public var service: PushVendor {
+        get { storage.fields.service }
+        set { fields.service = newValue }
+    }
+    public var dialect: RegistrationDialect {
+        get { storage.fields.dialect }
+        set { fields.dialect = newValue }
+    }
     /// APNs device token (hex), FCM registration token, or Web Push endpoint URL.
-    public var token: String
+    public var token: String {
+        get { storage.fields.token }
+        set { fields.token = newValue }
+    }
     /// PushKit (VoIP) token for APNs call pushes.
-    public var voipToken: String?
-    public var webPushKeys: WebPushKeys?
-    public var environment: APNsEnvironment?
-    public var accountDomain: String?
-    public var accountKey: String?
-    public var pushAccount: String?
+    public var voipToken: String? {
+        get { storage.fields.voipToken }
+        set { fields.voipToken = newValue }
+    }
+    public var webPushKeys: WebPushKeys? {
+        get { storage.fields.webPushKeys }
+        set { fields.webPushKeys = newValue }
+    }
+    public var environment: APNsEnvironment? {
+        get { storage.fields.environment }
+        set { fields.environment = newValue }
+    }
+    public var accountDomain: String? {
+        get { storage.fields.accountDomain }
+        set { fields.accountDomain = newValue }
+    }
+    public var accountKey: String? {
+        get { storage.fields.accountKey }
+        set { fields.accountKey = newValue }
+    }
+    public var pushAccount: String? {
+        get { storage.fields.pushAccount }
+        set { fields.pushAccount = newValue }
+    }
     /// p2's `channel` value for registrations made for one group chat.
-    public var channel: String?
-    public var deviceKey: String
-    public var createdAt: Date
-    public var updatedAt: Date
-    public var lastPushAt: Date?
-    public var lastFailure: String?
+    public var channel: String? {
+        get { storage.fields.channel }
+        set { fields.channel = newValue }
+    }
+    public var deviceKey: String {
+        get { storage.fields.deviceKey }
+        set { fields.deviceKey = newValue }
+    }
+    public var createdAt: Date {
+        get { storage.fields.createdAt }
+        set { fields.createdAt = newValue }
+    }
+    public var updatedAt: Date {
+        get { storage.fields.updatedAt }
+        set { fields.updatedAt = newValue }
+    }
+    public var lastPushAt: Date? {
+        get { storage.fields.lastPushAt }
+        set { fields.lastPushAt = newValue }
+    }
+    public var lastFailure: String? {
+        get { storage.fields.lastFailure }
+        set { fields.lastFailure = newValue }
+    }
+
+    /// What a registration holds, stored once and shared by its copies; a copy that changes a field gets
+    /// fields of its own. A registration travels with every push: out of the cache, into the delivery
+    /// state machine's send, into the vendor request and its callbacks; with ten of its fields strings,
+    /// each copy was a dozen retains and as many releases, now one of each.
+    private struct Fields: Hashable, Codable {
+        var node: String
+        var secret: String?
+        var app: String
+        var service: PushVendor
+        var dialect: RegistrationDialect
+        var token: String
+        var voipToken: String?
+        var webPushKeys: WebPushKeys?
+        var environment: APNsEnvironment?
+        var accountDomain: String?
+        var accountKey: String?
+        var pushAccount: String?
+        var channel: String?
+        var deviceKey: String
+        var createdAt: Date
+        var updatedAt: Date
+        var lastPushAt: Date?
+        var lastFailure: String?
+    }
+
+    /// Immutable, so that reading a field takes no exclusivity check (a class's `var` would take one on
+    /// every read); a change makes a new one, and changes are rare next to reads.
+    private final class Storage: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var storage: Storage
+
+    private var fields: Fields {
+        get { storage.fields }
+        set { storage = Storage(newValue) }
+    }
 
     public init(
         node: String,
@@ -57,23 +150,30 @@ public struct Registration: Sendable, Hashable, Codable {
         lastPushAt: Date? = nil,
         lastFailure: String? = nil
     ) {
-        self.node = node
-        self.secret = secret
-        self.app = app
-        self.service = service
-        self.dialect = dialect
-        self.token = token
-        self.voipToken = voipToken
-        self.webPushKeys = webPushKeys
-        self.environment = environment
-        self.accountDomain = accountDomain
-        self.accountKey = accountKey
-        self.pushAccount = pushAccount
-        self.channel = channel
-        self.deviceKey = deviceKey
-        self.createdAt = createdAt
-        self.updatedAt = updatedAt ?? createdAt
-        self.lastPushAt = lastPushAt
-        self.lastFailure = lastFailure
+        storage = Storage(
+            Fields(
+                node: node, secret: secret, app: app, service: service, dialect: dialect, token: token, voipToken: voipToken,
+                webPushKeys: webPushKeys, environment: environment, accountDomain: accountDomain, accountKey: accountKey,
+                pushAccount: pushAccount, channel: channel, deviceKey: deviceKey, createdAt: createdAt,
+                updatedAt: updatedAt ?? createdAt, lastPushAt: lastPushAt, lastFailure: lastFailure
+            )
+        )
+    }
+
+    public static func == (lhs: Registration, rhs: Registration) -> Bool {
+        lhs.storage === rhs.storage || lhs.storage.fields == rhs.storage.fields
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        storage.fields.hash(into: &hasher)
+    }
+
+    // Encoded as the fields themselves, with their names as keys: the same JSON as before the storage was shared.
+    public init(from decoder: any Decoder) throws {
+        storage = Storage(try Fields(from: decoder))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try storage.fields.encode(to: encoder)
     }
 }
