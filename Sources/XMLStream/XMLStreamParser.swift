@@ -68,11 +68,13 @@ public final class XMLStreamParser {
     /// parser's work on text, which tests hold to linear.
     private(set) var textBytesCopied = 0
     private(set) var textCallbacks = 0
-    /// Element names and namespace URIs already made into Strings, by the address libxml2 hands them
-    /// at (its dictionary keeps one copy of each): a stanza repeats the same few dozen names.
-    private var internedNames: [UnsafeRawPointer: String] = [:]
-    /// Namespace URIs the same way, kept decoded (`&#38;` as `&`).
-    private var internedNamespaces: [UnsafeRawPointer: (raw: String, decoded: String)] = [:]
+    /// Element and attribute names already made into Strings, by the address libxml2 hands them at.
+    private var internedNames = InternedStrings(slotCount: 512)
+    /// Namespace URIs the same way, kept decoded: libxml2 hands URIs back with `&amp;` left as `&#38;`,
+    /// as it does attribute values (found by fuzzing).
+    private var internedNamespaces = InternedStrings(slotCount: 128) { raw in
+        raw.utf8.contains(0x26) ? raw.replacing("&#38;", with: "&") : raw
+    }
     private var depth = 0
     private var bytesFed = 0
     private var stanzaStartOffset = 0
@@ -384,42 +386,16 @@ public final class XMLStreamParser {
         if lastLibraryMessage == nil { lastLibraryMessage = message }
     }
 
+    fileprivate func internedName(_ pointer: UnsafePointer<xmlChar>) -> String {
+        internedNames.string(at: pointer)
+    }
+
+    fileprivate func internedNamespace(_ pointer: UnsafePointer<xmlChar>) -> String {
+        internedNamespaces.string(at: pointer)
+    }
+
     /// libxml2's SAX2 push mode hands attribute values back with `&amp;` left as the character
     /// reference `&#38;`; every other reference arrives decoded.
-    /// The String for a name or URI from libxml2, made once per distinct one. The bytes are compared
-    /// again on every hit, so a pointer that libxml2 reused for other text is never mistaken for a hit.
-    fileprivate func internedName(_ pointer: UnsafePointer<xmlChar>) -> String {
-        let length = Int(xmlStrlen(pointer))
-        let bytes = UnsafeBufferPointer(start: pointer, count: length)
-        if let known = internedNames[UnsafeRawPointer(pointer)], Self.equals(known, bytes) { return known }
-        let name = String(decoding: bytes, as: UTF8.self)
-        if internedNames.count >= 4096 { internedNames.removeAll(keepingCapacity: true) }
-        internedNames[UnsafeRawPointer(pointer)] = name
-        return name
-    }
-
-    /// A namespace URI: interned like a name, and decoded like an attribute value, since libxml2
-    /// hands URIs back with `&amp;` left as `&#38;` too (found by fuzzing).
-    fileprivate func internedNamespace(_ pointer: UnsafePointer<xmlChar>) -> String {
-        let bytes = UnsafeBufferPointer(start: pointer, count: Int(xmlStrlen(pointer)))
-        if let known = internedNamespaces[UnsafeRawPointer(pointer)], Self.equals(known.raw, bytes) { return known.decoded }
-        let raw = String(decoding: bytes, as: UTF8.self)
-        let decoded = raw.utf8.contains(0x26) ? raw.replacing("&#38;", with: "&") : raw
-        if internedNamespaces.count >= 1024 { internedNamespaces.removeAll(keepingCapacity: true) }
-        internedNamespaces[UnsafeRawPointer(pointer)] = (raw, decoded)
-        return decoded
-    }
-
-    /// Whether `string` holds exactly `bytes` (its UTF-8 is contiguous: it was made from bytes here).
-    private static func equals(_ string: String, _ bytes: UnsafeBufferPointer<xmlChar>) -> Bool {
-        var string = string
-        return string.withUTF8 { utf8 in
-            guard utf8.count == bytes.count else { return false }
-            for index in 0..<bytes.count where utf8[index] != bytes[index] { return false }
-            return true
-        }
-    }
-
     static func decodeAttributeValue(_ bytes: UnsafeBufferPointer<xmlChar>) -> String {
         // Most values hold no '&' at all: skip the substring search for them (it was a tenth of the
         // parser's time on publish stanzas).
