@@ -85,6 +85,7 @@ import Testing
         sparse.secret = nil
         sparse.webPushKeys = nil
         sparse.lastPushAt = nil
+        sparse.lastFailure = nil
         #expect(try JSONDecoder().decode(Registration.self, from: encoder.encode(sparse)) == sparse)
     }
 

@@ -82,19 +82,16 @@ public struct Registration: Sendable, Hashable, Codable {
         get { storage.fields.updatedAt }
         set { fields.updatedAt = newValue }
     }
-    public var lastPushAt: Date? {
-        get { storage.fields.lastPushAt }
-        set { fields.lastPushAt = newValue }
-    }
-    public var lastFailure: String? {
-        get { storage.fields.lastFailure }
-        set { fields.lastFailure = newValue }
-    }
+    /// The push activity, kept beside the shared fields rather than in them: it is what changes after a
+    /// registration is made (the cache brings thousands of entries' up to date a second with a million
+    /// registrations), and a change here is a store in place, not a new box.
+    public var lastPushAt: Date?
+    public var lastFailure: String?
 
     /// What a registration holds, stored once and shared by its copies; a copy that changes a field gets
     /// fields of its own. A registration travels with every push: out of the cache, into the delivery
     /// state machine's send, into the vendor request and its callbacks; with ten of its fields strings,
-    /// each copy was a dozen retains and as many releases, now one of each.
+    /// each copy was a dozen retains and as many releases, now one or two.
     private struct Fields: Hashable, Codable {
         var node: String
         var secret: String?
@@ -112,8 +109,6 @@ public struct Registration: Sendable, Hashable, Codable {
         var deviceKey: String
         var createdAt: Date
         var updatedAt: Date
-        var lastPushAt: Date?
-        var lastFailure: String?
     }
 
     /// Immutable, so that reading a field takes no exclusivity check (a class's `var` would take one on
@@ -155,25 +150,40 @@ public struct Registration: Sendable, Hashable, Codable {
                 node: node, secret: secret, app: app, service: service, dialect: dialect, token: token, voipToken: voipToken,
                 webPushKeys: webPushKeys, environment: environment, accountDomain: accountDomain, accountKey: accountKey,
                 pushAccount: pushAccount, channel: channel, deviceKey: deviceKey, createdAt: createdAt,
-                updatedAt: updatedAt ?? createdAt, lastPushAt: lastPushAt, lastFailure: lastFailure
+                updatedAt: updatedAt ?? createdAt
             )
         )
+        self.lastPushAt = lastPushAt
+        self.lastFailure = lastFailure
     }
 
     public static func == (lhs: Registration, rhs: Registration) -> Bool {
-        lhs.storage === rhs.storage || lhs.storage.fields == rhs.storage.fields
+        lhs.lastPushAt == rhs.lastPushAt && lhs.lastFailure == rhs.lastFailure
+            && (lhs.storage === rhs.storage || lhs.storage.fields == rhs.storage.fields)
     }
 
     public func hash(into hasher: inout Hasher) {
         storage.fields.hash(into: &hasher)
+        hasher.combine(lastPushAt)
+        hasher.combine(lastFailure)
     }
 
-    // Encoded as the fields themselves, with their names as keys: the same JSON as before the storage was shared.
+    private enum ActivityKeys: String, CodingKey {
+        case lastPushAt, lastFailure
+    }
+
+    // Encoded as one object with every field under its name: the same JSON as before the fields were shared.
     public init(from decoder: any Decoder) throws {
         storage = Storage(try Fields(from: decoder))
+        let activity = try decoder.container(keyedBy: ActivityKeys.self)
+        lastPushAt = try activity.decodeIfPresent(Date.self, forKey: .lastPushAt)
+        lastFailure = try activity.decodeIfPresent(String.self, forKey: .lastFailure)
     }
 
     public func encode(to encoder: any Encoder) throws {
         try storage.fields.encode(to: encoder)
+        var activity = encoder.container(keyedBy: ActivityKeys.self)
+        try activity.encodeIfPresent(lastPushAt, forKey: .lastPushAt)
+        try activity.encodeIfPresent(lastFailure, forKey: .lastFailure)
     }
 }
