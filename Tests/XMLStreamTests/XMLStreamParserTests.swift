@@ -118,6 +118,32 @@ private func refusal(_ input: String, limits: XMLStreamParser.Limits = .init()) 
         #expect(query.attributes.first?.namespace == "urn:p&q")
     }
 
+    /// Far more distinct names and namespace URIs than the parser's interning tables have slots (512 and
+    /// 128), twice over, with the stream's own names in between: every element, attribute and namespace
+    /// comes out as written, whichever entries pushed out which.
+    @Test func namesAndNamespacesBeyondTheInterningTablesComeOutAsWritten() throws {
+        let count = 2_000
+        var input = streamOpen
+        for round in 0..<2 {
+            for index in 0..<count {
+                input += "<iq type='set' id='\(round)-\(index)'><e\(index) xmlns='urn:n:\(index)&amp;x' "
+                input += "xmlns:p='urn:p:\(index)' a\(index)='v' p:b\(index)='w'><item/></e\(index)></iq>"
+            }
+        }
+        let parsed = stanzas(try parse(input, chunks: [4096, 13, 700]))
+        #expect(parsed.count == 2 * count)
+        for (position, iq) in parsed.enumerated() {
+            let index = position % count
+            #expect(iq.name == "iq" && iq.namespace == "jabber:component:accept" && iq[attribute: "id"] == "\(position / count)-\(index)")
+            let element = try #require(iq.elements.first)
+            #expect(element.name == "e\(index)")
+            #expect(element.namespace == "urn:n:\(index)&x")
+            #expect(element.attributes.map(\.name) == ["a\(index)", "b\(index)"])
+            #expect(element.attributes.map(\.namespace) == [nil, "urn:p:\(index)"])
+            #expect(element.child("item")?.namespace == "urn:n:\(index)&x")
+        }
+    }
+
     @Test func cdataIsCharacterData() throws {
         let message = try #require(stanzas(try parseWhole(streamOpen + sampleStanzas)).dropFirst().first)
         #expect(message.child("body")?.text == "<not markup> & raw")
