@@ -24,21 +24,22 @@ struct InternedStrings {
     }
 
     private var slots: [Entry?]
+    /// log2 of the slot count: the address bits above the ones that pick a slot directly.
+    private let slotBits: Int
     private let transform: (String) -> String
 
     /// `slotCount`: a power of two. `transform`: applied once to each new text (URIs are decoded, say).
     init(slotCount: Int, transform: @escaping (String) -> String = { $0 }) {
         precondition(slotCount > 0 && slotCount.nonzeroBitCount == 1, "slotCount must be a power of two")
         slots = Array(repeating: nil, count: slotCount)
+        slotBits = slotCount.trailingZeroBitCount
         self.transform = transform
     }
 
     mutating func string(at pointer: UnsafePointer<UInt8>) -> String {
         let address = UnsafeRawPointer(pointer)
         let length = strlen(UnsafeRawPointer(pointer).assumingMemoryBound(to: CChar.self))
-        let bits = UInt(bitPattern: address)
-        // libxml2's dictionary entries are at least 8-byte aligned; mixing in higher bits spreads them.
-        let slot = Int(truncatingIfNeeded: (bits >> 3) ^ (bits >> 11)) & (slots.count - 1)
+        let slot = Self.slot(for: address, slotBits: slotBits)
         if let entry = slots[slot], entry.address == address, entry.raw.count == length,
             length == 0 || entry.raw.withUnsafeBytes({ memcmp($0.baseAddress!, address, length) == 0 })
         {
@@ -48,5 +49,13 @@ struct InternedStrings {
         let string = transform(String(decoding: bytes, as: UTF8.self))
         slots[slot] = Entry(address: address, raw: Array(bytes), string: string)
         return string
+    }
+
+    /// libxml2's dictionary packs its strings end to end, unaligned ("iq", "id", "to" a few bytes
+    /// apart), so every low bit of the address counts: any texts within one aligned run of `slotCount`
+    /// bytes get slots of their own, and the bits above are folded in to spread the runs.
+    static func slot(for address: UnsafeRawPointer, slotBits: Int) -> Int {
+        let bits = UInt(bitPattern: address)
+        return Int(truncatingIfNeeded: bits ^ (bits >> slotBits)) & ((1 << slotBits) - 1)
     }
 }

@@ -64,6 +64,48 @@ import Testing
         }
     }
 
+    /// libxml2's dictionary packs its strings end to end, a few bytes apart: neighbours must not take
+    /// turns in one slot, or every stanza's "iq", "id" and "to" would be made again and again.
+    @Test func textsPackedEndToEndEachKeepASlot() {
+        let names = ["iq", "id", "to", "from", "type", "set", "pubsub", "publish", "node", "item", "x", "field", "var", "value"]
+        let packed: [UInt8] = names.flatMap { name -> [UInt8] in Array(name.utf8) + [0] }
+        // Aligned as a run of the table's size, so the test does not depend on where the buffer lands.
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 512, alignment: 512)
+        defer { buffer.deallocate() }
+        buffer.copyMemory(from: packed, byteCount: packed.count)
+        var offsets: [Int] = []
+        var offset = 0
+        for name in names {
+            offsets.append(offset)
+            offset += name.utf8.count + 1
+        }
+        var transforms = 0
+        var table = InternedStrings(slotCount: 512) { text in
+            transforms += 1
+            return text
+        }
+        for _ in 0..<5 {
+            for (name, offset) in zip(names, offsets) {
+                #expect(table.string(at: (buffer + offset).assumingMemoryBound(to: UInt8.self)) == name)
+            }
+        }
+        #expect(transforms == names.count)
+    }
+
+    /// Every address of an aligned run of the table's size has a slot of its own, for the parser's
+    /// table sizes.
+    @Test func everyAddressOfAnAlignedRunHasItsOwnSlot() {
+        for slotBits in [7, 9] {
+            let size = 1 << slotBits
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: size * 4, alignment: size)
+            defer { buffer.deallocate() }
+            for run in 0..<4 {
+                let slots = Set((0..<size).map { InternedStrings.slot(for: buffer + run * size + $0, slotBits: slotBits) })
+                #expect(slots.count == size)
+            }
+        }
+    }
+
     @Test func nonASCIITextIsKeptWhole() {
         var table = InternedStrings(slotCount: 2)
         let text = CText("urn:exämple:ns:日本")
