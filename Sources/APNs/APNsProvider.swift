@@ -9,9 +9,9 @@ import NIOHPACK
 import NIOSSL
 import VendorSupport
 
-/// Sends pushes to APNs over HTTP/2, with token (JWT) or certificate authentication. A push is a chain
-/// of futures on the vendor connection's event loop, with no task: the dispatcher's fast path calls
-/// `send(_:completion:)`, and `send(_:)` awaits the same.
+/// Sends pushes to APNs over HTTP/2, with token (JWT) or certificate authentication. A push is one
+/// `Delivery` answered by callbacks on the vendor connection's event loop, with no task: the
+/// dispatcher's fast path calls `send(_:completion:)`, and `send(_:)` awaits the same.
 public final class APNsProvider: CallbackPushProvider {
     public enum Authentication: Sendable {
         case token(APNsTokenManager)
@@ -126,32 +126,107 @@ public final class APNsProvider: CallbackPushProvider {
         }
         // A publish may choose (Openfire's clients send `sandbox=true` from development builds).
         let environment = push.publish.environment ?? push.registration.environment ?? .production
-        let apnsID = APNsID.make()
-        let logger = self.logger
-        let finish: @Sendable (PushOutcome) -> Void = { outcome in
-            logger.debug("apns answered", metadata: [LogKey.apnsID: "\(apnsID)", LogKey.outcome: "\(outcome.label)", LogKey.vendorReason: "\(outcome.reason)"])
-            completion(outcome)
+        Delivery(provider: self, notification: notification, environment: environment, completion: completion).start()
+    }
+
+    /// One push's way to APNs: its request, then at most a retry with a renewed provider token, and one
+    /// try on the other environment (each environment renewing once too). One object for the whole way,
+    /// where a closure for each step captured the notification again.
+    ///
+    /// `@unchecked Sendable`: its steps run one after another, each started from the answer to the one
+    /// before, so its state is never touched from two threads at once.
+    private final class Delivery: @unchecked Sendable {
+        private let provider: APNsProvider
+        private let notification: APNsNotification
+        private let apnsID = APNsID.make()
+        private let completion: @Sendable (PushOutcome) -> Void
+        private var environment: APNsEnvironment
+        private var bearer: String?
+        private var renewedBearer = false
+        private var onOtherEnvironment = false
+
+        init(provider: APNsProvider, notification: APNsNotification, environment: APNsEnvironment, completion: @escaping @Sendable (PushOutcome) -> Void) {
+            self.provider = provider
+            self.notification = notification
+            self.environment = environment
+            self.completion = completion
         }
-        post(notification, apnsID: apnsID, environment: environment) { result in
-            switch result {
+
+        func start() {
+            do {
+                bearer = try provider.currentBearer()
+            } catch {
+                return concluded(.failure(error))
+            }
+            post()
+        }
+
+        private func post() {
+            let request = HTTP2Request(
+                path: "/3/device/" + notification.deviceToken, headers: notification.headers(authorization: bearer),
+                unindexedHeaders: notification.unindexedHeaders(apnsID: apnsID), indexesPath: false,
+                body: ByteBuffer(string: notification.body)
+            )
+            let client = environment == .sandbox ? provider.sandbox : provider.production
+            client.execute(request) { self.answered($0) }
+        }
+
+        private func answered(_ result: Result<HTTP2Response, any Error>) {
+            let clock = provider.clock
+            let outcome = result.map { response in
+                APNsResponseClassifier.outcome(
+                    status: response.status,
+                    reason: response.status == 200 ? nil : APNsResponseClassifier.reason(in: Data(response.body.readableBytesView)),
+                    retryAfter: response.headers.first(name: "retry-after").flatMap { RetryAfter.parse($0, now: clock.wallTime) },
+                    apnsID: response.headers.first(name: "apns-id") ?? apnsID
+                )
+            }
+            // A provider token APNs calls expired is renewed and the push sent once more.
+            if case .success(.credentials(VendorReason.APNs.expiredProviderToken)) = outcome, !renewedBearer,
+                case .token(let tokens) = provider.authentication, let rejected = bearer
+            {
+                renewedBearer = true
+                do {
+                    bearer = try tokens.renew(rejected: rejected)
+                } catch {
+                    return concluded(.failure(APNsConfigurationError(message: "signing the provider token failed")))
+                }
+                return post()
+            }
+            concluded(outcome)
+        }
+
+        /// One environment's answer, after any renewal.
+        private func concluded(_ outcome: Result<PushOutcome, any Error>) {
+            guard !onOtherEnvironment else {
+                switch outcome {
+                case .success(.delivered(let id, _)): return finish(.delivered(id: id, environment: environment))
+                case .success(.deadToken): return finish(.deadToken(reason: VendorReason.APNs.badDeviceToken))
+                case .success(let elsewhere): return finish(elsewhere)
+                case .failure(let error): return finish(APNsProvider.outcome(of: error))
+                }
+            }
+            switch outcome {
             case .success(.deadToken(VendorReason.APNs.badDeviceToken)):
                 // A token from a development or TestFlight build is refused as BadDeviceToken by the other
                 // environment, and p2 and Tigase clients do not say which they are: one try on the other
                 // environment tells a wrong guess from a dead token (410 is dead in either).
-                let other: APNsEnvironment = environment == .sandbox ? .production : .sandbox
-                self.post(notification, apnsID: apnsID, environment: other) { retried in
-                    switch retried {
-                    case .success(.delivered(let id, _)): finish(.delivered(id: id, environment: other))
-                    case .success(.deadToken): finish(.deadToken(reason: VendorReason.APNs.badDeviceToken))
-                    case .success(let elsewhere): finish(elsewhere)
-                    case .failure(let error): finish(Self.outcome(of: error))
-                    }
-                }
+                onOtherEnvironment = true
+                environment = environment == .sandbox ? .production : .sandbox
+                renewedBearer = false
+                start()
             case .success(let outcome):
                 finish(outcome)
             case .failure(let error):
-                finish(Self.outcome(of: error))
+                finish(APNsProvider.outcome(of: error))
             }
+        }
+
+        private func finish(_ outcome: PushOutcome) {
+            provider.logger.debug(
+                "apns answered", metadata: [LogKey.apnsID: "\(apnsID)", LogKey.outcome: "\(outcome.label)", LogKey.vendorReason: "\(outcome.reason)"]
+            )
+            completion(outcome)
         }
     }
 
@@ -178,55 +253,6 @@ public final class APNsProvider: CallbackPushProvider {
             }
         case .certificate:
             return nil
-        }
-    }
-
-    /// Sends to one environment; a provider token APNs calls expired is renewed and the push sent once more.
-    private func post(
-        _ notification: APNsNotification, apnsID: String, environment: APNsEnvironment,
-        completion: @escaping @Sendable (Result<PushOutcome, any Error>) -> Void
-    ) {
-        let client = environment == .sandbox ? sandbox : production
-        let bearer: String?
-        do {
-            bearer = try currentBearer()
-        } catch {
-            return completion(.failure(error))
-        }
-        post(notification, apnsID: apnsID, bearer: bearer, client: client) { result in
-            guard case .success(.credentials(VendorReason.APNs.expiredProviderToken)) = result, case .token(let tokens) = self.authentication,
-                let rejected = bearer
-            else { return completion(result) }
-            do {
-                let renewed = try tokens.renew(rejected: rejected)
-                self.post(notification, apnsID: apnsID, bearer: renewed, client: client, completion: completion)
-            } catch {
-                completion(.failure(APNsConfigurationError(message: "signing the provider token failed")))
-            }
-        }
-    }
-
-    private func post(
-        _ notification: APNsNotification, apnsID: String, bearer: String?, client: HTTP2Client,
-        completion: @escaping @Sendable (Result<PushOutcome, any Error>) -> Void
-    ) {
-        let request = HTTP2Request(
-            path: "/3/device/" + notification.deviceToken, headers: notification.headers(authorization: bearer),
-            unindexedHeaders: notification.unindexedHeaders(apnsID: apnsID), indexesPath: false,
-            body: ByteBuffer(string: notification.body)
-        )
-        let clock = self.clock
-        client.execute(request) { result in
-            completion(
-                result.map { response in
-                    APNsResponseClassifier.outcome(
-                        status: response.status,
-                        reason: response.status == 200 ? nil : APNsResponseClassifier.reason(in: Data(response.body.readableBytesView)),
-                        retryAfter: response.headers.first(name: "retry-after").flatMap { RetryAfter.parse($0, now: clock.wallTime) },
-                        apnsID: response.headers.first(name: "apns-id") ?? apnsID
-                    )
-                }
-            )
         }
     }
 
