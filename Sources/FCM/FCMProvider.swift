@@ -9,7 +9,7 @@ import NIOSSL
 import VendorSupport
 
 /// Sends pushes through FCM HTTP v1 over HTTP/2, authenticated with the service account's OAuth tokens.
-/// A push is a chain of callbacks and futures with no task: the dispatcher's fast path calls
+/// A push is one `Delivery` answered by callbacks, with no task: the dispatcher's fast path calls
 /// `send(_:completion:)`, and `send(_:)` awaits the same.
 public final class FCMProvider: CallbackPushProvider {
     public struct Configuration: Sendable {
@@ -88,29 +88,60 @@ public final class FCMProvider: CallbackPushProvider {
     }
 
     public func send(_ push: PushRequest, completion: @escaping @Sendable (PushOutcome) -> Void) {
-        let body = ByteBuffer(string: FCMMessage.body(for: push, notification: notification))
-        let logger = self.logger
-        let finish: @Sendable (PushOutcome) -> Void = { outcome in
-            logger.debug("fcm answered", metadata: [LogKey.outcome: "\(outcome.label)", LogKey.vendorReason: "\(outcome.reason)"])
-            completion(outcome)
+        Delivery(provider: self, body: ByteBuffer(string: FCMMessage.body(for: push, notification: notification)), completion: completion).start()
+    }
+
+    /// One push's way to FCM: an access token, the request, and once more with a new token if FCM
+    /// refuses the first (a second refusal is a credential problem). One object for the whole way,
+    /// where a closure and two futures for each step captured the body again.
+    ///
+    /// `@unchecked Sendable`: its steps run one after another, each started from the answer to the one
+    /// before, so its state is never touched from two threads at once.
+    private final class Delivery: @unchecked Sendable {
+        private let provider: FCMProvider
+        private let body: ByteBuffer
+        private let completion: @Sendable (PushOutcome) -> Void
+        private var token = ""
+        private var renewedToken = false
+
+        init(provider: FCMProvider, body: ByteBuffer, completion: @escaping @Sendable (PushOutcome) -> Void) {
+            self.provider = provider
+            self.body = body
+            self.completion = completion
         }
-        tokens.token { result in
+
+        func start() {
+            provider.tokens.token { self.tokenArrived($0) }
+        }
+
+        private func tokenArrived(_ result: Result<String, any Error>) {
             switch result {
             case .failure(let error):
-                completion(Self.unsent(error))
+                completion(FCMProvider.unsent(error))
             case .success(let token):
-                self.post(body, token: token).whenComplete { posted in
-                    // An access token FCM refuses is replaced once; a second refusal is a credential problem.
-                    guard case .success(let answer) = posted, answer.status == 401 else { return finish(Self.outcome(of: posted)) }
-                    self.tokens.invalidate(token)
-                    self.tokens.token { renewed in
-                        switch renewed {
-                        case .failure(let error): completion(Self.unsent(error))
-                        case .success(let token): self.post(body, token: token).whenComplete { finish(Self.outcome(of: $0)) }
-                        }
-                    }
-                }
+                self.token = token
+                let request = HTTP2Request(
+                    path: provider.sendPath,
+                    headers: [("authorization", "Bearer " + token), ("content-type", "application/json")],
+                    body: body
+                )
+                provider.client.execute(request) { self.answered($0) }
             }
+        }
+
+        private func answered(_ result: Result<HTTP2Response, any Error>) {
+            if case .success(let response) = result, response.status == 401, !renewedToken {
+                renewedToken = true
+                provider.tokens.invalidate(token)
+                return provider.tokens.token { self.tokenArrived($0) }
+            }
+            let clock = provider.clock
+            let outcome = FCMProvider.outcome(of: result.map { response in
+                let retryAfter = response.headers.first(name: "retry-after").flatMap { RetryAfter.parse($0, now: clock.wallTime) }
+                return (response.status, Data(response.body.readableBytesView), retryAfter)
+            })
+            provider.logger.debug("fcm answered", metadata: [LogKey.outcome: "\(outcome.label)", LogKey.vendorReason: "\(outcome.reason)"])
+            completion(outcome)
         }
     }
 
@@ -131,18 +162,6 @@ public final class FCMProvider: CallbackPushProvider {
             return error.mayHaveBeenProcessed ? .unconfirmed(reason: .unknown("\(error)")) : .retry(reason: .unknown("\(error)"), retryAfter: nil)
         case .failure:
             return .retry(reason: "connection failed", retryAfter: nil)
-        }
-    }
-
-    private func post(_ body: ByteBuffer, token: String) -> EventLoopFuture<(status: Int, body: Data, retryAfter: Duration?)> {
-        let clock = self.clock
-        return client.executeFuture(HTTP2Request(
-            path: sendPath,
-            headers: [("authorization", "Bearer " + token), ("content-type", "application/json")],
-            body: body
-        )).map { response in
-            let retryAfter = response.headers.first(name: "retry-after").flatMap { RetryAfter.parse($0, now: clock.wallTime) }
-            return (response.status, Data(response.body.readableBytesView), retryAfter)
         }
     }
 
