@@ -61,15 +61,26 @@ public struct XMLAttributeView {
 
     /// The value of the unprefixed attribute `name`, with `&amp;` decoded as for tree attributes.
     public subscript(name: String) -> String? {
+        rawValue(of: name).map(XMLStreamParser.decodeAttributeValue)
+    }
+
+    /// `self[name]`, answered with the shared String when the value is one of `known`.
+    public subscript(name: String, known known: KnownStrings) -> String? {
+        // A known text has no entity in it, so raw bytes that spell it are its decoded value too.
+        rawValue(of: name).map { known.string(for: $0) ?? XMLStreamParser.decodeAttributeValue($0) }
+    }
+
+    /// The value's bytes as libxml2 holds them, entities undecoded.
+    private func rawValue(of name: String) -> UnsafeBufferPointer<UInt8>? {
         guard let base, count > 0 else { return nil }
         var name = name
-        return name.withUTF8 { wanted -> String? in
+        return name.withUTF8 { wanted -> UnsafeBufferPointer<UInt8>? in
             for index in 0..<count {
                 let entry = base.advanced(by: index * 5)
                 // Attributes in a namespace are never the unprefixed one asked for.
                 guard entry[2] == nil, let local = entry[0], let start = entry[3], let end = entry[4] else { continue }
                 guard Self.equals(local, wanted) else { continue }
-                return XMLStreamParser.decodeAttributeValue(UnsafeBufferPointer(start: start, count: end - start))
+                return UnsafeBufferPointer(start: start, count: end - start)
             }
             return nil
         }

@@ -162,4 +162,27 @@ private let stanzas = """
         _ = try? events(input, chunk: 3, readers: [probe])
         #expect(probe.seen == ["a&b<c", nil, nil, nil])
     }
+
+    @Test func attributeLookupWithKnownTextsAnswersTheSameValues() {
+        final class Probe: StanzaPayloadReader {
+            let known = KnownStrings(["secret", "a&b", "FORM_TYPE"])
+            var seen: [String?] = []
+            func accepts(stanza: StreamElement, payload name: String, namespace: String?) -> Bool { true }
+            func startElement(_ name: String, namespace: String?, attributes: XMLAttributeView, depth: Int) {
+                for name in ["var", "entity", "other", "missing", "lang"] {
+                    seen.append(attributes[name, known: known])
+                    seen.append(attributes[name])
+                }
+            }
+            func characters(_ text: UnsafeBufferPointer<UInt8>, depth: Int) {}
+            func endElement(depth: Int) {}
+            func finish() -> any Hashable & Sendable { 0 }
+            func reset() {}
+        }
+        let probe = Probe()
+        let input = streamOpen + "<iq type='set'><p var='secret' entity='a&amp;b' other='secrets' xml:lang='en'/></iq>"
+        _ = try? events(input, chunk: 5, readers: [probe])
+        // Each pair: with the known texts, then without; a known text written with an entity is decoded.
+        #expect(probe.seen == ["secret", "secret", "a&b", "a&b", "secrets", "secrets", nil, nil, nil, nil])
+    }
 }

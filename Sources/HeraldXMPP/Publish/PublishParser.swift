@@ -13,6 +13,8 @@ import XMPPComponent
 /// function makes the `Publish`, so the two paths cannot disagree on what a publish means.
 public enum PublishParser {
     public static let summaryFormType = "urn:xmpp:push:summary"
+    /// The FORM_TYPE of a publish's options form (XEP-0060), which carries the secret.
+    public static let publishOptionsFormType = "http://jabber.org/protocol/pubsub#publish-options"
     public static let encryptNamespace = "tigase:push:encrypt:0"
     public static let priorityNamespace = "tigase:push:priority:0"
 

@@ -33,6 +33,12 @@ public final class PublishReader: StanzaPayloadReader {
     private var text: [UInt8] = []
     private var encryptedIV: String?
     private var encryptedType: String?
+    /// The field names and form types every publish repeats (Prosody's and ejabberd's summary, the
+    /// publish options), longer than a String holds without an allocation.
+    private static let knownTexts = KnownStrings([
+        "FORM_TYPE", "secret", "message-count", "last-message-sender", "last-message-body",
+        "pending-subscription-count", PublishParser.summaryFormType, PublishParser.publishOptionsFormType,
+    ])
 
     public init() {}
 
@@ -80,7 +86,7 @@ public final class PublishReader: StanzaPayloadReader {
             startForm(options: true)
             role = .form
         case .form where namespace == Namespace.dataForms && name == "field":
-            fieldName = attributes["var"]
+            fieldName = attributes["var", known: Self.knownTexts]
             fieldValue = nil
             fieldSawValue = false
             role = .field
@@ -112,7 +118,7 @@ public final class PublishReader: StanzaPayloadReader {
     public func endElement(depth: Int) {
         switch roles.removeLast() {
         case .value:
-            fieldValue = String(decoding: text, as: UTF8.self)
+            fieldValue = text.withUnsafeBufferPointer { Self.knownTexts.string(decoding: $0) }
         case .field:
             if let fieldName { form.fields.append(.init(name: fieldName, value: fieldValue)) }
         case .form where formIsOptions:
