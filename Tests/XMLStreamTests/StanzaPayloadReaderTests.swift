@@ -7,6 +7,19 @@ private let streamOpen = """
     xmlns='jabber:component:accept' from='push.example.com' id='d3b07384-d9a'>
     """
 
+/// Records what `look` reads from each element's attributes.
+private final class AttributeProbe: StanzaPayloadReader {
+    private let look: (XMLAttributeView) -> [String?]
+    var seen: [String?] = []
+    init(_ look: @escaping (XMLAttributeView) -> [String?]) { self.look = look }
+    func accepts(stanza: StreamElement, payload name: String, namespace: String?) -> Bool { true }
+    func startElement(_ name: String, namespace: String?, attributes: XMLAttributeView, depth: Int) { seen += look(attributes) }
+    func characters(_ text: UnsafeBufferPointer<UInt8>, depth: Int) {}
+    func endElement(depth: Int) {}
+    func finish() -> any Hashable & Sendable { 0 }
+    func reset() {}
+}
+
 /// Rebuilds the payload it reads as an element tree, so that what a reader is handed can be held to the
 /// tree the parser builds without readers.
 private final class RebuildingReader: StanzaPayloadReader {
@@ -146,40 +159,19 @@ private let stanzas = """
     }
 
     @Test func attributeLookupByNameDecodesAmpersandsAndIgnoresNamespacedOnes() {
-        final class Probe: StanzaPayloadReader {
-            var seen: [String?] = []
-            func accepts(stanza: StreamElement, payload name: String, namespace: String?) -> Bool { true }
-            func startElement(_ name: String, namespace: String?, attributes: XMLAttributeView, depth: Int) {
-                seen += [attributes["node"], attributes["lang"], attributes["missing"], attributes["nod"]]
-            }
-            func characters(_ text: UnsafeBufferPointer<UInt8>, depth: Int) {}
-            func endElement(depth: Int) {}
-            func finish() -> any Hashable & Sendable { 0 }
-            func reset() {}
+        let probe = AttributeProbe { attributes in
+            [attributes["node"], attributes["lang"], attributes["missing"], attributes["nod"]]
         }
-        let probe = Probe()
         let input = streamOpen + "<iq type='set'><p node='a&amp;b&lt;c' xml:lang='en'/></iq>"
         _ = try? events(input, chunk: 3, readers: [probe])
         #expect(probe.seen == ["a&b<c", nil, nil, nil])
     }
 
     @Test func attributeLookupWithKnownTextsAnswersTheSameValues() {
-        final class Probe: StanzaPayloadReader {
-            let known = KnownStrings(["secret", "a&b", "FORM_TYPE"])
-            var seen: [String?] = []
-            func accepts(stanza: StreamElement, payload name: String, namespace: String?) -> Bool { true }
-            func startElement(_ name: String, namespace: String?, attributes: XMLAttributeView, depth: Int) {
-                for name in ["var", "entity", "other", "missing", "lang"] {
-                    seen.append(attributes[name, known: known])
-                    seen.append(attributes[name])
-                }
-            }
-            func characters(_ text: UnsafeBufferPointer<UInt8>, depth: Int) {}
-            func endElement(depth: Int) {}
-            func finish() -> any Hashable & Sendable { 0 }
-            func reset() {}
+        let known = KnownStrings(["secret", "a&b", "FORM_TYPE"])
+        let probe = AttributeProbe { attributes in
+            ["var", "entity", "other", "missing", "lang"].flatMap { name in [attributes[name, known: known], attributes[name]] }
         }
-        let probe = Probe()
         let input = streamOpen + "<iq type='set'><p var='secret' entity='a&amp;b' other='secrets' xml:lang='en'/></iq>"
         _ = try? events(input, chunk: 5, readers: [probe])
         // Each pair: with the known texts, then without; a known text written with an entity is decoded.
