@@ -11,20 +11,42 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     typealias OutboundIn = Never
     typealias OutboundOut = HTTP2Frame
 
-    /// A class: the state machine's actions pass it along, and a reference costs one retain per copy
-    /// where the request's strings, arrays and body cost one each.
-    final class Pending {
+    /// A request in flight, from its client's first try to its answer: a class, since the state
+    /// machine's actions pass it along and a reference costs one retain per copy where the request's
+    /// strings, arrays and body cost one each. A request a connection gives back unprocessed goes back
+    /// to its client, which tries another connection with the same object.
+    ///
+    /// `@unchecked Sendable`: one connection holds it at a time, on that connection's event loop, and it
+    /// moves to another loop only through `execute`, which orders the accesses.
+    final class Pending: @unchecked Sendable {
         let request: HTTP2Request
+        let deadline: NIODeadline
+        /// Connections that may still be tried, this one included.
+        var triesLeft: Int
+        /// Decides what a connection's answer means (retry elsewhere or answer); nil answers as is.
+        private let client: HTTP2Client?
         private let completion: (Result<HTTP2Response, any Error>) -> Void
         private var completed = false
 
-        init(request: HTTP2Request, completion: @escaping (Result<HTTP2Response, any Error>) -> Void) {
+        init(
+            request: HTTP2Request, deadline: NIODeadline, triesLeft: Int = 1, client: HTTP2Client? = nil,
+            completion: @escaping (Result<HTTP2Response, any Error>) -> Void
+        ) {
             self.request = request
+            self.deadline = deadline
+            self.triesLeft = triesLeft
+            self.client = client
             self.completion = completion
         }
 
-        /// Answers the request, once, on the connection's event loop.
+        /// A connection's answer: through the client when there is one, else straight to the caller.
         func complete(_ result: Result<HTTP2Response, any Error>) {
+            guard let client else { return finish(result) }
+            client.settle(self, result)
+        }
+
+        /// Answers the request, once.
+        func finish(_ result: Result<HTTP2Response, any Error>) {
             assert(!completed, "a vendor request answered twice")
             completed = true
             completion(result)
@@ -88,7 +110,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// Sends `request`; `completion` is called once, on this event loop, with the response, an
     /// `HTTP2ClientError`, or `RequestNotProcessed` when the request should go to another connection.
     func start(_ request: HTTP2Request, deadline: NIODeadline, completion: @escaping (Result<HTTP2Response, any Error>) -> Void) {
-        guard context != nil else { return completion(.failure(RequestNotProcessed())) }
+        start(Pending(request: request, deadline: deadline, completion: completion))
+    }
+
+    /// Sends `pending`'s request; `pending` is completed once, on this event loop, as above.
+    func start(_ pending: Pending) {
+        guard context != nil else { return pending.complete(.failure(RequestNotProcessed())) }
+        let deadline = pending.deadline
         let id = nextRequestID
         nextRequestID += 1
         // Deadlines nearly always arrive in order (one timeout per client); an earlier one finds its place.
@@ -98,7 +126,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         } else {
             deadlines.append((deadline, id))
         }
-        perform(state.start(id, Pending(request: request, completion: completion)))
+        perform(state.start(id, pending))
         armDeadlineTimer()
     }
 

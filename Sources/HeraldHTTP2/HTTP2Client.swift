@@ -81,49 +81,49 @@ public final class HTTP2Client: Sendable {
     public func execute(_ request: HTTP2Request, completion: @escaping @Sendable (Result<HTTP2Response, any Error>) -> Void) {
         let deadline = NIODeadline.now() + TimeAmount(request.timeout ?? configuration.requestTimeout)
         // Each try goes to the next slot; every connection may refuse it at most once.
-        attempt(request, deadline: deadline, triesLeft: configuration.connections + 1, completion: completion)
+        attempt(ClientConnectionHandler.Pending(
+            request: request, deadline: deadline, triesLeft: configuration.connections + 1, client: self, completion: completion
+        ))
     }
 
-    private func attempt(
-        _ request: HTTP2Request, deadline: NIODeadline, triesLeft: Int,
-        completion: @escaping @Sendable (Result<HTTP2Response, any Error>) -> Void
-    ) {
-        let finished: @Sendable (Result<HTTP2Response, any Error>) -> Void = { result in
-            guard case .failure(let error) = result else { return completion(result) }
-            guard error is RequestNotProcessed else {
-                // Connect failures (refused, TLS, DNS): the request never reached the server.
-                return completion(.failure(error as? HTTP2ClientError ?? .unavailable))
-            }
-            guard triesLeft > 1, NIODeadline.now() < deadline, !self.isShutDown.load(ordering: .relaxed) else {
-                return completion(.failure(HTTP2ClientError.unavailable))
-            }
-            self.configuration.onEvent?(.requestRerouted)
-            self.attempt(request, deadline: deadline, triesLeft: triesLeft - 1, completion: completion)
-        }
+    private func attempt(_ pending: ClientConnectionHandler.Pending) {
         let (index, ready) = chooseSlot()
         if let connection = ready {
             // The common case: no connect to wait for, so no deadline guard and no timer for it.
-            Self.start(request, deadline: deadline, on: connection, completion: finished)
+            Self.start(pending, on: connection)
         } else {
-            connection(at: index, deadline: deadline).whenComplete { result in
+            connection(at: index, deadline: pending.deadline).whenComplete { result in
                 switch result {
-                case .success(let connection): Self.start(request, deadline: deadline, on: connection, completion: finished)
-                case .failure(let error): finished(.failure(error))
+                case .success(let connection): Self.start(pending, on: connection)
+                case .failure(let error): pending.complete(.failure(error))
                 }
             }
         }
     }
 
-    /// Starts `request` on `connection`'s event loop: at once when called there, the common case.
-    private static func start(
-        _ request: HTTP2Request, deadline: NIODeadline, on connection: HTTP2Connection,
-        completion: @escaping @Sendable (Result<HTTP2Response, any Error>) -> Void
-    ) {
+    /// What a connection's answer to `pending` means: the answer, or, for a request it gave back
+    /// unprocessed, another try on another connection while tries and time are left.
+    func settle(_ pending: ClientConnectionHandler.Pending, _ result: Result<HTTP2Response, any Error>) {
+        guard case .failure(let error) = result else { return pending.finish(result) }
+        guard error is RequestNotProcessed else {
+            // Connect failures (refused, TLS, DNS): the request never reached the server.
+            return pending.finish(.failure(error as? HTTP2ClientError ?? .unavailable))
+        }
+        guard pending.triesLeft > 1, NIODeadline.now() < pending.deadline, !isShutDown.load(ordering: .relaxed) else {
+            return pending.finish(.failure(HTTP2ClientError.unavailable))
+        }
+        configuration.onEvent?(.requestRerouted)
+        pending.triesLeft -= 1
+        attempt(pending)
+    }
+
+    /// Starts `pending` on `connection`'s event loop: at once when called there, the common case.
+    private static func start(_ pending: ClientConnectionHandler.Pending, on connection: HTTP2Connection) {
         let eventLoop = connection.channel.eventLoop
         if eventLoop.inEventLoop {
-            connection.start(request, deadline: deadline, completion: completion)
+            connection.start(pending)
         } else {
-            eventLoop.execute { connection.start(request, deadline: deadline, completion: completion) }
+            eventLoop.execute { connection.start(pending) }
         }
     }
 

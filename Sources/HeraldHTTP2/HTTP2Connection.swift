@@ -15,10 +15,10 @@ struct HTTP2Connection: Sendable {
 
     var isUsable: Bool { channel.isActive && !retiring.value }
 
-    /// Sends `request` on this connection; `completion` is called once, on the channel's event loop.
+    /// Sends `pending`'s request on this connection; it is completed once, on the channel's event loop.
     /// Must be called on that loop.
-    func start(_ request: HTTP2Request, deadline: NIODeadline, completion: @escaping (Result<HTTP2Response, any Error>) -> Void) {
-        handler.value.start(request, deadline: deadline, completion: completion)
+    func start(_ pending: ClientConnectionHandler.Pending) {
+        handler.value.start(pending)
     }
 
     struct Settings: Sendable {

@@ -319,6 +319,25 @@ final class ArrivalFlag: Sendable {
         await server.stop()
     }
 
+    /// Refused by every connection: tried once per connection and once more, then given up as
+    /// `unavailable`, never sent again after that.
+    @Test func aStreamRefusedEverywhereIsTriedOncePerConnectionThenUnavailable() async throws {
+        let attempts = Counter()
+        let server = try await Self.server { _ in
+            _ = attempts.increment()
+            return MockHTTPResponse(status: 200, refusesStream: true)
+        }
+        let events = EventLog()
+        let client = try Self.client(port: server.port, connections: 2) { $0.onEvent = { events.append($0) } }
+        await #expect(throws: HTTP2ClientError.unavailable) {
+            _ = try await client.execute(HTTP2Request(path: "/never"))
+        }
+        #expect(attempts.value == 3, "two connections, and one more try")
+        #expect(events.count(of: .requestRerouted) == 2)
+        await client.shutdown()
+        await server.stop()
+    }
+
     @Test func informationalAnswersAreNotTakenAsFinal() async throws {
         let server = try await Self.server { _ in MockHTTPResponse(status: 410, body: Data(#"{"reason":"Unregistered"}"#.utf8), informational: true) }
         let client = try Self.client(port: server.port, connections: 1)
