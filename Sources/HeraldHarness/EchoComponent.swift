@@ -21,9 +21,15 @@ public final class EchoComponent: Sendable {
                 }
             }
             .connect(host: host, port: port).get()
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: EchoHandler.self), eventLoop: channel.eventLoop)
-        }.get()
+        let handler: NIOLoopBound<EchoHandler>
+        do {
+            handler = try await channel.eventLoop.submit {
+                NIOLoopBound(try channel.pipeline.syncOperations.handler(type: EchoHandler.self), eventLoop: channel.eventLoop)
+            }.get()
+        } catch {
+            // A server refusing the handshake may close the connection first, taking the pipeline with it.
+            throw LoadGeneratorError("the echo component's connection to \(domain) closed before it was accepted")
+        }
         let component = EchoComponent(channel: channel, handler: handler)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
