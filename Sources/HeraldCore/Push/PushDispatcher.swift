@@ -299,26 +299,45 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     }
 
     private func answer(_ replies: [Machine.ReplyID], _ outcome: PublishOutcome) {
-        guard !replies.isEmpty else { return }
-        let (waiting, callbacks) = state.withLock { state in
-            var waiting: [CheckedContinuation<PublishOutcome, Never>] = []
-            var callbacks: [@Sendable (PublishOutcome) -> Void] = []
-            for reply in replies {
-                switch state.replies[reply] {
-                case .open: state.replies[reply] = .answered(outcome)
-                case .awaited(let continuation):
-                    state.replies[reply] = nil
-                    waiting.append(continuation)
-                case .callback(let callback):
-                    state.replies[reply] = nil
-                    callbacks.append(callback)
-                case .answered, nil: break
-                }
-            }
-            return (waiting, callbacks)
+        // Most pushes answer one publish: no arrays for it.
+        guard replies.count > 1 else {
+            guard let reply = replies.first else { return }
+            state.withLock { Self.take(reply, answering: outcome, from: &$0) }?.deliver(outcome)
+            return
         }
-        for continuation in waiting { continuation.resume(returning: outcome) }
-        for callback in callbacks { callback(outcome) }
+        let waiters = state.withLock { state in replies.compactMap { Self.take($0, answering: outcome, from: &state) } }
+        for waiter in waiters { waiter.deliver(outcome) }
+    }
+
+    /// Whoever waits for a publish's answer: a task or a callback.
+    private enum Waiter {
+        case continuation(CheckedContinuation<PublishOutcome, Never>)
+        case callback(@Sendable (PublishOutcome) -> Void)
+
+        func deliver(_ outcome: PublishOutcome) {
+            switch self {
+            case .continuation(let continuation): continuation.resume(returning: outcome)
+            case .callback(let callback): callback(outcome)
+            }
+        }
+    }
+
+    /// Takes `reply`'s waiter out of `state`, to be answered outside the lock; a reply nobody waits for
+    /// yet keeps `outcome` for whoever comes.
+    private static func take(_ reply: Machine.ReplyID, answering outcome: PublishOutcome, from state: inout State) -> Waiter? {
+        switch state.replies[reply] {
+        case .open:
+            state.replies[reply] = .answered(outcome)
+            return nil
+        case .awaited(let continuation):
+            state.replies[reply] = nil
+            return .continuation(continuation)
+        case .callback(let callback):
+            state.replies[reply] = nil
+            return .callback(callback)
+        case .answered, nil:
+            return nil
+        }
     }
 
     // MARK: Doing what the state machine decided
