@@ -74,6 +74,9 @@ struct HTTP2Connection: Sendable {
                         ))
                     }
                     try sync.addHandler(NIOSSLClientHandler(context: settings.sslContext, serverHostname: serverName))
+                    // A tick's frames reach TLS as one buffer and one flush: records of up to 16 KiB, where
+                    // each frame was a record of its own.
+                    try sync.addHandler(WriteCoalescingHandler())
                     try sync.addHandler(FlushCoalescingHandler())
                     // Header blocks are not validated: the requests' are Herald's own (lowercase names, no
                     // connection headers), and of a response only the status and a few named headers are
