@@ -64,12 +64,18 @@ public final class WriteCoalescingHandler: ChannelOutboundHandler, RemovableChan
             promise = nil
         case 1:
             promise = gatheredPromises[0]
+            gatheredPromises.removeAll(keepingCapacity: true)
         default:
+            // One callback for the lot, where a cascade per promise would add a callback each.
             let combined = context.eventLoop.makePromise(of: Void.self)
-            for waiting in gatheredPromises { combined.futureResult.cascade(to: waiting) }
+            let waiting = gatheredPromises
+            combined.futureResult.whenComplete { result in
+                for promise in waiting { promise.completeWith(result) }
+            }
             promise = combined
+            // Handed to the callback; the next flush's gather in an array of their own.
+            gatheredPromises = []
         }
-        gatheredPromises.removeAll(keepingCapacity: true)
         context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
         // Marked as passed on without touching the bytes the layer below now shares; the next write
         // clears it, after the flush in which NIO SSL encrypts the bytes and lets go of them.
