@@ -187,8 +187,8 @@ let package = Package(
         .executableTarget(
             name: "HeraldBenchmarks",
             dependencies: [
-                "HeraldCore", "HeraldSQLite", "HeraldPostgres", "HeraldHTTP2", "HeraldHarness", "MockVendors", "VendorSupport",
-                external("PostgresNIO", "postgres-nio"), crypto, nioCore, nioPosix, nioSSL, nioHTTP2, nioHPACK, argumentParser,
+                "HeraldCore", "HeraldSQLite", "HeraldPostgres", "HeraldHTTP2", "HeraldHarness", "HeraldNIO", "MockVendors",
+                "VendorSupport", external("PostgresNIO", "postgres-nio"), crypto, nioCore, nioPosix, nioSSL, nioHTTP2, nioHPACK, argumentParser,
                 logging,
             ],
             swiftSettings: swiftSettings

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HeraldHarness
+import HeraldNIO
 import MockVendors
 import NIOCore
 import NIOHPACK
@@ -92,6 +93,8 @@ struct FloorBenchmark: AsyncParsableCommand {
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                        // As Herald's vendor connections: what is written between flushes reaches TLS as one buffer.
+                        try sync.addHandler(WriteCoalescingHandler())
                         try sync.addHandler(NIOHTTP2Handler(
                             mode: .client,
                             initialSettings: [
