@@ -360,12 +360,19 @@ struct ClientConnectionStateMachine<Pending> {
         guard let status = exchange.status else { return [.fail(id, exchange.pending, .lost(.malformedResponse))] + closeIfIdle() }
         consecutiveTimeouts = 0
         let response = HTTP2Response(status: status, headers: exchange.headers, body: exchange.body ?? ByteBuffer())
-        return [.succeed(id, exchange.pending, response)] + drainQueue() + closeIfIdle()
+        // Appended to one array: `[a] + b + c` allocated a second array on every answer.
+        var actions: [Action] = [.succeed(id, exchange.pending, response)]
+        actions += drainQueue()
+        actions += closeIfIdle()
+        return actions
     }
 
     private mutating func finish(_ streamID: HTTP2StreamID, failure: HTTP2ClientError) -> [Action] {
         guard let (id, exchange) = remove(streamID) else { return [] }
-        return [.fail(id, exchange.pending, .lost(failure)), .resetStream(streamID)] + drainQueue() + closeIfIdle()
+        var actions: [Action] = [.fail(id, exchange.pending, .lost(failure)), .resetStream(streamID)]
+        actions += drainQueue()
+        actions += closeIfIdle()
+        return actions
     }
 
     private mutating func remove(_ streamID: HTTP2StreamID) -> (RequestID, Exchange)? {

@@ -2,6 +2,7 @@ import Dispatch
 import HeraldTesting
 import Logging
 import NIOCore
+import NIOEmbedded
 import NIOPosix
 import ServiceLifecycleTestKit
 import Synchronization
@@ -289,9 +290,96 @@ private func fast(_ number: Int, id: String? = nil, to: String = "push.example.c
         ),
     ])
     func aResultIsWrittenAsTheSerializerWritesIt(request: StreamElement) {
-        let written = IQAnswer.result.reply(to: request, allocator: ByteBufferAllocator())
+        var written = ByteBuffer()
+        IQAnswer.result.write(replyTo: request, into: &written)
         #expect(String(buffer: written) == XMLSerializer.serialize(request.iqResult(), inheritedNamespace: Stanza.componentNamespace))
-        let error = IQAnswer.error(.itemNotFound).reply(to: request, allocator: ByteBufferAllocator())
+        var error = ByteBuffer()
+        IQAnswer.error(.itemNotFound).write(replyTo: request, into: &error)
         #expect(String(buffer: error) == XMLSerializer.serialize(request.errorReply(.itemNotFound), inheritedNamespace: Stanza.componentNamespace))
+    }
+
+    @Test func repliesAppendToWhatTheBufferHolds() {
+        let first = StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "id": "1", "from": "a@example.org", "to": "push.example.com"])
+        let second = StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "id": "2", "from": "b@example.org", "to": "push.example.com"])
+        var buffer = ByteBuffer(string: "<already/>")
+        IQAnswer.result.write(replyTo: first, into: &buffer)
+        IQAnswer.error(.itemNotFound).write(replyTo: second, into: &buffer)
+        let expected = "<already/>"
+            + XMLSerializer.serialize(first.iqResult(), inheritedNamespace: Stanza.componentNamespace)
+            + XMLSerializer.serialize(second.errorReply(.itemNotFound), inheritedNamespace: Stanza.componentNamespace)
+        #expect(String(buffer: buffer) == expected)
+    }
+}
+
+/// The fast path's replies: gathered into one buffer per tick and written once.
+@Suite struct ReplyWriterTests {
+    /// Stands in the pipeline so that the writer has a context to write through.
+    private final class Placeholder: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+    }
+
+    private func attachedWriter(to channel: EmbeddedChannel, loop: EmbeddedEventLoop) throws -> ReplyWriter {
+        let placeholder = Placeholder()
+        try channel.pipeline.syncOperations.addHandler(placeholder)
+        let context = try channel.pipeline.syncOperations.context(handler: placeholder)
+        let writer = ReplyWriter()
+        writer.attach(NIOLoopBound(context, eventLoop: loop), eventLoop: loop)
+        return writer
+    }
+
+    private func request(_ id: Int) -> StreamElement {
+        StreamElement("iq", namespace: Stanza.componentNamespace, ["type": "set", "id": "r\(id)", "from": "u@example.org", "to": "push.example.com"])
+    }
+
+    @Test func repliesAnsweredInOneTickLeaveInOneWriteInOrder() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
+        let writer = try attachedWriter(to: channel, loop: loop)
+        for id in 0..<100 { writer.write(id % 10 == 0 ? .error(.itemNotFound) : .result, to: request(id)) }
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "written by the tick's one task")
+        loop.run()
+        let written = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        let expected = (0..<100).map { id in
+            XMLSerializer.serialize(id % 10 == 0 ? request(id).errorReply(.itemNotFound) : request(id).iqResult(), inheritedNamespace: Stanza.componentNamespace)
+        }.joined()
+        #expect(String(buffer: written) == expected)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "one write for the hundred")
+        _ = try channel.finish()
+    }
+
+    @Test func theBufferIsReusedOnceWrittenAndNeverWrittenOverWhileHeld() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
+        let writer = try attachedWriter(to: channel, loop: loop)
+        var addresses: Set<UInt> = []
+        for round in 0..<20 {
+            for id in 0..<5 { writer.write(.result, to: request(round * 5 + id)) }
+            loop.run()
+            let written = try #require(try channel.readOutbound(as: ByteBuffer.self))
+            #expect(String(buffer: written).hasPrefix("<iq type='result' id='r\(round * 5)'"))
+            addresses.insert(written.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) })
+        }
+        #expect(addresses.count == 1, "one allocation for twenty ticks")
+
+        writer.write(.result, to: request(1000))
+        loop.run()
+        let held = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        writer.write(.result, to: request(2000))
+        loop.run()
+        #expect(String(buffer: held).contains("r1000"), "the held reply is intact")
+        #expect(String(buffer: try #require(try channel.readOutbound(as: ByteBuffer.self))).contains("r2000"))
+        _ = try channel.finish()
+    }
+
+    @Test func aDetachedWriterWritesNothing() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
+        let writer = try attachedWriter(to: channel, loop: loop)
+        writer.write(.result, to: request(1))
+        writer.detach()
+        writer.write(.result, to: request(2))
+        loop.run()
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+        _ = try channel.finish()
     }
 }

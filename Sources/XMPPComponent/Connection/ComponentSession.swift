@@ -31,7 +31,6 @@ final class ComponentSession: Sendable {
     private let outbound = Mutex<NIOAsyncChannelOutboundWriter<ByteBuffer>?>(nil)
     /// Where the fast path's replies go (`ReadStanzaHandler`).
     let replies = ReplyWriter()
-    private let allocator = ByteBufferAllocator()
     /// What every handler is given; made once, not per stanza.
     private let context: ComponentContext
 
@@ -174,9 +173,8 @@ final class ComponentSession: Sendable {
     /// concurrency limit, and a `wait` from the drain if it is still unanswered then.
     func answer(_ read: ReadStanza) {
         let request = read.stanza
-        let allocator = self.allocator
         if request.isIQRequest, inFlight.load(ordering: .relaxed) >= configuration.maximumConcurrentRequests {
-            replies.write(IQAnswer.error(.resourceConstraint).reply(to: request, allocator: allocator))
+            replies.write(.error(.resourceConstraint), to: request)
             return
         }
         let key = started(request)
@@ -184,7 +182,7 @@ final class ComponentSession: Sendable {
             defer { self.finished() }
             if let key, self.unanswered.withLock({ $0.requests.removeValue(forKey: key) }) == nil { return }
             guard let answer else { return }
-            self.replies.write(answer.reply(to: request, allocator: allocator))
+            self.replies.write(answer, to: request)
         }
     }
 
