@@ -20,7 +20,15 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         case open
         case answered(PublishOutcome)
         case awaited(CheckedContinuation<PublishOutcome, Never>)
-        case callback(@Sendable (PublishOutcome) -> Void)
+        case callback(FastReply)
+    }
+
+    /// A fast-path publish's answer: where it goes, and what its metrics need. Kept in the reply's slot
+    /// as it is, where two closures wrapped the callback for every publish.
+    private struct FastReply: Sendable {
+        let reply: @Sendable (PublishOutcome) -> Void
+        let app: String?
+        let start: C.Instant
     }
 
     /// What the dispatcher's own tasks (in `run()`) do: timers, and the fast path's slow parts.
@@ -129,9 +137,9 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
     @_specialize(where C == SystemClock)
     public func publish(_ publish: Publish, reply: @escaping @Sendable (PublishOutcome) -> Void) {
         let start = clock.now
-        let finish: @Sendable (PublishOutcome, String?) -> Void = { outcome, app in
-            self.metrics.publishAnswered(outcome, app: app, duration: start.duration(to: self.clock.now))
-            reply(outcome)
+        // A local function, not a closure made for every publish: only the slow paths capture it.
+        @Sendable func finish(_ outcome: PublishOutcome, _ app: String?) {
+            deliver(outcome, to: FastReply(reply: reply, app: app, start: start))
         }
         var registration: Registration
         var spacing = Duration.zero
@@ -168,7 +176,7 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         let app = registration.app
         let actions = state.withLock { state in
             state.nextReply &+= 1
-            state.replies[state.nextReply] = .callback { outcome in finish(outcome, app) }
+            state.replies[state.nextReply] = .callback(FastReply(reply: reply, app: app, start: start))
             return state.machine.publish(
                 publish, pushClass: pushClass, registration: registration, reply: state.nextReply, now: clock.now, spacing: spacing
             )
@@ -302,24 +310,29 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
         // Most pushes answer one publish: no arrays for it.
         guard replies.count > 1 else {
             guard let reply = replies.first else { return }
-            state.withLock { Self.take(reply, answering: outcome, from: &$0) }?.deliver(outcome)
+            if let waiter = state.withLock({ Self.take(reply, answering: outcome, from: &$0) }) { deliver(outcome, to: waiter) }
             return
         }
         let waiters = state.withLock { state in replies.compactMap { Self.take($0, answering: outcome, from: &state) } }
-        for waiter in waiters { waiter.deliver(outcome) }
+        for waiter in waiters { deliver(outcome, to: waiter) }
     }
 
     /// Whoever waits for a publish's answer: a task or a callback.
     private enum Waiter {
         case continuation(CheckedContinuation<PublishOutcome, Never>)
-        case callback(@Sendable (PublishOutcome) -> Void)
+        case callback(FastReply)
+    }
 
-        func deliver(_ outcome: PublishOutcome) {
-            switch self {
-            case .continuation(let continuation): continuation.resume(returning: outcome)
-            case .callback(let callback): callback(outcome)
-            }
+    private func deliver(_ outcome: PublishOutcome, to waiter: Waiter) {
+        switch waiter {
+        case .continuation(let continuation): continuation.resume(returning: outcome)
+        case .callback(let fast): deliver(outcome, to: fast)
         }
+    }
+
+    private func deliver(_ outcome: PublishOutcome, to fast: FastReply) {
+        metrics.publishAnswered(outcome, app: fast.app, duration: fast.start.duration(to: clock.now))
+        fast.reply(outcome)
     }
 
     /// Takes `reply`'s waiter out of `state`, to be answered outside the lock; a reply nobody waits for
@@ -396,24 +409,27 @@ public final class PushDispatcher<C: ServerClock>: Service, Sendable {
 
     /// `execute` without a task, when the provider takes a callback and the registration is at hand.
     private func sendNow(_ send: Machine.Send) {
-        let finish: @Sendable (DeliveryVerdict) -> Void = { verdict in
-            self.note(verdict, node: send.node, known: send.registration)
-            let next = self.state.withLock { $0.machine.verdict(verdict, send: send.id, node: send.node, now: self.clock.now) }
-            self.performNow(next)
-        }
         guard let registration = send.registration, let provider = callbackProvider(for: registration) else {
-            return later { finish(await self.execute(send)) }
+            return later { self.concluded(send, await self.execute(send)) }
         }
         let push = pushRequest(send, registration: registration)
         let start = clock.now
+        // The one closure a push makes here; the verdict goes on through a method, not a second closure.
         provider.send(push) { outcome in
             self.metrics.vendorRequest(push.registration.service, app: push.registration.app, outcome: outcome, duration: start.duration(to: self.clock.now))
             if let verdict = self.immediateVerdict(for: outcome, of: push) {
-                finish(verdict)
+                self.concluded(send, verdict)
             } else {
-                self.later { finish(await self.verdict(for: outcome, of: push, through: provider)) }
+                self.later { self.concluded(send, await self.verdict(for: outcome, of: push, through: provider)) }
             }
         }
+    }
+
+    /// The verdict on a push sent from the fast path: noted, and the state machine's next steps taken.
+    private func concluded(_ send: Machine.Send, _ verdict: DeliveryVerdict) {
+        note(verdict, node: send.node, known: send.registration)
+        let next = state.withLock { $0.machine.verdict(verdict, send: send.id, node: send.node, now: clock.now) }
+        performNow(next)
     }
 
     private var leaseEnd: Date { clock.wallTime.addingTimeInterval(pendingLease.seconds) }
