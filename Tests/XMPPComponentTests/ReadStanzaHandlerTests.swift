@@ -371,6 +371,23 @@ private func fast(_ number: Int, id: String? = nil, to: String = "push.example.c
         _ = try channel.finish()
     }
 
+    @Test func aBufferGrownByABurstIsNotKeptForTheNextTick() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(loop: loop)
+        let writer = try attachedWriter(to: channel, loop: loop)
+        // Each reply is about 90 bytes: 4,000 of them pass the 256 KiB the writer keeps.
+        for id in 0..<4_000 { writer.write(.result, to: request(id)) }
+        loop.run()
+        let burst = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(burst.readableBytes > ReplyWriter.largestKept)
+        writer.write(.result, to: request(5_000))
+        loop.run()
+        let next = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(String(buffer: next).contains("r5000"))
+        #expect(next.capacity <= ReplyWriter.largestKept, "a fresh buffer, not the burst's")
+        _ = try channel.finish()
+    }
+
     @Test func aDetachedWriterWritesNothing() throws {
         let loop = EmbeddedEventLoop()
         let channel = EmbeddedChannel(loop: loop)
