@@ -130,12 +130,12 @@ private struct Fixture {
         let fixture = Fixture()
         try await fixture.running {
             #expect(await fixture.dispatcher.publish(publish()) == .delivered)
-            let burst = (0..<5).map { _ in Task { await fixture.dispatcher.publish(publish(body: "more")) } }
+            let burst = HeldReplies(fixture.dispatcher, publish(body: "more"), count: 5)
             #expect(await eventually { fixture.dispatcher.heldReplies == 5 })
             #expect(fixture.provider.pushes.count == 1)
             #expect(await eventually { fixture.clock.sleeperCount > 0 })
             fixture.clock.advance(by: .seconds(2))
-            for publish in burst { #expect(await publish.value == .delivered) }
+            #expect(await burst.outcomes() == Array(repeating: .delivered, count: 5))
             #expect(fixture.provider.pushes.count == 2)
             // The trailing push carries the most important class seen in the burst.
             #expect(fixture.provider.pushes.last?.pushClass == .alert)
@@ -148,10 +148,10 @@ private struct Fixture {
         try await fixture.running {
             #expect(await fixture.dispatcher.publish(publish()) == .delivered)
             fixture.provider.answer(.deadToken(reason: "Unregistered"))
-            let second = Task { await fixture.dispatcher.publish(publish(body: "more")) }
+            let second = HeldReplies(fixture.dispatcher, publish(body: "more"), count: 1)
             #expect(await eventually { fixture.dispatcher.heldReplies == 1 && fixture.clock.sleeperCount > 0 })
             fixture.clock.advance(by: .seconds(2))
-            #expect(await second.value == .tokenRemoved(reason: "Unregistered"))
+            #expect(await second.outcomes() == [.tokenRemoved(reason: "Unregistered")])
             let removed = try await fixture.store.registration(node: "node-1")
             #expect(removed == nil)
         }
@@ -198,13 +198,13 @@ private struct Fixture {
 
     @Test func stoppingKeepsTheEndOfABurstForTheNextStartAndSaysSo() async throws {
         let fixture = Fixture()
-        let held = Mutex<Task<PublishOutcome, Never>?>(nil)
+        let held = Mutex<HeldReplies?>(nil)
         try await fixture.running {
             #expect(await fixture.dispatcher.publish(publish()) == .delivered)
-            held.withLock { $0 = Task { await fixture.dispatcher.publish(publish(body: "last")) } }
+            held.withLock { $0 = HeldReplies(fixture.dispatcher, publish(body: "last"), count: 1) }
             #expect(await eventually { fixture.dispatcher.heldReplies == 1 })
         }
-        #expect(await held.withLock { $0 }?.value == .retrying(reason: "Herald restarting"))
+        #expect(await held.withLock { $0 }?.outcomes() == [.retrying(reason: "Herald restarting")])
         let stored = try await fixture.store.pendingPushes(limit: 10)
         #expect(stored.map(\.attempt) == [0])
         #expect(stored.first?.publish.summary?.lastMessageBody == "last")
@@ -398,11 +398,11 @@ private struct Fixture {
         try await fixture.running {
             _ = await fixture.dispatcher.publish(publish())
             _ = await fixture.dispatcher.publish(publish("node-2"))
-            let held = Task { await fixture.dispatcher.publish(publish()) }
+            let held = HeldReplies(fixture.dispatcher, publish(), count: 1)
             #expect(await eventually { fixture.dispatcher.queuedPushes == 1 && fixture.clock.sleeperCount > 0 })
             #expect(await fixture.dispatcher.publish(publish("node-2")) == .overloaded)
             fixture.clock.advance(by: .seconds(2))
-            #expect(await held.value == .delivered)
+            #expect(await held.outcomes() == [.delivered])
         }
     }
 
@@ -452,14 +452,14 @@ private struct Fixture {
         let fixture = Fixture(stateless: Self.monal)
         try await fixture.running {
             #expect(await fixture.dispatcher.publish(Self.statelessPublish()) == .delivered)
-            let burst = (0..<50).map { _ in Task { await fixture.dispatcher.publish(Self.statelessPublish(body: "more")) } }
+            let burst = HeldReplies(fixture.dispatcher, Self.statelessPublish(body: "more"), count: 50)
             #expect(await eventually { fixture.dispatcher.heldReplies == 50 && fixture.clock.sleeperCount > 0 })
             // Past the 2 s coalescing window, short of the app's 20 s: still one push.
             fixture.clock.advance(by: .seconds(19))
             try await Task.sleep(for: .milliseconds(50))
             #expect(fixture.provider.pushes.count == 1)
             fixture.clock.advance(by: .seconds(1))
-            for publish in burst { #expect(await publish.value == .delivered) }
+            #expect(await burst.outcomes() == Array(repeating: .delivered, count: 50))
             #expect(fixture.provider.pushes.count == 2)
             // A registered node keeps the coalescing window of its own.
             #expect(await fixture.dispatcher.publish(publish()) == .delivered)
@@ -650,6 +650,33 @@ private struct Fixture {
         }
         #expect(answers.withLock { $0.values.allSatisfy { $0 == .delivered } })
         #expect(fixture.provider.pushes.count == 1_000)
+    }
+}
+
+/// Publishes whose replies the dispatcher holds back (a burst, a queued push), sent through the callback
+/// API. Each reply is kept as it comes, so one that never comes fails an expectation after a bounded
+/// wait, by name, where awaiting it would hang the test until its time limit.
+private final class HeldReplies: Sendable {
+    private let count: Int
+    private let received = Mutex<[Int: PublishOutcome]>([:])
+
+    init(_ dispatcher: PushDispatcher<ManualClock>, _ publish: Publish, count: Int) {
+        self.count = count
+        for index in 0..<count {
+            dispatcher.publish(publish) { outcome in
+                self.received.withLock { received in
+                    #expect(received[index] == nil, "publish \(index) answered once")
+                    received[index] = outcome
+                }
+            }
+        }
+    }
+
+    /// Every reply in the order the publishes were made, or nil where one has not come in 30 s.
+    func outcomes() async -> [PublishOutcome?] {
+        let complete = await eventually { self.received.withLock { $0.count } == self.count }
+        #expect(complete, "\(received.withLock { $0.count }) of \(count) publishes answered")
+        return received.withLock { received in (0..<count).map { received[$0] } }
     }
 }
 
