@@ -61,6 +61,12 @@ public struct UnifiedPushConfiguration: Sendable {
             guard !chain.isEmpty else {
                 throw ConfigurationError(key: section.path + ".tls_certificate_file", problem: "holds no certificate", fix: "put the certificate chain there, leaf first")
             }
+            guard CertificateKeyPair.matches(chain: chain, key: key) else {
+                throw ConfigurationError(
+                    key: section.path + ".tls_key_file", problem: "is not the private key of the certificate in tls_certificate_file",
+                    fix: "the key the certificate was issued for, or that key's certificate (leaf first in the chain)"
+                )
+            }
             return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         default:
             throw ConfigurationError(key: section.path + (certificatePath == nil ? ".tls_certificate_file" : ".tls_key_file"), problem: "is missing", fix: "give both tls_certificate_file and tls_key_file, or neither")

@@ -78,11 +78,18 @@ public struct APNsAppConfiguration: Sendable {
                     fix: "the push certificate from the Apple Developer account, converted with `openssl x509 -inform der -in aps.cer -out aps.pem`"
                 )
             }
-            guard (try? NIOSSLPrivateKey(file: privateKey, format: .pem)) != nil else {
+            guard let key = try? NIOSSLPrivateKey(file: privateKey, format: .pem) else {
                 throw ConfigurationError(
                     key: section.path + ".private_key_file",
                     problem: "holds no PEM private key",
                     fix: "the key the certificate signing request was made with, in PEM without a passphrase"
+                )
+            }
+            guard CertificateKeyPair.matches(chain: chain, key: key) else {
+                throw ConfigurationError(
+                    key: section.path + ".private_key_file",
+                    problem: "is not the private key of the certificate in certificate_file",
+                    fix: "the key the certificate signing request was made with, or the certificate issued for this key"
                 )
             }
             credentials = .certificate

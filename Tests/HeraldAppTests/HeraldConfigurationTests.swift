@@ -502,6 +502,8 @@ private func configurationError(_ yaml: String, environment: [String: String] = 
         ("      p12_file: \(ExampleKeys.apnsCertificatePath)\n", "apps[0].apns.p12_file"),
         ("      certificate_file: \(ExampleKeys.apnsCertificateKeyPath)\n      private_key_file: \(ExampleKeys.apnsCertificateKeyPath)\n", "apps[0].apns.certificate_file"),
         ("      certificate_file: \(ExampleKeys.apnsCertificatePath)\n      private_key_file: \(ExampleKeys.apnsCertificatePath)\n", "apps[0].apns.private_key_file"),
+        // Both load, but the key is another certificate's: TLS would refuse them only at startup.
+        ("      certificate_file: \(ExampleKeys.tlsCertificatePath)\n      private_key_file: \(ExampleKeys.apnsCertificateKeyPath)\n", "apps[0].apns.private_key_file"),
     ])
     func unusableCertificateFilesNameTheirKey(lines: String, key: String) {
         let error = configurationError(apns(lines))

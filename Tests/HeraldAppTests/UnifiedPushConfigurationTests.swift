@@ -51,6 +51,7 @@ import Testing
         ("  tls_key_file: \(ExampleKeys.tlsKeyPath)\n", "unified_push.tls_certificate_file"),
         ("  tls_certificate_file: /nonexistent.pem\n  tls_key_file: \(ExampleKeys.tlsKeyPath)\n", "unified_push.tls_certificate_file"),
         ("  tls_certificate_file: \(ExampleKeys.tlsCertificatePath)\n  tls_key_file: \(ExampleKeys.tlsCertificatePath)\n", "unified_push.tls_key_file"),
+        ("  tls_certificate_file: \(ExampleKeys.tlsCertificatePath)\n  tls_key_file: \(ExampleKeys.apnsCertificateKeyPath)\n", "unified_push.tls_key_file"),
     ])
     func aHalfOrUnreadableTLSPairIsNamed(yaml: String, key: String) {
         #expect(problem("  public_url: https://127.0.0.1\n  secret: 0123456789abcdef0123\n" + yaml) == key)

@@ -1,3 +1,4 @@
+import Foundation
 import HeraldCore
 import HeraldTesting
 import Logging
@@ -51,9 +52,13 @@ import Testing
 /// Vendor clients built from a configuration: a set that cannot be built closes what it opened.
 @Suite struct VendorSetTests {
     @Test func aSetThatFailsPartWayLeavesNoClientOpenAndThrows() throws {
-        // Every key loads on its own, so the configuration passes its checks, but the second app's
-        // certificate is not the one of its private key: TLS refuses it when its client is built,
-        // after the first app's Web Push client exists.
+        // The second app's certificate passes the configuration's checks, then is gone when its client
+        // is built, after the first app's Web Push client exists.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-vendor-set-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let certificate = directory.appendingPathComponent("push-certificate.pem").path
+        try FileManager.default.copyItem(atPath: ExampleKeys.apnsCertificatePath, toPath: certificate)
         let yaml = """
             components:
               - domain: push.example.com
@@ -66,10 +71,11 @@ import Testing
               - name: chat
                 apns:
                   topic: org.example.chat
-                  certificate_file: \(ExampleKeys.tlsCertificatePath)
+                  certificate_file: \(certificate)
                   private_key_file: \(ExampleKeys.apnsCertificateKeyPath)
             """
         let configuration = try HeraldConfiguration(tree: ConfigTree(yaml: yaml))
+        try FileManager.default.removeItem(atPath: certificate)
         let metrics = HeraldMetrics(factory: DescribedMetricsFactory(registry: PrometheusCollectorRegistry(), durationBuckets: [.seconds(1)]))
         // A Web Push client left open when the set is released stops the whole test process
         // ("Client not shut down before the deinit"), as it stopped Herald on a failed reload.
