@@ -37,12 +37,15 @@ public final class FakeComponentServer: Sendable {
     public static func start(
         secret: String,
         handshake: HandshakeBehaviour = .verify,
+        receiveBufferBytes: Int? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> FakeComponentServer {
         let inbox = StanzaInbox(eventLoop: group.next())
         let state = SharedState()
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        var bootstrap = ServerBootstrap(group: group).serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        // A small fixed buffer (no autotuning) makes a server that stops reading felt after kilobytes.
+        if let receiveBufferBytes { bootstrap = bootstrap.childChannelOption(.socketOption(.so_rcvbuf), value: receiveBufferBytes) }
+        let channel = try await bootstrap
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     state.withLock {
@@ -140,6 +143,21 @@ public final class FakeComponentServer: Sendable {
     public func sendRaw(_ text: String) async throws {
         guard let channel = state.withLock({ $0.connections.last }) else { throw StanzaInbox.Closed() }
         try await channel.writeAndFlush(ByteBuffer(string: text))
+    }
+
+    /// Writes raw bytes on the newest connection without waiting for the socket to take them: for
+    /// more than a component that stopped reading would take.
+    public func sendRawWithoutWaiting(_ text: String) throws {
+        guard let channel = state.withLock({ $0.connections.last }) else { throw StanzaInbox.Closed() }
+        channel.writeAndFlush(ByteBuffer(string: text), promise: nil)
+    }
+
+    /// Stops or resumes reading the newest connection, as a server that stops reading its component's
+    /// stream would: what the component writes then stays in the sockets' buffers and its own.
+    public func setReading(_ reading: Bool) async throws {
+        guard let channel = state.withLock({ $0.connections.last }) else { throw StanzaInbox.Closed() }
+        try await channel.setOption(ChannelOptions.autoRead, value: reading).get()
+        if reading { channel.read() }
     }
 
     public func send(_ stanza: StreamElement) async throws {

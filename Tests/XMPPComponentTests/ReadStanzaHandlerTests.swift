@@ -187,6 +187,44 @@ private func fast(_ number: Int, id: String? = nil, to: String = "push.example.c
         try await group.shutdownGracefully()
     }
 
+    /// A server that stops reading its component's stream while it goes on sending: the replies would
+    /// pile up in Herald's memory without bound, so Herald stops reading too once its writes back up,
+    /// and answers every stanza once the server reads again.
+    @Test func aServerThatStopsReadingIsNotReadEitherAndNothingIsLost() async throws {
+        try await withOwnEventLoop { group in
+            let server = try await FakeComponentServer.start(secret: "s3cret", receiveBufferBytes: 16 * 1024, group: group)
+            let handler = FastHandler(.result)
+            let service = service(handler, port: server.port, group: group)
+            // About 9 MB of replies, far past the socket buffers and the channel's 64 KiB high-water mark.
+            let count = 30_000
+            let padding = String(repeating: "x", count: 250)
+            try await whileRunning({ await service.run() }) {
+                #expect(await eventually { service.status.isConnected })
+                try await server.setReading(false)
+                try server.sendRawWithoutWaiting((0..<count).map { fast($0, id: "f\($0)-\(padding)") }.joined())
+                // Until the answering stops: it must stop short of the whole burst.
+                var answered = -1
+                for _ in 0..<100 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    let now = handler.handled.withLock { $0.count }
+                    if now == answered, now > 0 { break }
+                    answered = now
+                }
+                #expect(answered > 0)
+                #expect(answered < count / 2, "\(answered) of \(count) answered while the server read nothing")
+                try await server.setReading(true)
+                var replies = Set<String>()
+                while replies.count < count {
+                    let reply = try await server.inbox.next { $0.stanzaID?.hasPrefix("f") == true }
+                    #expect(reply.stanzaType == "result")
+                    #expect(replies.insert(reply.stanzaID ?? "").inserted, "answered once")
+                }
+            }
+            #expect(handler.handled.withLock { $0.count } == count)
+            await server.stop()
+        }
+    }
+
     @Test func theConcurrencyLimitAndTheDrainApplyToTheFastPath() async throws {
         try await withOwnEventLoop { group in
             let server = try await FakeComponentServer.start(secret: "s3cret", group: group)

@@ -72,6 +72,10 @@ final class ComponentSession: Sendable {
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .connect(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // A server that stops reading while it goes on sending is not read either once the
+                    // replies back up past the channel's high-water mark: they would otherwise pile up
+                    // here without bound, since the fast path writes replies without waiting.
+                    try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
                     if self.configuration.readInterval > .zero {
                         try channel.pipeline.syncOperations.addHandler(ReadPacingHandler(interval: TimeAmount(self.configuration.readInterval)))
                     }
